@@ -1,0 +1,110 @@
+# shellcheck shell=bash
+# Environment of the local stack. Sourced by every script under infra/local and by the Makefile.
+# Every value is a default: anything already set in the environment (or in .env) wins, so the same
+# code points at an existing PostgreSQL, Airflow and Superset in production (README: "Production").
+
+KNOWDO_HOME="${KNOWDO_HOME:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+export KNOWDO_HOME
+if [ -f "$KNOWDO_HOME/.env" ]; then
+  set -a
+  # shellcheck disable=SC1091
+  . "$KNOWDO_HOME/.env"
+  set +a
+fi
+
+: "${KNOWDO_LOCAL_DIR:=$KNOWDO_HOME/.local}"
+: "${UV_PYTHON_DOWNLOADS:=never}"
+: "${KNOWDO_PYTHON:=python3.11}"
+
+# --- PostgreSQL (project-owned cluster on loopback) ---------------------------------------------
+: "${KNOWDO_PG_HOST:=127.0.0.1}"
+: "${KNOWDO_PG_PORT:=55432}"
+: "${KNOWDO_PG_DATA:=$KNOWDO_LOCAL_DIR/pg/data}"
+: "${KNOWDO_PG_SOCKET_DIR:=$KNOWDO_LOCAL_DIR/pg/run}"
+: "${KNOWDO_WAREHOUSE_DB:=warehouse}"
+# Role passwords. The defaults only ever open a cluster bound to 127.0.0.1; set real ones in production.
+: "${KNOWDO_LOADER_PASSWORD:=knowdo-loader-local}"
+: "${KNOWDO_TRANSFORMER_PASSWORD:=knowdo-transformer-local}"
+: "${KNOWDO_ANALYST_PASSWORD:=knowdo-analyst-local}"
+: "${KNOWDO_SUPERSET_DB_PASSWORD:=knowdo-superset-local}"
+: "${KNOWDO_AIRFLOW_META_PASSWORD:=airflow-meta-local}"
+: "${KNOWDO_SUPERSET_META_PASSWORD:=superset-meta-local}"
+
+# --- Landing zone and feeds -----------------------------------------------------------------------
+: "${KNOWDO_LANDING_DIR:=$KNOWDO_LOCAL_DIR/landing}"
+: "${KNOWDO_INBOX_DIR:=$KNOWDO_HOME/sample_feeds}"
+: "${KNOWDO_FEEDS_FILE:=$KNOWDO_HOME/feeds/registry.yml}"
+# Loader connection used by `knowdo` and the ingest DAG (libpq URL).
+: "${KNOWDO_WAREHOUSE_URL:=postgresql://knowdo_loader:${KNOWDO_LOADER_PASSWORD}@${KNOWDO_PG_HOST}:${KNOWDO_PG_PORT}/${KNOWDO_WAREHOUSE_DB}}"
+export KNOWDO_PG_HOST KNOWDO_PG_PORT KNOWDO_WAREHOUSE_DB KNOWDO_LANDING_DIR KNOWDO_INBOX_DIR \
+  KNOWDO_FEEDS_FILE KNOWDO_WAREHOUSE_URL KNOWDO_LOCAL_DIR UV_PYTHON_DOWNLOADS \
+  KNOWDO_LOADER_PASSWORD KNOWDO_TRANSFORMER_PASSWORD KNOWDO_ANALYST_PASSWORD \
+  KNOWDO_SUPERSET_DB_PASSWORD
+
+# --- dbt (profiles.yml reads only env_var()) ------------------------------------------------------
+: "${KNOWDO_DBT_VENV:=$KNOWDO_HOME/.venvs/dbt}"
+: "${DBT_PROFILES_DIR:=$KNOWDO_HOME/dbt_project}"
+: "${KNOWDO_DBT_TARGET_PATH:=$KNOWDO_LOCAL_DIR/dbt/target}"
+: "${KNOWDO_DBT_USER:=knowdo_transformer}"
+: "${KNOWDO_DBT_PASSWORD:=$KNOWDO_TRANSFORMER_PASSWORD}"
+export KNOWDO_DBT_VENV DBT_PROFILES_DIR KNOWDO_DBT_USER KNOWDO_DBT_PASSWORD KNOWDO_DBT_TARGET_PATH
+export DBT_SEND_ANONYMOUS_USAGE_STATS=False DO_NOT_TRACK=1
+
+# --- GX ---------------------------------------------------------------------------------------------
+: "${KNOWDO_GX_DIR:=$KNOWDO_HOME/expectations}"
+: "${KNOWDO_GX_DOCS_DIR:=$KNOWDO_LOCAL_DIR/gx/data_docs}"
+: "${KNOWDO_GX_WAREHOUSE_URL:=postgresql+psycopg2://knowdo_transformer:${KNOWDO_TRANSFORMER_PASSWORD}@${KNOWDO_PG_HOST}:${KNOWDO_PG_PORT}/${KNOWDO_WAREHOUSE_DB}}"
+export KNOWDO_GX_DIR KNOWDO_GX_DOCS_DIR KNOWDO_GX_WAREHOUSE_URL
+export GX_ANALYTICS_ENABLED=False
+
+# --- Airflow ----------------------------------------------------------------------------------------
+: "${AIRFLOW_HOME:=$KNOWDO_LOCAL_DIR/airflow}"
+: "${KNOWDO_AIRFLOW_PORT:=8080}"
+: "${KNOWDO_AIRFLOW_URL:=http://127.0.0.1:${KNOWDO_AIRFLOW_PORT}}"
+: "${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:=postgresql+psycopg2://airflow:${KNOWDO_AIRFLOW_META_PASSWORD}@${KNOWDO_PG_HOST}:${KNOWDO_PG_PORT}/airflow}"
+: "${AIRFLOW__CORE__DAGS_FOLDER:=$KNOWDO_HOME/dags}"
+: "${AIRFLOW__CORE__EXECUTOR:=LocalExecutor}"
+: "${AIRFLOW__CORE__PARALLELISM:=4}"
+: "${AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG:=4}"
+: "${AIRFLOW__CORE__LOAD_EXAMPLES:=False}"
+: "${AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION:=False}"
+: "${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:=admin:admin}"
+: "${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE:=$AIRFLOW_HOME/simple_auth_manager_passwords.json}"
+: "${AIRFLOW__API__PORT:=$KNOWDO_AIRFLOW_PORT}"
+: "${AIRFLOW__API__BASE_URL:=$KNOWDO_AIRFLOW_URL}"
+: "${AIRFLOW__CORE__EXECUTION_API_SERVER_URL:=$KNOWDO_AIRFLOW_URL/execution/}"
+: "${AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL:=30}"
+: "${AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK:=False}"
+: "${AIRFLOW__LOGGING__BASE_LOG_FOLDER:=$KNOWDO_LOCAL_DIR/airflow/logs}"
+: "${AIRFLOW__COSMOS__CACHE_DIR:=$KNOWDO_LOCAL_DIR/cosmos}"
+: "${AIRFLOW__COSMOS__ENABLE_TELEMETRY:=False}"
+: "${AIRFLOW_CONN_KNOWDO_WAREHOUSE:=$KNOWDO_WAREHOUSE_URL}"
+export AIRFLOW_HOME KNOWDO_AIRFLOW_PORT KNOWDO_AIRFLOW_URL AIRFLOW__DATABASE__SQL_ALCHEMY_CONN \
+  AIRFLOW__CORE__DAGS_FOLDER AIRFLOW__CORE__EXECUTOR AIRFLOW__CORE__PARALLELISM \
+  AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG AIRFLOW__CORE__LOAD_EXAMPLES \
+  AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS \
+  AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE AIRFLOW__API__PORT AIRFLOW__API__BASE_URL \
+  AIRFLOW__CORE__EXECUTION_API_SERVER_URL AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL \
+  AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK AIRFLOW__LOGGING__BASE_LOG_FOLDER \
+  AIRFLOW__COSMOS__CACHE_DIR AIRFLOW__COSMOS__ENABLE_TELEMETRY AIRFLOW_CONN_KNOWDO_WAREHOUSE
+: "${KNOWDO_AIRFLOW_ADMIN_PASSWORD:=admin}"
+export KNOWDO_AIRFLOW_ADMIN_PASSWORD
+
+# --- Superset ---------------------------------------------------------------------------------------
+: "${KNOWDO_SUPERSET_VENV:=$KNOWDO_HOME/.venvs/superset}"
+: "${KNOWDO_SUPERSET_PORT:=8088}"
+: "${KNOWDO_SUPERSET_URL:=http://127.0.0.1:${KNOWDO_SUPERSET_PORT}}"
+: "${SUPERSET_HOME:=$KNOWDO_LOCAL_DIR/superset}"
+: "${SUPERSET_CONFIG_PATH:=$KNOWDO_HOME/superset/superset_config.py}"
+: "${KNOWDO_SUPERSET_METADATA_URL:=postgresql+psycopg2://superset:${KNOWDO_SUPERSET_META_PASSWORD}@${KNOWDO_PG_HOST}:${KNOWDO_PG_PORT}/superset}"
+# Local mode only: a fixed secret key and admin password. Production must set both (the config refuses
+# to start outside local mode without them).
+: "${KNOWDO_MODE:=local}"
+: "${KNOWDO_SUPERSET_SECRET_KEY:=knowdo-local-only-not-a-secret}"
+: "${KNOWDO_SUPERSET_ADMIN_USER:=admin}"
+: "${KNOWDO_SUPERSET_ADMIN_PASSWORD:=admin}"
+export KNOWDO_SUPERSET_VENV KNOWDO_SUPERSET_PORT KNOWDO_SUPERSET_URL SUPERSET_HOME SUPERSET_CONFIG_PATH \
+  KNOWDO_SUPERSET_METADATA_URL KNOWDO_MODE KNOWDO_SUPERSET_SECRET_KEY KNOWDO_SUPERSET_ADMIN_USER \
+  KNOWDO_SUPERSET_ADMIN_PASSWORD
+
+export PYTHONDONTWRITEBYTECODE="${PYTHONDONTWRITEBYTECODE:-}"

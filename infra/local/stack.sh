@@ -1,0 +1,295 @@
+#!/usr/bin/env bash
+# Local KnowDo stack: environments, PostgreSQL cluster, Airflow and Superset processes.
+#   stack.sh setup    idempotent: uv, environments, PostgreSQL, databases, roles, metadata, admin users
+#   stack.sh start    start PostgreSQL, Airflow (api-server, scheduler, dag-processor, triggerer), Superset
+#   stack.sh stop     stop exactly what start started (PID files under .local/run)
+#   stack.sh status   say what runs
+set -euo pipefail
+# shellcheck source=infra/local/env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+RUN_DIR="$KNOWDO_LOCAL_DIR/run"
+LOG_DIR="$KNOWDO_LOCAL_DIR/log"
+STAMP_DIR="$KNOWDO_LOCAL_DIR/stamps"
+VENV="$KNOWDO_HOME/.venv"
+
+step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+info() { printf '    %s\n' "$*"; }
+die() { printf '\033[31mknowdo: %s\033[0m\n' "$*" >&2; exit 1; }
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+# PostgreSQL refuses to run as root: the cluster belongs to `postgres` when we are root.
+pg_user() { if is_root; then echo postgres; else id -un; fi; }
+as_pg() { if is_root; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+lock_hash() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
+
+# --- uv and Python environments ----------------------------------------------------------------
+ensure_uv() {
+  if command -v uv >/dev/null 2>&1; then UV=$(command -v uv); return; fi
+  if [ -x "$HOME/.local/bin/uv" ]; then UV="$HOME/.local/bin/uv"; return; fi
+  step "installing uv (pip --user)"
+  "$KNOWDO_PYTHON" -m pip install --quiet --user uv 2>/dev/null \
+    || "$KNOWDO_PYTHON" -m pip install --quiet uv \
+    || die "could not install uv with pip: install it (https://docs.astral.sh/uv/) and rerun"
+  UV=$(command -v uv || echo "$HOME/.local/bin/uv")
+  [ -x "$UV" ] || die "uv was installed but is not on PATH: add \$HOME/.local/bin to PATH and rerun"
+}
+
+ensure_python() {
+  command -v "$KNOWDO_PYTHON" >/dev/null 2>&1 \
+    || die "$KNOWDO_PYTHON not found: install Python 3.11 (Debian: apt-get install python3.11 python3.11-venv) or set KNOWDO_PYTHON"
+}
+
+sync_lockfile_env() { # name venv lockfile
+  local name=$1 venv=$2 lock=$3 stamp
+  stamp="$STAMP_DIR/venv-$name-$(lock_hash "$lock")"
+  if [ -f "$stamp" ] && [ -x "$venv/bin/python" ]; then info "$name environment up to date"; return; fi
+  step "creating the $name environment from ${lock#"$KNOWDO_HOME"/}"
+  [ -x "$venv/bin/python" ] || "$UV" venv --quiet --python "$KNOWDO_PYTHON" "$venv"
+  "$UV" pip sync --quiet --python "$venv/bin/python" --compile-bytecode "$lock"
+  rm -f "$STAMP_DIR/venv-$name-"*; touch "$stamp"
+}
+
+ensure_envs() {
+  mkdir -p "$STAMP_DIR"
+  local stamp; stamp="$STAMP_DIR/venv-main-$(lock_hash "$KNOWDO_HOME/uv.lock" "$KNOWDO_HOME/pyproject.toml")"
+  if [ -f "$stamp" ] && [ -x "$VENV/bin/knowdo" ]; then info "main environment up to date"
+  else
+    step "creating the main environment (.venv) from uv.lock"
+    (cd "$KNOWDO_HOME" && "$UV" sync --quiet --frozen --python "$KNOWDO_PYTHON" --compile-bytecode)
+    rm -f "$STAMP_DIR/venv-main-"*; touch "$stamp"
+  fi
+  sync_lockfile_env dbt "$KNOWDO_DBT_VENV" "$KNOWDO_HOME/infra/requirements/dbt.lock.txt"
+  sync_lockfile_env superset "$KNOWDO_SUPERSET_VENV" "$KNOWDO_HOME/infra/requirements/superset.lock.txt"
+}
+
+# --- PostgreSQL ---------------------------------------------------------------------------------
+find_pg_bin() {
+  local d
+  if command -v pg_config >/dev/null 2>&1 && [ -x "$(pg_config --bindir)/initdb" ]; then
+    PG_BIN=$(pg_config --bindir); return 0
+  fi
+  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+    if [ -x "$d/initdb" ]; then PG_BIN=$d; return 0; fi
+  done
+  return 1
+}
+
+ensure_pg_binaries() {
+  find_pg_bin && return
+  if is_root && command -v apt-get >/dev/null 2>&1; then
+    step "installing PostgreSQL from the system packages (apt-get install postgresql)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null \
+      || die "apt-get install postgresql failed: install it yourself and rerun 'make setup'"
+    find_pg_bin || die "postgresql installed but initdb not found under /usr/lib/postgresql/*/bin"
+  else
+    die "PostgreSQL server binaries (initdb, pg_ctl) are missing: run 'sudo apt-get install postgresql' and rerun 'make setup'"
+  fi
+}
+
+port_owner() { # port -> "pid/name" of a listener, empty when free
+  local port=$1
+  if command -v ss >/dev/null 2>&1; then
+    ss -Hltnp "sport = :$port" 2>/dev/null | sed -n 's/.*users:((\("[^"]*",pid=[0-9]*\).*/\1/p' | head -1
+  fi
+}
+port_taken() {
+  "$KNOWDO_PYTHON" - "$1" <<'PY'
+import socket, sys
+s = socket.socket()
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(0)
+sys.exit(1)
+PY
+}
+die_port() { # port what envvar
+  local who; who=$(port_owner "$1")
+  die "port $1 (for $2) is already taken${who:+ by $who}: stop that process or set $3 to a free port (in .env), then rerun 'make up'"
+}
+
+pg_running() { [ -f "$KNOWDO_PG_DATA/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$KNOWDO_PG_DATA" status >/dev/null 2>&1; }
+
+init_cluster() {
+  local pg_dir; pg_dir=$(dirname "$KNOWDO_PG_DATA")
+  if [ -d "$KNOWDO_PG_DATA" ] && [ ! -f "$KNOWDO_PG_DATA/PG_VERSION" ]; then
+    # initdb writes PG_VERSION last: without it the folder is a half-initialised leftover and holds no data.
+    info "removing a half-initialised cluster left by an interrupted run ($KNOWDO_PG_DATA)"
+    rm -rf "$KNOWDO_PG_DATA"
+  fi
+  mkdir -p "$pg_dir" "$KNOWDO_PG_SOCKET_DIR" "$LOG_DIR"
+  if is_root; then chown "$(pg_user)" "$pg_dir" "$KNOWDO_PG_SOCKET_DIR"; chmod 0755 "$KNOWDO_LOCAL_DIR"; fi
+  if [ ! -f "$KNOWDO_PG_DATA/PG_VERSION" ]; then
+    step "initialising the PostgreSQL cluster in ${KNOWDO_PG_DATA#"$KNOWDO_HOME"/}"
+    as_pg "$PG_BIN/initdb" -D "$KNOWDO_PG_DATA" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
+      -E UTF8 --locale=C.UTF-8 >"$LOG_DIR/initdb.log" 2>&1 \
+      || die "initdb failed (see $LOG_DIR/initdb.log); fix the cause and rerun 'make setup'"
+  fi
+}
+
+start_pg() {
+  ensure_pg_binaries
+  init_cluster
+  if pg_running; then info "PostgreSQL already running on $KNOWDO_PG_HOST:$KNOWDO_PG_PORT"; return; fi
+  port_taken "$KNOWDO_PG_PORT" && die_port "$KNOWDO_PG_PORT" PostgreSQL KNOWDO_PG_PORT
+  step "starting PostgreSQL on $KNOWDO_PG_HOST:$KNOWDO_PG_PORT"
+  if is_root; then touch "$LOG_DIR/postgres.log"; chown "$(pg_user)" "$LOG_DIR/postgres.log"; fi
+  as_pg "$PG_BIN/pg_ctl" -D "$KNOWDO_PG_DATA" -l "$LOG_DIR/postgres.log" -w -t 60 \
+    -o "-p $KNOWDO_PG_PORT -k $KNOWDO_PG_SOCKET_DIR -c listen_addresses=$KNOWDO_PG_HOST -c max_connections=200" \
+    start >/dev/null || die "PostgreSQL did not start: see $LOG_DIR/postgres.log"
+}
+
+psql_admin() { as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$KNOWDO_PG_SOCKET_DIR" -p "$KNOWDO_PG_PORT" -U postgres "$@"; }
+
+ensure_databases() {
+  step "databases, schemas and roles"
+  psql_admin -d postgres -v airflow_pw="$KNOWDO_AIRFLOW_META_PASSWORD" -v superset_pw="$KNOWDO_SUPERSET_META_PASSWORD" <<'SQL' >/dev/null
+select format('create role %I login', r) from unnest(array['airflow', 'superset']) as r
+where not exists (select 1 from pg_roles where rolname = r) \gexec
+alter role airflow with login password :'airflow_pw';
+alter role superset with login password :'superset_pw';
+SQL
+  local db owner
+  for pair in "$KNOWDO_WAREHOUSE_DB:postgres" airflow:airflow superset:superset; do
+    db=${pair%%:*}; owner=${pair##*:}
+    if [ -z "$(psql_admin -d postgres -tAc "select 1 from pg_database where datname = '$db'")" ]; then
+      psql_admin -d postgres -c "create database \"$db\" owner \"$owner\"" >/dev/null
+    fi
+  done
+  psql_admin -d "$KNOWDO_WAREHOUSE_DB" -v warehouse_db="$KNOWDO_WAREHOUSE_DB" \
+    -v loader_pw="$KNOWDO_LOADER_PASSWORD" -v transformer_pw="$KNOWDO_TRANSFORMER_PASSWORD" \
+    -v analyst_pw="$KNOWDO_ANALYST_PASSWORD" -v superset_pw="$KNOWDO_SUPERSET_DB_PASSWORD" \
+    -f "$KNOWDO_HOME/infra/sql/warehouse_init.sql" >/dev/null
+  "$VENV/bin/knowdo" db migrate >/dev/null
+}
+
+# --- Airflow and Superset metadata ---------------------------------------------------------------
+migrate_airflow() {
+  local stamp; stamp="$STAMP_DIR/airflow-db-$(lock_hash "$KNOWDO_HOME/uv.lock")"
+  mkdir -p "$AIRFLOW_HOME"
+  if [ ! -f "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" ]; then
+    printf '{"admin": "%s"}\n' "$KNOWDO_AIRFLOW_ADMIN_PASSWORD" >"$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
+  fi
+  if [ -f "$stamp" ]; then info "Airflow metadata up to date"; return; fi
+  step "migrating Airflow metadata (airflow db migrate)"
+  "$VENV/bin/airflow" db migrate >"$LOG_DIR/airflow-migrate.log" 2>&1 \
+    || die "airflow db migrate failed: see $LOG_DIR/airflow-migrate.log"
+  rm -f "$STAMP_DIR/airflow-db-"*; touch "$stamp"
+}
+
+superset_cli() { "$KNOWDO_SUPERSET_VENV/bin/superset" "$@"; }
+
+migrate_superset() {
+  local stamp; stamp="$STAMP_DIR/superset-db-$(lock_hash "$KNOWDO_HOME/infra/requirements/superset.lock.txt" "$SUPERSET_CONFIG_PATH")"
+  mkdir -p "$SUPERSET_HOME"
+  if [ -f "$stamp" ]; then info "Superset metadata up to date"; return; fi
+  step "migrating Superset metadata and creating the admin user (about a minute)"
+  {
+    superset_cli db upgrade &&
+      superset_cli fab create-admin --username "$KNOWDO_SUPERSET_ADMIN_USER" --firstname KnowDo \
+        --lastname Admin --email admin@knowdo.local --password "$KNOWDO_SUPERSET_ADMIN_PASSWORD" &&
+      superset_cli init
+  } >"$LOG_DIR/superset-migrate.log" 2>&1 || die "Superset metadata setup failed: see $LOG_DIR/superset-migrate.log"
+  rm -f "$STAMP_DIR/superset-db-"*; touch "$stamp"
+}
+
+cmd_setup() {
+  mkdir -p "$KNOWDO_LOCAL_DIR" "$RUN_DIR" "$LOG_DIR" "$STAMP_DIR" "$KNOWDO_LANDING_DIR"
+  ensure_python
+  ensure_uv
+  ensure_envs
+  start_pg
+  ensure_databases
+  migrate_airflow
+  migrate_superset
+  step "setup complete"
+}
+
+# --- processes -----------------------------------------------------------------------------------
+pid_alive() { local f="$RUN_DIR/$1.pid"; [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; }
+
+start_proc() { # name port|- command...
+  local name=$1 port=$2; shift 2
+  if pid_alive "$name"; then info "$name already running (pid $(cat "$RUN_DIR/$name.pid"))"; return; fi
+  if [ "$port" != "-" ] && port_taken "$port"; then die_port "$port" "$name" "KNOWDO_${name%%-*}_PORT"; fi
+  info "starting $name (log: ${LOG_DIR#"$KNOWDO_HOME"/}/$name.log)"
+  # setsid: each service leads its own process group, so stop can end it and its workers.
+  setsid nohup "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+  echo $! >"$RUN_DIR/$name.pid"
+}
+
+stop_proc() {
+  local name=$1 f="$RUN_DIR/$1.pid" pid i
+  [ -f "$f" ] || return 0
+  pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    info "stopping $name (pid $pid)"
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  fi
+  rm -f "$f"
+}
+
+wait_http() { # name url seconds
+  local name=$1 url=$2 secs=$3 i
+  for i in $(seq 1 "$secs"); do
+    if curl -fsS -o /dev/null "$url" 2>/dev/null; then info "$name answers at $url"; return 0; fi
+    pid_alive "$name" || die "$name exited during start-up: see $LOG_DIR/$name.log"
+    sleep 1
+  done
+  die "$name did not answer at $url within ${secs}s: see $LOG_DIR/$name.log"
+}
+
+AIRFLOW_PROCS="airflow-api-server airflow-scheduler airflow-dag-processor airflow-triggerer"
+
+cmd_start() {
+  mkdir -p "$RUN_DIR" "$LOG_DIR"
+  find_pg_bin || die "PostgreSQL binaries missing: run 'make setup'"
+  start_pg
+  step "starting Airflow on $KNOWDO_AIRFLOW_URL"
+  start_proc airflow-api-server "$KNOWDO_AIRFLOW_PORT" "$VENV/bin/airflow" api-server --port "$KNOWDO_AIRFLOW_PORT" --host 127.0.0.1
+  start_proc airflow-scheduler - "$VENV/bin/airflow" scheduler
+  start_proc airflow-dag-processor - "$VENV/bin/airflow" dag-processor
+  start_proc airflow-triggerer - "$VENV/bin/airflow" triggerer
+  step "starting Superset on $KNOWDO_SUPERSET_URL"
+  start_proc superset "$KNOWDO_SUPERSET_PORT" "$KNOWDO_SUPERSET_VENV/bin/gunicorn" --bind "127.0.0.1:$KNOWDO_SUPERSET_PORT" \
+    --workers 2 --worker-class gthread --threads 4 --timeout 120 --limit-request-line 0 \
+    --limit-request-field_size 0 "superset.app:create_app()"
+  wait_http airflow-api-server "$KNOWDO_AIRFLOW_URL/api/v2/monitor/health" 120
+  wait_http superset "$KNOWDO_SUPERSET_URL/health" 180
+}
+
+cmd_stop() {
+  local p
+  step "stopping the KnowDo stack"
+  stop_proc superset
+  for p in $AIRFLOW_PROCS; do stop_proc "$p"; done
+  if find_pg_bin && pg_running; then
+    info "stopping PostgreSQL"
+    as_pg "$PG_BIN/pg_ctl" -D "$KNOWDO_PG_DATA" -m fast -w stop >/dev/null
+  fi
+}
+
+cmd_status() {
+  local p
+  if find_pg_bin && pg_running; then echo "postgres             running  $KNOWDO_PG_HOST:$KNOWDO_PG_PORT"
+  else echo "postgres             stopped"; fi
+  for p in $AIRFLOW_PROCS superset; do
+    if pid_alive "$p"; then printf '%-20s running  pid %s\n' "$p" "$(cat "$RUN_DIR/$p.pid")"
+    else printf '%-20s stopped\n' "$p"; fi
+  done
+  echo "Airflow  $KNOWDO_AIRFLOW_URL   Superset  $KNOWDO_SUPERSET_URL"
+}
+
+case "${1:-}" in
+  setup) cmd_setup ;;
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  start-pg) ensure_pg_binaries; start_pg ;;
+  *) echo "usage: $0 setup|start|stop|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,184 @@
+"""The `knowdo` command: check, ingest and list feeds; migrate the loader schema; make sample data."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from knowdo.config import Settings
+
+err = Console(stderr=True)
+out = Console()
+MAX_ERRORS = 100
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[red]knowdo:[/red] {message}", highlight=False)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """KnowDo: feeds in, equity-stratified marts out."""
+
+
+@main.group()
+def db() -> None:
+    """The loader's tables in the warehouse (schemas raw and ops)."""
+
+
+@db.command("migrate")
+def db_migrate() -> None:
+    """Create or update the ops and raw tables (idempotent)."""
+    from knowdo.db import connect, migrate
+
+    try:
+        with connect() as conn:
+            applied = migrate(conn)
+    except Exception as exc:  # noqa: BLE001 - one clear line, never a traceback
+        _fail(f"cannot migrate the warehouse: {exc}".strip())
+    out.print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+
+
+def _load_feeds(settings: Settings):
+    from knowdo.registry import RegistryError, load_registry
+
+    try:
+        return load_registry(settings.feeds_file)
+    except RegistryError as exc:
+        _fail(str(exc))
+
+
+@main.command()
+def feeds() -> None:
+    """List the feed registry with each feed's last load."""
+    from knowdo.db import connect
+
+    settings = Settings.from_env()
+    registry = _load_feeds(settings)
+    last: dict[str, tuple] = {}
+    try:
+        with connect() as conn:
+            for row in conn.execute(
+                "select distinct on (feed_id) feed_id, file_name, status, rows_loaded, rows_rejected,"
+                " finished_at from ops.load_batches order by feed_id, batch_id desc"
+            ):
+                last[row[0]] = row[1:]
+    except Exception as exc:  # noqa: BLE001
+        err.print(f"[yellow]warehouse not reachable, showing the registry only:[/yellow] {exc}")
+    table = Table("feed", "publisher", "kind", "domain", "format", "last file", "status", "loaded", "rejected", "at")
+    for feed in registry.values():
+        file_name, status, loaded, rejected, at = last.get(feed.id, ("-", "never loaded", "", "", ""))
+        table.add_row(feed.id, feed.publisher_name, feed.publisher_kind, feed.domain, feed.format,
+                      file_name, status, str(loaded), str(rejected), str(at or ""))
+    out.print(table)
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--feed", "feed_id", required=True, help="Feed id from the registry.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+def ingest(file: Path, feed_id: str, as_json: bool) -> None:
+    """Land and load one FILE for the feed ID. Exit 0 loaded, 1 rows rejected, 2 file failed."""
+    from knowdo.db import connect
+    from knowdo.loading import ingest_file
+
+    settings = Settings.from_env()
+    registry = _load_feeds(settings)
+    if feed_id not in registry:
+        _fail(f"unknown feed '{feed_id}' (known: {', '.join(sorted(registry))})")
+    if not file.is_file():
+        _fail(f"{file}: no such file")
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=err, transient=True, disable=as_json) as progress:
+        task = progress.add_task(f"loading {file.name}", total=None)
+        try:
+            with connect() as conn:
+                result = ingest_file(
+                    conn, registry[feed_id], file, settings.landing_dir,
+                    on_progress=lambda n: progress.update(task, description=f"loading {file.name}: {n:,} rows"),
+                )
+        except Exception as exc:  # noqa: BLE001
+            _fail(f"{file}: could not be ingested: {exc}")
+    payload = {
+        "file": str(file), "feed": feed_id, "sha256": result.sha256, "batch_id": result.batch_id,
+        "status": result.status, "already_loaded": result.already_loaded, "rows_read": result.rows_read,
+        "rows_loaded": result.rows_loaded, "rows_rejected": result.rows_rejected, "error": result.error,
+        "superseded_batches": list(result.superseded),
+    }
+    if as_json:
+        print(json.dumps(payload))
+    else:
+        again = " (already received: nothing to do)" if result.already_loaded else ""
+        out.print(f"{file.name}: batch {result.batch_id} {result.status}{again}: "
+                  f"{result.rows_loaded:,} rows loaded, {result.rows_rejected:,} rejected")
+        if result.error:
+            err.print(f"[red]{file.name}: {result.error}[/red]")
+        if result.rows_rejected:
+            out.print(f"see why: select * from ops.rejected_rows where batch_id = {result.batch_id};")
+    if result.status == "failed":
+        sys.exit(2)
+    sys.exit(1 if result.rows_rejected else 0)
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", help="Format name; detected from the content when omitted.")
+@click.option("--feed", "feed_id", help="Check against this feed's mapping (default: the first feed of the format).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+def check(file: Path, fmt: str | None, feed_id: str | None, as_json: bool) -> None:
+    """Parse and validate FILE without loading it. Exit 0 all valid, 1 rows rejected, 2 unreadable."""
+    from knowdo.checking import check_file, detect_format
+    from knowdo.formats import FORMATS, FileRejected
+
+    if not file.is_file():
+        _fail(f"{file}: no such file")
+    try:
+        fmt = fmt or detect_format(file)
+    except FileRejected as exc:
+        _fail(f"{file}: {exc}")
+    if fmt not in FORMATS:
+        _fail(f"unknown format '{fmt}' (known: {', '.join(sorted(FORMATS))})")
+    settings = Settings.from_env()
+    mapping = {}
+    if settings.feeds_file.exists():
+        from knowdo.registry import load_registry
+
+        feeds_ = load_registry(settings.feeds_file)
+        chosen = feeds_.get(feed_id) if feed_id else next((f for f in feeds_.values() if f.format == fmt), None)
+        mapping = chosen.mapping if chosen else {}
+    try:
+        report = check_file(file, fmt, mapping, max_errors=MAX_ERRORS)
+    except FileRejected as exc:
+        _fail(f"{file}: cannot be read as {fmt}: {exc}")
+    if as_json:
+        print(json.dumps(report))
+    else:
+        out.print(f"{file.name} ({fmt}): {report['rows_read']:,} rows read, {report['rows_valid']:,} valid, "
+                  f"{report['rows_rejected']:,} rejected")
+        for e in report["errors"]:
+            out.print(f"  row {e['row']}: {e['field']}={e['value']!r}: {e['reason']}", highlight=False)
+    sys.exit(1 if report["rows_rejected"] else 0)
+
+
+@main.command()
+@click.option("--seed", default=42, show_default=True, help="Random seed (same seed, same files).")
+@click.option("--scale", default=1.0, show_default=True, help="Size multiplier.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output folder.")
+def synth(seed: int, scale: float, out_dir: Path) -> None:
+    """Write deterministic sample feeds in the real formats."""
+    from knowdo.synth import write_sample_feeds
+
+    written = write_sample_feeds(out_dir, seed=seed, scale=scale)
+    for path in written:
+        out.print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

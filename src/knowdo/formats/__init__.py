@@ -1,0 +1,53 @@
+"""Feed formats: each turns one file into raw rows (or rejections) for one raw table.
+
+A parser is a generator of `Row` and `Rejection` objects; it raises `FileRejected` when the file as a
+whole cannot be read as its declared format. Parsers stream: memory stays flat in the file's size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class FileRejected(Exception):
+    """The whole file cannot be read as the declared format; the message is one plain sentence."""
+
+
+@dataclass(frozen=True)
+class Rejection:
+    row: int
+    field: str | None
+    value: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class Row:
+    row: int
+    values: tuple  # in the order of FormatSpec.columns
+    period: str | None = None  # the reporting period the row belongs to (for resend supersession)
+
+
+ParseFn = Callable[[Path, dict[str, Any]], Iterator[Row | Rejection]]
+
+
+@dataclass(frozen=True)
+class FormatSpec:
+    name: str
+    raw_table: str  # schema-qualified
+    columns: tuple[str, ...]  # raw columns filled by the parser (batch columns are added by the loader)
+    parse: ParseFn
+    description: str
+
+
+def _registry() -> dict[str, FormatSpec]:
+    from knowdo.formats import dhis2
+
+    specs = [dhis2.DHIS2_JSON]
+    return {s.name: s for s in specs}
+
+
+FORMATS: dict[str, FormatSpec] = _registry()

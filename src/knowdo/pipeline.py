@@ -1,0 +1,71 @@
+"""What the Airflow DAGs do, as plain functions (the DAG files only wire these together)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+
+from knowdo.config import Settings
+from knowdo.formats import FORMATS
+
+log = logging.getLogger(__name__)
+
+
+def raw_tables() -> list[str]:
+    """Every raw table a format can fill: one Airflow Asset each (static, no I/O)."""
+    return sorted({spec.raw_table for spec in FORMATS.values()})
+
+
+def raw_asset_uri(raw_table: str) -> str:
+    schema, table = raw_table.split(".")
+    return f"knowdo://warehouse/{schema}/{table}"
+
+
+def list_feeds(settings: Settings | None = None) -> list[str]:
+    from knowdo.registry import load_registry
+
+    settings = settings or Settings.from_env()
+    return sorted(load_registry(settings.feeds_file))
+
+
+def ingest_feed(feed_id: str, settings: Settings | None = None) -> dict:
+    """Land and load every file waiting for one feed. Bad files are recorded, never raised.
+
+    Returns a summary per file; raises only when the warehouse itself is unreachable (so Airflow
+    retries), never because a publisher sent a bad file (that is recorded for inspection instead).
+    """
+    from knowdo.db import connect
+    from knowdo.loading import ingest_file
+    from knowdo.registry import load_registry
+
+    settings = settings or Settings.from_env()
+    feed = load_registry(settings.feeds_file)[feed_id]
+    files = feed.files(settings.inbox_dir)
+    results = []
+    with connect(settings.warehouse_url) as conn:
+        for path in files:
+            result = ingest_file(conn, feed, path, settings.landing_dir)
+            results.append(asdict(result))
+            if result.status == "failed":
+                log.error("%s: file rejected (batch %s): %s — kept in the landing zone as %s",
+                          path.name, result.batch_id, result.error, result.sha256)
+            elif result.already_loaded:
+                log.info("%s: already received (batch %s), nothing to do", path.name, result.batch_id)
+            else:
+                log.info("%s: batch %s loaded %s rows, rejected %s%s", path.name, result.batch_id,
+                         result.rows_loaded, result.rows_rejected,
+                         f" (see ops.rejected_rows where batch_id = {result.batch_id})" if result.rows_rejected else "")
+    if not files:
+        log.info("feed %s: no files in %s", feed_id, settings.inbox_dir / feed.source.get("folder", ""))
+    new = [r for r in results if not r["already_loaded"] and r["status"] == "loaded"]
+    return {
+        "feed_id": feed_id,
+        "raw_table": FORMATS[feed.format].raw_table,
+        "files": len(results),
+        "new_batches": [r["batch_id"] for r in new],
+        "failed_files": [r["file_name"] for r in results if r["status"] == "failed" and not r["already_loaded"]],
+    }
+
+
+def tables_with_new_data(summaries: list[dict]) -> set[str]:
+    return {s["raw_table"] for s in summaries if s["new_batches"]}
