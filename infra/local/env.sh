@@ -44,10 +44,11 @@ export KNOWDO_PG_HOST KNOWDO_PG_PORT KNOWDO_WAREHOUSE_DB KNOWDO_LANDING_DIR KNOW
 # --- dbt (profiles.yml reads only env_var()) ------------------------------------------------------
 : "${KNOWDO_DBT_VENV:=$KNOWDO_HOME/.venvs/dbt}"
 : "${DBT_PROFILES_DIR:=$KNOWDO_HOME/dbt_project}"
-: "${KNOWDO_DBT_TARGET_PATH:=$KNOWDO_LOCAL_DIR/dbt/target}"
+: "${DBT_TARGET_PATH:=$KNOWDO_LOCAL_DIR/dbt/target}"
+: "${DBT_LOG_PATH:=$KNOWDO_LOCAL_DIR/dbt/logs}"
 : "${KNOWDO_DBT_USER:=knowdo_transformer}"
 : "${KNOWDO_DBT_PASSWORD:=$KNOWDO_TRANSFORMER_PASSWORD}"
-export KNOWDO_DBT_VENV DBT_PROFILES_DIR KNOWDO_DBT_USER KNOWDO_DBT_PASSWORD KNOWDO_DBT_TARGET_PATH
+export KNOWDO_DBT_VENV DBT_PROFILES_DIR KNOWDO_DBT_USER KNOWDO_DBT_PASSWORD DBT_TARGET_PATH DBT_LOG_PATH
 export DBT_SEND_ANONYMOUS_USAGE_STATS=False DO_NOT_TRACK=1
 
 # --- GX ---------------------------------------------------------------------------------------------

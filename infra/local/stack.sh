@@ -214,7 +214,7 @@ pid_alive() { local f="$RUN_DIR/$1.pid"; [ -f "$f" ] && kill -0 "$(cat "$f")" 2>
 start_proc() { # name port|- command...
   local name=$1 port=$2; shift 2
   if pid_alive "$name"; then info "$name already running (pid $(cat "$RUN_DIR/$name.pid"))"; return; fi
-  if [ "$port" != "-" ] && port_taken "$port"; then die_port "$port" "$name" "KNOWDO_${name%%-*}_PORT"; fi
+  if [ "$port" != "-" ] && port_taken "$port"; then local prefix=${name%%-*}; die_port "$port" "$name" "KNOWDO_${prefix^^}_PORT"; fi
   info "starting $name (log: ${LOG_DIR#"$KNOWDO_HOME"/}/$name.log)"
   # setsid: each service leads its own process group, so stop can end it and its workers.
   setsid nohup "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
@@ -256,11 +256,28 @@ cmd_start() {
   start_proc airflow-dag-processor - "$VENV/bin/airflow" dag-processor
   start_proc airflow-triggerer - "$VENV/bin/airflow" triggerer
   step "starting Superset on $KNOWDO_SUPERSET_URL"
+  start_superset
+  wait_http airflow-api-server "$KNOWDO_AIRFLOW_URL/api/v2/monitor/health" 120
+  wait_http superset "$KNOWDO_SUPERSET_URL/health" 180
+}
+
+ensure_browser() {
+  if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then return; fi
+  if is_root && command -v apt-get >/dev/null 2>&1; then
+    step "installing headless Chromium for the browser tests (apt-get install chromium chromium-driver)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null \
+      || die "apt-get install chromium chromium-driver failed: install them and rerun 'make test'"
+  else
+    die "Chromium is missing for the browser tests: run 'sudo apt-get install chromium chromium-driver'"
+  fi
+}
+
+start_superset() {
+  mkdir -p "$RUN_DIR" "$LOG_DIR"
   start_proc superset "$KNOWDO_SUPERSET_PORT" "$KNOWDO_SUPERSET_VENV/bin/gunicorn" --bind "127.0.0.1:$KNOWDO_SUPERSET_PORT" \
     --workers 2 --worker-class gthread --threads 4 --timeout 120 --limit-request-line 0 \
     --limit-request-field_size 0 "superset.app:create_app()"
-  wait_http airflow-api-server "$KNOWDO_AIRFLOW_URL/api/v2/monitor/health" 120
-  wait_http superset "$KNOWDO_SUPERSET_URL/health" 180
 }
 
 cmd_stop() {
@@ -291,5 +308,7 @@ case "${1:-}" in
   stop) cmd_stop ;;
   status) cmd_status ;;
   start-pg) ensure_pg_binaries; start_pg ;;
+  start-superset) find_pg_bin && start_pg; start_superset; wait_http superset "$KNOWDO_SUPERSET_URL/health" 180 ;;
+  ensure-browser) ensure_browser ;;
   *) echo "usage: $0 setup|start|stop|status" >&2; exit 2 ;;
 esac

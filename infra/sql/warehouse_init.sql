@@ -23,6 +23,8 @@ alter role knowdo_superset set default_transaction_read_only = on;
 revoke all on database :"warehouse_db" from public;
 grant connect on database :"warehouse_db" to knowdo_loader, knowdo_transformer, knowdo_marts_reader;
 grant create on database :"warehouse_db" to knowdo_transformer;
+-- dbt unit tests build their fixtures as temporary tables
+grant temporary on database :"warehouse_db" to knowdo_transformer;
 revoke create on schema public from public;
 
 create schema if not exists raw authorization knowdo_loader;

@@ -43,10 +43,18 @@ COLUMNS = (
 _SET_DEFAULTS = ("period", "orgUnit", "attributeOptionCombo")
 
 
+def _open_json(path: Path):
+    """Open for streaming, past a UTF-8 byte-order mark if the publisher's tool wrote one."""
+    fh = path.open("rb")
+    if fh.read(3) != b"\xef\xbb\xbf":
+        fh.seek(0)
+    return fh
+
+
 def _set_defaults(path: Path) -> dict[str, str]:
     """Top-level period/orgUnit/attributeOptionCombo, read in a first streaming pass."""
     defaults: dict[str, str] = {}
-    with path.open("rb") as fh:
+    with _open_json(path) as fh:
         for prefix, event, value in ijson.parse(fh):
             if prefix in _SET_DEFAULTS and event in ("string", "number"):
                 defaults[prefix] = str(value)
@@ -167,7 +175,7 @@ def parse_json(path: Path, mapping: dict[str, Any], today: date | None = None) -
     if not defaults.pop("__has_values__", None):
         raise FileRejected("no 'dataValues' array: this is not a DHIS2 dataValueSet")
     seen: set[tuple] = set()
-    with path.open("rb") as fh:
+    with _open_json(path) as fh:
         try:
             for row, item in enumerate(ijson.items(fh, "dataValues.item", use_float=False), start=1):
                 if not isinstance(item, dict):

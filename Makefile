@@ -1,0 +1,49 @@
+# KnowDo — `make up` runs the platform on the bundled sample feeds; `make test` runs the tests.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+STACK := infra/local/stack.sh
+ENV := source infra/local/env.sh &&
+PYTEST_ARGS ?=
+
+.PHONY: help setup up down status test test-fast lint dbt-docs logs clean-local
+
+help: ## show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: ## install everything needed (idempotent): uv, environments, PostgreSQL, databases, metadata, admin users
+	@bash $(STACK) setup
+
+up: setup ## bring the stack up and run the main job on the sample feeds through the scheduler
+	@bash $(STACK) start
+	@$(ENV) .venv/bin/python -m knowdo.mainjob
+	@$(ENV) echo; \
+	 echo "KnowDo is up."; \
+	 echo "  Airflow   $$KNOWDO_AIRFLOW_URL   (user admin, password in \$$KNOWDO_AIRFLOW_ADMIN_PASSWORD, default admin)"; \
+	 echo "  Superset  $$KNOWDO_SUPERSET_URL/superset/dashboard/knowdo-service-use/   (user $$KNOWDO_SUPERSET_ADMIN_USER, password in \$$KNOWDO_SUPERSET_ADMIN_PASSWORD, default admin)"; \
+	 echo "  Warehouse postgresql://knowdo_analyst@$$KNOWDO_PG_HOST:$$KNOWDO_PG_PORT/$$KNOWDO_WAREHOUSE_DB (read-only, marts only)"; \
+	 echo "  Stop with 'make down'; see what runs with 'make status'."
+
+down: ## stop exactly what `make up` started
+	@bash $(STACK) stop
+
+status: ## say what runs
+	@bash $(STACK) status
+
+test: setup ## run the whole test suite: unit, integration (real cluster), end-to-end (Airflow, dbt, GX, Superset, browser)
+	@bash $(STACK) ensure-browser
+	@$(ENV) .venv/bin/python -m pytest $(PYTEST_ARGS)
+
+test-fast: ## unit and guard tests only (no services)
+	@$(ENV) .venv/bin/python -m pytest -m "not integration and not e2e and not browser" $(PYTEST_ARGS)
+
+lint: ## ruff on Python
+	@.venv/bin/ruff check src dags tests bench
+
+dbt-docs: ## build dbt docs (catalog and manifest) into .local/dbt/target
+	@$(ENV) cd dbt_project && $$KNOWDO_DBT_VENV/bin/dbt docs generate
+
+logs: ## list the service logs
+	@ls -l .local/log/
+
+clean-local: down ## delete the local cluster, landing zone and logs (.local/): everything `make up` made
+	@rm -rf .local

@@ -1,0 +1,245 @@
+with
+
+data_values as (
+
+    select * from {{ ref('stg_dhis2__data_values') }}
+
+),
+
+load_batches as (
+
+    select * from {{ ref('stg_ops__load_batches') }}
+
+),
+
+geographies as (
+
+    select * from {{ ref('ref_geography') }}
+
+),
+
+population as (
+
+    select * from {{ ref('ref_population') }}
+
+),
+
+stratifier_groups as (
+
+    select * from {{ ref('ref_stratifier_groups') }}
+
+),
+
+published_values as (
+
+    -- failed and superseded batches stay in raw for audit; only the current load of a period counts
+    select data_values.*
+    from data_values
+    inner join load_batches
+        on data_values.batch_id = load_batches.batch_id
+    where
+        load_batches.batch_status = 'loaded'
+        and not data_values.is_deleted
+        and data_values.data_value is not null
+        and data_values.period_type = 'month'
+
+),
+
+region_cells as (
+
+    -- national figures are built from the regions below, so only region-level values enter
+    select
+        published_values.period_start,
+        published_values.indicator_code,
+        published_values.geography_code,
+        published_values.sex_code,
+        published_values.age_band_code,
+        sum(published_values.data_value) as event_count
+    from published_values
+    inner join geographies
+        on published_values.geography_code = geographies.geography_code
+    where geographies.geography_level = 'region'
+    group by 1, 2, 3, 4, 5
+
+),
+
+region_numerators as (
+
+    select
+        period_start,
+        indicator_code,
+        geography_code,
+        'all' as stratifier,
+        'all' as group_code,
+        sum(event_count) as numerator
+    from region_cells
+    group by 1, 2, 3
+
+    union all
+
+    select
+        period_start,
+        indicator_code,
+        geography_code,
+        'sex' as stratifier,
+        sex_code as group_code,
+        sum(event_count) as numerator
+    from region_cells
+    where sex_code is not null
+    group by 1, 2, 3, 5
+
+    union all
+
+    select
+        period_start,
+        indicator_code,
+        geography_code,
+        'age_band' as stratifier,
+        age_band_code as group_code,
+        sum(event_count) as numerator
+    from region_cells
+    where age_band_code is not null
+    group by 1, 2, 3, 5
+
+),
+
+population_by_group as (
+
+    select
+        geography_code,
+        year,
+        'all' as stratifier,
+        'all' as group_code,
+        sum(population) as population
+    from population
+    group by 1, 2
+
+    union all
+
+    select
+        geography_code,
+        year,
+        'sex' as stratifier,
+        sex_code as group_code,
+        sum(population) as population
+    from population
+    group by 1, 2, 4
+
+    union all
+
+    select
+        geography_code,
+        year,
+        'age_band' as stratifier,
+        age_band_code as group_code,
+        sum(population) as population
+    from population
+    group by 1, 2, 4
+
+),
+
+reported_strata as (
+
+    -- a region-month-stratifier that sent at least one value
+    select distinct
+        period_start,
+        indicator_code,
+        geography_code,
+        stratifier
+    from region_numerators
+
+),
+
+region_scaffold as (
+
+    -- DHIS2 omits zero values: every group of a stratifier a region reported gets a row, with 0
+    -- events when none were sent
+    select
+        reported_strata.period_start,
+        reported_strata.indicator_code,
+        reported_strata.geography_code,
+        stratifier_groups.stratifier,
+        stratifier_groups.group_code
+    from reported_strata
+    inner join stratifier_groups
+        on reported_strata.stratifier = stratifier_groups.stratifier
+
+),
+
+region_rows as (
+
+    select
+        region_scaffold.period_start,
+        region_scaffold.indicator_code,
+        region_scaffold.geography_code,
+        'region' as geography_level,
+        region_scaffold.stratifier,
+        region_scaffold.group_code,
+        round(coalesce(region_numerators.numerator, 0))::bigint as numerator,
+        population_by_group.population::bigint as denominator,
+        1 as reporting_geographies
+    from region_scaffold
+    left join region_numerators
+        on region_scaffold.period_start = region_numerators.period_start
+        and region_scaffold.indicator_code = region_numerators.indicator_code
+        and region_scaffold.geography_code = region_numerators.geography_code
+        and region_scaffold.stratifier = region_numerators.stratifier
+        and region_scaffold.group_code = region_numerators.group_code
+    left join population_by_group
+        on region_scaffold.geography_code = population_by_group.geography_code
+        and extract(year from region_scaffold.period_start)::integer = population_by_group.year
+        and region_scaffold.stratifier = population_by_group.stratifier
+        and region_scaffold.group_code = population_by_group.group_code
+
+),
+
+national_rows as (
+
+    -- the country is the sum of its reporting regions; the denominator is their population, so a
+    -- region that did not report lowers neither numerator nor rate
+    select
+        region_rows.period_start,
+        region_rows.indicator_code,
+        geographies.parent_code as geography_code,
+        'national' as geography_level,
+        region_rows.stratifier,
+        region_rows.group_code,
+        sum(region_rows.numerator)::bigint as numerator,
+        case
+            when count(region_rows.denominator) = count(*) then sum(region_rows.denominator)
+        end::bigint as denominator,
+        count(*)::integer as reporting_geographies
+    from region_rows
+    inner join geographies
+        on region_rows.geography_code = geographies.geography_code
+    group by 1, 2, 3, 5, 6
+
+),
+
+unioned as (
+
+    select * from region_rows
+    union all
+    select * from national_rows
+
+),
+
+final as (
+
+    select
+        period_start,
+        'month' as period_type,
+        extract(year from period_start)::integer as period_year,
+        indicator_code,
+        geography_code,
+        geography_level,
+        stratifier,
+        group_code,
+        numerator,
+        denominator,
+        reporting_geographies
+    from unioned
+
+)
+
+select * from final

@@ -1,0 +1,40 @@
+with
+
+source as (
+
+    select * from {{ source('ops', 'load_batches') }}
+
+),
+
+renamed as (
+
+    select
+
+        ----------  ids
+        batch_id::bigint as batch_id,
+        feed_id,
+        file_sha256,
+        superseded_by as superseded_by_batch_id,
+
+        ----------  file
+        file_name,
+        format as file_format,
+        raw_table,
+        periods as batch_periods,
+
+        ----------  outcome
+        status as batch_status,
+        error as error_message,
+        rows_read,
+        rows_loaded,
+        rows_rejected,
+
+        ----------  timestamps
+        started_at,
+        finished_at
+
+    from source
+
+)
+
+select * from renamed

@@ -1,0 +1,65 @@
+"""Shared fixtures. Integration and e2e tests use the project's own PostgreSQL cluster (started here
+when it is not running), real `airflow dags test` runs, real dbt, GX and Superset."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+STACK = REPO / "infra" / "local" / "stack.sh"
+SAMPLE_FEEDS = REPO / "sample_feeds"
+
+
+def _stack_env() -> dict[str, str]:
+    """The environment infra/local/env.sh defines (so tests work without `make`)."""
+    out = subprocess.run(["bash", "-c", f"source {REPO}/infra/local/env.sh && env -0"],
+                         check=True, capture_output=True).stdout
+    return dict(item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
+
+
+STACK_ENV = _stack_env()
+for _key, _value in STACK_ENV.items():
+    if _key.startswith(("KNOWDO_", "AIRFLOW", "DBT_", "SUPERSET_", "GX_")):
+        os.environ.setdefault(_key, _value)
+
+
+@pytest.fixture(scope="session")
+def settings():
+    from knowdo.config import Settings
+
+    return Settings.from_env()
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """The project's PostgreSQL cluster, started if needed (setup has created it)."""
+    subprocess.run(["bash", str(STACK), "start-pg"], check=True, capture_output=True)
+    return True
+
+
+@pytest.fixture
+def loader_conn(cluster, settings):
+    """A loader connection whose every change is rolled back at the end of the test."""
+    from knowdo.db import connect
+
+    with connect(settings.warehouse_url) as conn:
+        with conn.transaction(force_rollback=True):
+            yield conn
+
+
+def airflow_dags_test(dag_id: str, timeout: int = 1500) -> subprocess.CompletedProcess:
+    """Run a DAG in-process with `airflow dags test`, as a data engineer would."""
+    return subprocess.run([str(REPO / ".venv" / "bin" / "airflow"), "dags", "test", dag_id],
+                          capture_output=True, text=True, timeout=timeout, env=os.environ.copy())
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(cluster):
+    """Ingest the sample feeds and run the transform DAG (dbt via cosmos, GX gate, publish) once."""
+    ingest = airflow_dags_test("knowdo_ingest")
+    transform = airflow_dags_test("knowdo_transform")
+    return {"ingest": ingest, "transform": transform}

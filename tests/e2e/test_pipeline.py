@@ -1,0 +1,98 @@
+"""End to end: the real DAGs (`airflow dags test`), dbt through cosmos, the GX gate and publish."""
+
+from decimal import Decimal
+
+import psycopg
+import pytest
+
+from conftest import airflow_dags_test
+
+pytestmark = pytest.mark.e2e
+
+
+def _tail(proc) -> str:
+    return (proc.stdout + proc.stderr)[-4000:]
+
+
+@pytest.fixture(scope="module")
+def analyst(pipeline_run, settings):
+    import os
+
+    with psycopg.connect(host=os.environ["KNOWDO_PG_HOST"], port=os.environ["KNOWDO_PG_PORT"],
+                         dbname=os.environ["KNOWDO_WAREHOUSE_DB"], user="knowdo_analyst",
+                         password=os.environ["KNOWDO_ANALYST_PASSWORD"], autocommit=True) as conn:
+        yield conn
+
+
+def test_ingest_and_transform_dags_succeed(pipeline_run):
+    for name, proc in pipeline_run.items():
+        assert proc.returncode == 0, f"{name} DAG failed:\n{_tail(proc)}"
+    assert "state=success" in pipeline_run["transform"].stdout + pipeline_run["transform"].stderr
+
+
+def test_published_national_counts_equal_the_raw_feed(analyst, settings):
+    from knowdo.db import connect
+
+    with connect(settings.transformer_url) as conn:
+        expected = dict(conn.execute(
+            """
+            select v.period_start, sum(v.value)
+            from raw.dhis2_data_values v
+            join ops.load_batches b using (batch_id)
+            where b.status = 'loaded' and b.feed_id = 'gha_moh_dhis2' and not v.deleted
+            group by 1
+            """).fetchall())
+    published = dict(analyst.execute(
+        "select period_start, numerator from marts.fct_service_use"
+        " where geography_code = 'GHA' and stratifier = 'all' and indicator_code = 'mh_outpatient_contacts'"
+    ).fetchall())
+    assert len(published) == 24 and published == expected
+
+
+def test_published_rates_carry_denominator_ci_and_disclosure_control(analyst):
+    rows = analyst.execute(
+        "select geography_level, numerator, denominator, multiplier, value, lower_95, upper_95,"
+        " is_suppressed, suppression_reason from marts.fct_service_use").fetchall()
+    assert rows
+    suppressed = [r for r in rows if r[7]]
+    assert suppressed, "the sample feed has small regional counts that must be suppressed"
+    for level, num, den, mult, value, lo, hi, is_sup, reason in rows:
+        assert den and den > 0
+        if is_sup:
+            assert level == "region" and num is None and value is None and lo is None and reason
+            continue
+        if level == "region":
+            assert num % 5 == 0 and num >= 5
+        assert abs(value - Decimal(num) / den * mult) < Decimal("0.0001")
+        assert lo <= value <= hi
+
+
+def test_analysts_read_marts_but_never_raw_or_restricted(analyst):
+    for table in ("raw.dhis2_data_values", "restricted.service_use_unrounded", "marts_candidate.fct_service_use"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            analyst.execute(f"select 1 from {table} limit 1")
+
+
+def test_gate_outcome_is_recorded(settings):
+    from knowdo.db import connect
+
+    with connect(settings.transformer_url) as conn:
+        success, published = conn.execute(
+            "select success, published from ops.quality_gate_runs where suite_name = 'fct_service_use'"
+            " order by checked_at desc limit 1").fetchone()
+    assert success and published
+
+
+def test_rerunning_ingest_changes_nothing(pipeline_run, settings):
+    from knowdo.db import connect
+
+    def counts():
+        with connect(settings.transformer_url) as conn:
+            return conn.execute("select (select count(*) from raw.dhis2_data_values),"
+                                " (select count(*) from ops.load_batches)").fetchone()
+
+    before = counts()
+    proc = airflow_dags_test("knowdo_ingest")
+    assert proc.returncode == 0, _tail(proc)
+    assert counts() == before
+    assert "already received" in proc.stdout + proc.stderr
