@@ -30,16 +30,34 @@ stratifier_groups as (
 
 ),
 
+current_batches as (
+
+    -- a corrected resend wins for every period it covers, even when it does not cover all the
+    -- periods of the batch it corrects: the latest loaded batch per feed and period counts
+    select
+        data_values.feed_id,
+        data_values.dhis2_period,
+        max(data_values.batch_id) as batch_id
+    from data_values
+    inner join load_batches
+        on data_values.batch_id = load_batches.batch_id
+    where load_batches.batch_status = 'loaded'
+    group by data_values.feed_id, data_values.dhis2_period
+
+),
+
 published_values as (
 
     -- failed and superseded batches stay in raw for audit; only the current load of a period counts
     select data_values.*
     from data_values
-    inner join load_batches
-        on data_values.batch_id = load_batches.batch_id
+    inner join current_batches
+        on
+            data_values.batch_id = current_batches.batch_id
+            and data_values.feed_id = current_batches.feed_id
+            and data_values.dhis2_period = current_batches.dhis2_period
     where
-        load_batches.batch_status = 'loaded'
-        and not data_values.is_deleted
+        not data_values.is_deleted
         and data_values.data_value is not null
         and data_values.period_type = 'month'
 
