@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import REPO
+from tests.conftest import REPO
 
 
 @pytest.fixture(scope="module")

@@ -99,6 +99,7 @@ port_taken() {
   "$KNOWDO_PYTHON" - "$1" <<'PY'
 import socket, sys
 s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT left by a stopped server is not "taken"
 try:
     s.bind(("127.0.0.1", int(sys.argv[1])))
 except OSError:
@@ -142,7 +143,7 @@ start_pg() {
     start >/dev/null || die "PostgreSQL did not start: see $LOG_DIR/postgres.log"
 }
 
-psql_admin() { as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$KNOWDO_PG_SOCKET_DIR" -p "$KNOWDO_PG_PORT" -U postgres "$@"; }
+psql_admin() { PGOPTIONS='-c client_min_messages=warning' as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$KNOWDO_PG_SOCKET_DIR" -p "$KNOWDO_PG_PORT" -U postgres "$@"; }
 
 ensure_databases() {
   step "databases, schemas and roles"

@@ -67,12 +67,16 @@ def wait_for_run(client: AirflowClient, settings: Settings, dag_id: str, run_id:
     raise MainJobFailed(f"{dag_id} run {run_id} did not finish within {timeout:.0f}s; see the Airflow UI")
 
 
+def _ts(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def find_transform_run(client: AirflowClient, after: str, timeout: float = 90) -> dict | None:
     deadline = time.monotonic() + timeout
     with console.status("waiting for the Asset-scheduled transform run"):
         while time.monotonic() < deadline:
             for run in client.latest_runs(TRANSFORM):
-                if run.get("run_after") and run["run_after"] >= after:
+                if run.get("run_after") and _ts(run["run_after"]) >= _ts(after):
                     return run
             time.sleep(2)
     return None

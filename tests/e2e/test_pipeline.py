@@ -5,7 +5,7 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from conftest import airflow_dags_test
+from tests.conftest import airflow_dags_test
 
 pytestmark = pytest.mark.e2e
 
