@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +13,14 @@ def detect_format(path: Path) -> str:
     """Guess the format from the first bytes of the file."""
     with path.open("rb") as fh:
         head = fh.read(4096)
-    text = head.decode("utf-8-sig", errors="replace").lstrip()
-    if text.startswith("{") and '"dataValues"' in text:
-        return "dhis2-json"
-    if text.startswith("{") or text.startswith("["):
-        try:
-            json.loads(text)
-        except ValueError:
-            pass
-        raise FileRejected("JSON, but not a format KnowDo knows (DHIS2 dataValueSets needs 'dataValues')")
-    raise FileRejected("format not recognised: pass --format (known: " + ", ".join(sorted(FORMATS)) + ")")
+    text = head.decode("utf-8-sig", errors="replace")
+    matches = [name for name, spec in sorted(FORMATS.items()) if spec.sniff and spec.sniff(text)]
+    if len(matches) == 1:
+        return matches[0]
+    known = ", ".join(sorted(FORMATS))
+    if matches:
+        raise FileRejected(f"could be any of {', '.join(matches)}: pass --format")
+    raise FileRejected(f"format not recognised: pass --format (known: {known})")
 
 
 def check_file(path: Path, fmt: str, mapping: dict[str, Any], max_errors: int = 100) -> dict[str, Any]:

@@ -32,6 +32,7 @@ class Row:
 
 
 ParseFn = Callable[[Path, dict[str, Any]], Iterator[Row | Rejection]]
+SniffFn = Callable[[str], bool]
 
 
 @dataclass(frozen=True)
@@ -41,13 +42,24 @@ class FormatSpec:
     columns: tuple[str, ...]  # raw columns filled by the parser (batch columns are added by the loader)
     parse: ParseFn
     description: str
+    # True when the decoded first few KB of a file look like this format (for `knowdo check`
+    # without --format); formats that cannot be told apart by content leave it None.
+    sniff: SniffFn | None = None
 
 
 def _registry() -> dict[str, FormatSpec]:
-    from knowdo.formats import dhis2
+    """Every module of this package that defines FORMAT_SPECS contributes its formats."""
+    import importlib
+    import pkgutil
 
-    specs = [dhis2.DHIS2_JSON]
-    return {s.name: s for s in specs}
+    specs: dict[str, FormatSpec] = {}
+    for module_info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        for spec in getattr(module, "FORMAT_SPECS", ()):
+            if spec.name in specs:
+                raise RuntimeError(f"format {spec.name} defined twice")
+            specs[spec.name] = spec
+    return specs
 
 
 FORMATS: dict[str, FormatSpec] = _registry()

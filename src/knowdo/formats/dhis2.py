@@ -206,4 +206,7 @@ DHIS2_JSON = FormatSpec(
     columns=COLUMNS,
     parse=lambda path, mapping: parse_json(path, mapping),
     description="DHIS2 dataValueSets JSON",
+    sniff=lambda head: head.lstrip().startswith("{") and '"dataValues"' in head,
 )
+
+FORMAT_SPECS = [DHIS2_JSON]
