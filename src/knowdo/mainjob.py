@@ -101,7 +101,10 @@ def run(settings: Settings | None = None) -> None:
     ingest = client.trigger(INGEST)
     console.print(f"triggered {INGEST} ({ingest['dag_run_id']}) on the feeds in {settings.inbox_dir}")
     wait_for_run(client, settings, INGEST, ingest["dag_run_id"], timeout=900)
-    transform = find_transform_run(client, started, timeout=60)
+    announced = [t for t in client.task_instances(INGEST, ingest["dag_run_id"])
+                 if t["task_id"].startswith("announce_") and t["state"] == "success"]
+    # the ingest DAG emits a raw-table Asset event only when new data landed
+    transform = find_transform_run(client, started, timeout=120) if announced else None
     if transform is None:
         if marts_published(settings):
             console.print("no new feed data since the last run: the published marts are current")
