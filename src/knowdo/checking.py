@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from knowdo.formats import FORMATS, FileRejected, Rejection, Row
+from knowdo.formats import FORMATS, FileRejected, ParseContext, Rejection, Row
 from knowdo.landing import sha256_of
 
 
@@ -23,14 +23,14 @@ def detect_format(path: Path) -> str:
     raise FileRejected(f"format not recognised: pass --format (known: {known})")
 
 
-def check_file(path: Path, fmt: str, mapping: dict[str, Any], max_errors: int = 100) -> dict[str, Any]:
+def check_file(path: Path, fmt: str, ctx: ParseContext | None = None, max_errors: int = 100) -> dict[str, Any]:
     spec = FORMATS[fmt]
     rows_valid = 0
     rejected_rows: set[int] = set()
     errors: list[dict[str, Any]] = []
     errors_total = 0
     last_row = 0
-    for item in spec.parse(path, mapping):
+    for item in spec.parse(path, ctx or ParseContext()):
         last_row = max(last_row, item.row)
         if isinstance(item, Row):
             rows_valid += 1

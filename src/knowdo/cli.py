@@ -146,15 +146,17 @@ def check(file: Path, fmt: str | None, feed_id: str | None, as_json: bool) -> No
     if fmt not in FORMATS:
         _fail(f"unknown format '{fmt}' (known: {', '.join(sorted(FORMATS))})")
     settings = Settings.from_env()
-    mapping = {}
+    ctx = None
     if settings.feeds_file.exists():
         from knowdo.registry import load_registry
 
         feeds_ = load_registry(settings.feeds_file)
+        if feed_id and feed_id not in feeds_:
+            _fail(f"unknown feed '{feed_id}' (known: {', '.join(sorted(feeds_))})")
         chosen = feeds_.get(feed_id) if feed_id else next((f for f in feeds_.values() if f.format == fmt), None)
-        mapping = chosen.mapping if chosen else {}
+        ctx = chosen.parse_context() if chosen else None
     try:
-        report = check_file(file, fmt, mapping, max_errors=MAX_ERRORS)
+        report = check_file(file, fmt, ctx, max_errors=MAX_ERRORS)
     except FileRejected as exc:
         _fail(f"{file}: cannot be read as {fmt}: {exc}")
     if as_json:

@@ -75,7 +75,7 @@ def ingest_file(
             rejected_rows: set[int] = set()
             columns = ", ".join(BATCH_COLUMNS + spec.columns)
             with conn.cursor() as cur, cur.copy(f"copy {spec.raw_table} ({columns}) from stdin") as copy:
-                for item in spec.parse(landed.path, feed.mapping):
+                for item in spec.parse(landed.path, feed.parse_context()):
                     if isinstance(item, Row):
                         copy.write_row((batch_id, landed.sha256, item.row, feed.id, *item.values))
                         loaded += 1

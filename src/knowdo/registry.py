@@ -27,6 +27,15 @@ class Feed:
     schedule: str | None = None
     country_code: str | None = None
     mapping: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def parse_context(self, today=None):
+        from datetime import date
+
+        from knowdo.formats import ParseContext
+
+        return ParseContext(mapping=self.mapping, options=self.options,
+                            today=today or date.today(), feed_id=self.id)
 
     def files(self, inbox_dir: Path) -> list[Path]:
         """Files waiting in this feed's source folder, in name order (a folder or glob source)."""
@@ -77,5 +86,6 @@ def load_registry(path: Path) -> dict[str, Feed]:
             source=_require(entry, "source", where),
             schedule=entry.get("schedule"),
             mapping=entry.get("mapping") or {},
+            options=entry.get("options") or {},
         )
     return feeds

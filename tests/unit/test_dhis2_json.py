@@ -5,14 +5,18 @@ from pathlib import Path
 
 import pytest
 
-from knowdo.formats import FileRejected, Rejection, Row
-from knowdo.formats.dhis2 import parse_json
+from knowdo.formats import FileRejected, ParseContext, Rejection, Row
+from knowdo.formats.dhis2 import parse_json as _parse_json
 
 REAL = Path(__file__).resolve().parents[1] / "fixtures" / "dhis2_dataValueSetJ.json"
 MAPPING = {
     "data_elements": {"f7n9E0hX8qk": "mh_outpatient_contacts", "DE2": "mh_outpatient_contacts"},
     "org_units": {"DiszpKrYNg8": "GH-AA"},
 }
+
+
+def parse_json(path, mapping, today):
+    return _parse_json(path, ParseContext(mapping=mapping, today=today))
 
 
 def write(tmp_path, doc, name="f.json"):

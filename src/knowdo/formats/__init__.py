@@ -7,7 +7,8 @@ whole cannot be read as its declared format. Parsers stream: memory stays flat i
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,19 @@ class Row:
     period: str | None = None  # the reporting period the row belongs to (for resend supersession)
 
 
-ParseFn = Callable[[Path, dict[str, Any]], Iterator[Row | Rejection]]
+@dataclass(frozen=True)
+class ParseContext:
+    """What a parser knows besides the file: the feed's registry mapping and options."""
+
+    mapping: dict[str, Any] = field(default_factory=dict)
+    # per-feed reading options from the registry, e.g. {"encoding": "latin-1", "delimiter": ";"}
+    options: dict[str, Any] = field(default_factory=dict)
+    # "now" for plausibility checks (future periods); the day the file was received
+    today: date = field(default_factory=date.today)
+    feed_id: str | None = None
+
+
+ParseFn = Callable[[Path, ParseContext], Iterator[Row | Rejection]]
 SniffFn = Callable[[str], bool]
 
 

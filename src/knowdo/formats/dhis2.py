@@ -17,7 +17,7 @@ from typing import Any
 
 import ijson
 
-from knowdo.formats import FileRejected, FormatSpec, Rejection, Row
+from knowdo.formats import FileRejected, FormatSpec, ParseContext, Rejection, Row
 from knowdo.periods import parse_dhis2_period
 
 COLUMNS = (
@@ -164,8 +164,8 @@ def map_value(
     )
 
 
-def parse_json(path: Path, mapping: dict[str, Any], today: date | None = None) -> Iterator[Row | Rejection]:
-    today = today or date.today()
+def parse_json(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
+    mapping, today = ctx.mapping, ctx.today
     try:
         defaults = _set_defaults(path)
     except ijson.common.IncompleteJSONError as exc:
@@ -204,7 +204,7 @@ DHIS2_JSON = FormatSpec(
     name="dhis2-json",
     raw_table="raw.dhis2_data_values",
     columns=COLUMNS,
-    parse=lambda path, mapping: parse_json(path, mapping),
+    parse=parse_json,
     description="DHIS2 dataValueSets JSON",
     sniff=lambda head: head.lstrip().startswith("{") and '"dataValues"' in head,
 )

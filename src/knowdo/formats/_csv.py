@@ -1,0 +1,165 @@
+"""Shared reading of delimited text feeds: encodings, headers, numbers, suppression markers.
+
+Streaming: one record at a time (csv handles CRLF and quoted newlines). A file that is not in its
+declared encoding, or whose header lacks required columns, raises FileRejected with one sentence.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import re
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TextIO
+
+from knowdo.formats import FileRejected, ParseContext
+
+# Cells that mean "not published / not available" in real feeds: never zero.
+SUPPRESSION_MARKERS = frozenset({"", "*", "-", "N/A", "NA", "NULL", "n/a", "na", "null", ".", ".."})
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
+csv.field_size_limit(10 * 1024 * 1024)
+
+
+def encoding_of(ctx: ParseContext) -> str:
+    """The feed's declared encoding (registry `options.encoding`), UTF-8 by default."""
+    declared = str(ctx.options.get("encoding", "utf-8")).lower()
+    try:
+        name = codecs.lookup(declared).name
+    except LookupError:
+        raise FileRejected(f"the feed declares an unknown encoding '{declared}'") from None
+    return "utf-8-sig" if name == "utf-8" else name  # utf-8-sig: a byte-order mark is dropped
+
+
+class _Decoded:
+    """Iterate lines of a text file, turning a decoding error into one clear FileRejected."""
+
+    def __init__(self, fh: TextIO, encoding: str) -> None:
+        self.fh, self.encoding, self.line = fh, encoding, 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        try:
+            text = next(self.fh)
+        except UnicodeDecodeError as exc:
+            raise FileRejected(
+                f"not valid {self.encoding.replace('-sig', '')} text near line {self.line + 1} "
+                f"(byte {exc.start} of that block): if the publisher sends another encoding, "
+                "declare it in the registry (options: {encoding: latin-1})"
+            ) from None
+        self.line += 1
+        return text
+
+
+def records(path: Path, ctx: ParseContext, required: Iterable[str],
+            delimiter: str | None = None) -> Iterator[tuple[int, dict[str, str]]]:
+    """(record number, {column: text}) for each data record; 1 is the first record after the header.
+
+    Header names are matched after stripping spaces; `required` columns must all be present.
+    A record with more cells than the header is yielded with key None holding the extra cells.
+    """
+    encoding = encoding_of(ctx)
+    delimiter = delimiter or ctx.options.get("delimiter", ",")
+    with path.open("rb") as raw:
+        if b"\x00" in raw.read(4096):
+            raise FileRejected("binary content: this is not a text file")
+    with path.open("r", encoding=encoding, newline="") as fh:
+        lines = _Decoded(fh, encoding)
+        reader = csv.reader(lines, delimiter=delimiter, strict=False)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise FileRejected("the file is empty: a header row is expected") from None
+        except csv.Error as exc:
+            raise FileRejected(f"not readable as delimited text: {exc}") from None
+        header = [h.strip() for h in header]
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise FileRejected(
+                f"header mismatch: missing column(s) {', '.join(missing)}; the header has "
+                f"{', '.join(header[:20])}{' ...' if len(header) > 20 else ''}"
+            )
+        width = len(header)
+        number = 0
+        try:
+            for cells in reader:
+                if not cells or all(not c.strip() for c in cells):
+                    continue  # blank line
+                number += 1
+                record = dict(zip(header, cells))
+                if len(cells) > width:
+                    record[None] = cells[width:]
+                elif len(cells) < width:
+                    for column in header[len(cells):]:
+                        record.setdefault(column, None)
+                yield number, record
+        except csv.Error as exc:
+            raise FileRejected(f"malformed delimited text after record {number}: {exc}") from None
+
+
+def is_suppressed(text: str | None) -> bool:
+    return text is None or text.strip() in SUPPRESSION_MARKERS
+
+
+def parse_number(text: str | None) -> Decimal:
+    """A number as publishers write it ('1,234', ' 12.5 ', '-3'); ValueError when it is not one."""
+    if text is None:
+        raise ValueError("no value")
+    cleaned = text.strip().replace("\u00a0", "").replace(" ", "")
+    if _THOUSANDS.match(cleaned):
+        cleaned = cleaned.replace(",", "")
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        raise ValueError(f"'{text}' is not a number") from None
+    if not value.is_finite():
+        raise ValueError(f"'{text}' is not a finite number")
+    return value
+
+
+def parse_measure(text: str | None) -> tuple[Decimal | None, bool]:
+    """(value, suppressed): suppression markers become (None, True), never zero."""
+    if is_suppressed(text):
+        return None, True
+    return parse_number(text), False
+
+
+def parse_date(text: str | None, formats: Iterable[str] = ("%Y-%m-%d", "%d/%m/%Y")) -> date:
+    """A date in one of `formats` (ISO first, then dd/mm/yyyy); ISO datetimes are accepted too."""
+    if not text or not text.strip():
+        raise ValueError("no date")
+    value = text.strip()
+    for fmt in formats:
+        try:
+            return datetime.strptime(value, fmt).date()
+        except ValueError:
+            pass
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).date()
+    except ValueError:
+        raise ValueError(f"'{text}' is not a date (expected {' or '.join(formats)})") from None
+
+
+def looks_like_formula(text: str | None) -> bool:
+    """Spreadsheet formula text (=, +, -, @ followed by letters). Stored verbatim as inert text;
+    flagged so exports can neutralise it."""
+    return bool(text) and text[0] in "=+@" or bool(text and text.startswith("-") and not _is_number(text))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        parse_number(text)
+        return True
+    except ValueError:
+        return False
+
+
+def sniff_header(head: str, required: Iterable[str], delimiter: str = ",") -> bool:
+    """True when the first line of `head` (decoded text) has every required column."""
+    first = head.lstrip("\ufeff").splitlines()[0] if head.strip() else ""
+    cells = {c.strip().strip('"') for c in first.split(delimiter)}
+    return all(c in cells for c in required)
