@@ -311,5 +311,6 @@ case "${1:-}" in
   start-pg) ensure_pg_binaries; start_pg ;;
   start-superset) find_pg_bin && start_pg; start_superset; wait_http superset "$KNOWDO_SUPERSET_URL/health" 180 ;;
   ensure-browser) ensure_browser ;;
+  init-db) ensure_pg_binaries; start_pg; ensure_databases ;;  # (re)create KNOWDO_WAREHOUSE_DB, roles, grants, loader tables
   *) echo "usage: $0 setup|start|stop|status" >&2; exit 2 ;;
 esac
