@@ -41,10 +41,12 @@ def knowdo_ingest():
     for raw_table in raw_tables():
         asset = Asset(name=raw_table, uri=raw_asset_uri(raw_table))
 
-        @task(task_id=f"announce_{raw_table.replace('.', '__')}", outlets=[asset])
+        # all_done: one feed's outage (its task failed after retries) must not hold back the
+        # Asset events of the feeds that loaded
+        @task(task_id=f"announce_{raw_table.replace('.', '__')}", outlets=[asset], trigger_rule="all_done")
         def announce(summaries: list[dict], raw_table: str = raw_table) -> list[int]:
             """Emit the Asset event only when new batches landed in this raw table (skip otherwise)."""
-            batches = [b for s in summaries if s["raw_table"] == raw_table for b in s["new_batches"]]
+            batches = [b for s in summaries if s and s["raw_table"] == raw_table for b in s["new_batches"]]
             if not batches:
                 raise AirflowSkipException(f"no new data for {raw_table}")
             return batches

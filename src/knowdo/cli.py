@@ -159,6 +159,8 @@ def check(file: Path, fmt: str | None, feed_id: str | None, as_json: bool) -> No
         report = check_file(file, fmt, ctx, max_errors=MAX_ERRORS)
     except FileRejected as exc:
         _fail(f"{file}: cannot be read as {fmt}: {exc}")
+    except (OSError, ValueError, UnicodeError) as exc:  # one clear line, never a traceback
+        _fail(f"{file}: cannot be read as {fmt}: {exc}")
     if as_json:
         print(json.dumps(report))
     else:

@@ -40,7 +40,9 @@ def ingest_feed(feed_id: str, settings: Settings | None = None) -> dict:
 
     settings = settings or Settings.from_env()
     feed = load_registry(settings.feeds_file)[feed_id]
-    files = feed.files(settings.inbox_dir)
+    from knowdo.sources import waiting_files
+
+    files = waiting_files(feed, settings.inbox_dir, settings.local_dir / "downloads")
     results = []
     with connect(settings.warehouse_url) as conn:
         for path in files:
@@ -56,7 +58,7 @@ def ingest_feed(feed_id: str, settings: Settings | None = None) -> dict:
                          result.rows_loaded, result.rows_rejected,
                          f" (see ops.rejected_rows where batch_id = {result.batch_id})" if result.rows_rejected else "")
     if not files:
-        log.info("feed %s: no files in %s", feed_id, settings.inbox_dir / feed.source.get("folder", ""))
+        log.info("feed %s: no files waiting (%s)", feed_id, feed.source)
     new = [r for r in results if not r["already_loaded"] and r["status"] == "loaded"]
     return {
         "feed_id": feed_id,

@@ -37,12 +37,6 @@ class Feed:
         return ParseContext(mapping=self.mapping, options=self.options,
                             today=today or date.today(), feed_id=self.id)
 
-    def files(self, inbox_dir: Path) -> list[Path]:
-        """Files waiting in this feed's source folder, in name order (a folder or glob source)."""
-        folder = inbox_dir / self.source.get("folder", "")
-        pattern = self.source.get("glob", "*")
-        return sorted(p for p in folder.glob(pattern) if p.is_file())
-
 
 def _require(entry: dict, key: str, where: str) -> Any:
     if key not in entry or entry[key] in (None, ""):
@@ -73,6 +67,9 @@ def load_registry(path: Path) -> dict[str, Feed]:
         domain = _require(entry, "domain", where)
         if domain not in DOMAINS:
             raise RegistryError(f"{where}: domain '{domain}' not one of {sorted(DOMAINS)}")
+        source = _require(entry, "source", where)
+        if not isinstance(source, dict) or not ({"folder", "url"} & set(source)):
+            raise RegistryError(f"{where}: source needs a 'folder' (with optional 'glob') or a 'url'")
         fmt = _require(entry, "format", where)
         if fmt not in FORMATS:
             raise RegistryError(f"{where}: unknown format '{fmt}' (known: {', '.join(sorted(FORMATS))})")
@@ -83,7 +80,7 @@ def load_registry(path: Path) -> dict[str, Feed]:
             country_code=publisher.get("country_code"),
             domain=domain,
             format=fmt,
-            source=_require(entry, "source", where),
+            source=source,
             schedule=entry.get("schedule"),
             mapping=entry.get("mapping") or {},
             options=entry.get("options") or {},
