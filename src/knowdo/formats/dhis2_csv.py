@@ -1,0 +1,106 @@
+"""DHIS2 dataValueSets CSV (Web API `/api/dataValueSets.csv`).
+
+The header is `dataelement,period,orgunit,catoptcombo,attroptcombo,value,storedby,lastupdated,
+comment,flwup` (names matched without regard to case; newer exports write `categoryoptioncombo`,
+`attributeoptioncombo`, `followup`, `created`, `deleted`, and the camelCase names of the JSON API
+are accepted too). Same raw table, registry mapping and validation as DHIS2 JSON: every record is
+turned into the JSON shape and handed to `dhis2.map_value`, so both formats reject the same things.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+
+from knowdo.formats import FileRejected, FormatSpec, ParseContext, Rejection, Row
+from knowdo.formats._csv import encoding_of, records
+from knowdo.formats.dhis2 import COLUMNS, map_value
+
+# lower-cased CSV header name -> the dataValue key the JSON API (and map_value) uses
+_JSON_KEY = {
+    "dataelement": "dataElement",
+    "period": "period",
+    "orgunit": "orgUnit",
+    "catoptcombo": "categoryOptionCombo",
+    "categoryoptioncombo": "categoryOptionCombo",
+    "attroptcombo": "attributeOptionCombo",
+    "attributeoptioncombo": "attributeOptionCombo",
+    "value": "value",
+    "storedby": "storedBy",
+    "created": "created",
+    "lastupdated": "lastUpdated",
+    "comment": "comment",
+    "flwup": "followup",
+    "followup": "followup",
+    "deleted": "deleted",
+}
+_REQUIRED = ("dataelement", "period", "orgunit", "value")
+_KEY_FIELDS = ("dataElement", "period", "orgUnit", "categoryOptionCombo", "attributeOptionCombo")
+
+
+def read_header(path: Path, ctx: ParseContext, delimiter: str = ",") -> list[str]:
+    """The stripped header cells, or [] when the file has none that can be read (records() then
+    raises the precise FileRejected: empty, binary, wrong encoding)."""
+    try:
+        with path.open("r", encoding=encoding_of(ctx), newline="") as fh:
+            return [cell.strip() for cell in next(csv.reader(fh, delimiter=delimiter))]
+    except (StopIteration, UnicodeDecodeError, csv.Error):
+        return []
+
+
+def _header_names(path: Path, ctx: ParseContext) -> dict[str, str]:
+    """{header name as written: JSON key}; FileRejected when a required column is missing."""
+    header = read_header(path, ctx, ctx.options.get("delimiter", ","))
+    if not header:
+        return {}
+    names = {name: _JSON_KEY[name.lower()] for name in header if name.lower() in _JSON_KEY}
+    missing = [c for c in _REQUIRED if _JSON_KEY[c] not in names.values()]
+    if missing:
+        raise FileRejected(
+            f"header mismatch: missing column(s) {', '.join(missing)}; a DHIS2 dataValueSet CSV "
+            f"starts dataelement,period,orgunit,catoptcombo,attroptcombo,value (the header has "
+            f"{', '.join(header[:12])}{' ...' if len(header) > 12 else ''})"
+        )
+    return names
+
+
+def parse_csv(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
+    names = _header_names(path, ctx)
+    seen: set[tuple] = set()
+    for number, record in records(path, ctx, required=()):
+        if None in record:
+            yield Rejection(number, None, ",".join(record[None])[:200],
+                            f"{len(record[None])} more cell(s) than the header: an unquoted comma?")
+            continue
+        item = {key: (record.get(name) or "").strip() or None for name, key in names.items()}
+        result = map_value(item, number, ctx.mapping, ctx.today)
+        if isinstance(result, list):
+            yield from result
+            continue
+        key = tuple(item.get(k) for k in _KEY_FIELDS)
+        if key in seen:
+            yield Rejection(number, "dataElement", str(item.get("dataElement")),
+                            "duplicate key: the same dataElement, period, orgUnit and "
+                            "categoryOptionCombo appear earlier in this file")
+            continue
+        seen.add(key)
+        yield result
+
+
+def _sniff(head: str) -> bool:
+    first = head.lstrip("\ufeff").splitlines()[0] if head.strip() else ""
+    cells = {c.strip().strip('"').lower() for c in first.split(",")}
+    return all(c in cells for c in _REQUIRED)
+
+
+DHIS2_CSV = FormatSpec(
+    name="dhis2-csv",
+    raw_table="raw.dhis2_data_values",
+    columns=COLUMNS,
+    parse=parse_csv,
+    description="DHIS2 dataValueSets CSV",
+    sniff=_sniff,
+)
+
+FORMAT_SPECS = [DHIS2_CSV]

@@ -1,0 +1,272 @@
+"""WHO Global Health Observatory CSV exports (Mental Health Atlas, GHED health expenditure, ...).
+
+WHO publishes the same facts under three sets of column names, all read here:
+  api     the GHO API's CSV (e.g. MH_6.csv, GHED_*.csv): SpatialDimension, SpatialDimensionValueCode,
+          TimeDim, DisaggregatingDimension1ValueCode, NumericValue, Low, High, Value; GHED files add
+          ParentLocationCode/ParentLocation
+  odata   the OData API's field names written as CSV: SpatialDimType, SpatialDim, TimeDim, Dim1Type,
+          Dim1, NumericValue, Low, High, Value
+  portal  the GHO web portal's "export data" CSV: Location type, SpatialDimValueCode, Period,
+          Dim1 type, Dim1ValueCode, FactValueNumeric, FactValueNumericLow/High, Value
+
+A row with no numeric value is kept, not rejected: GHO carries categorical indicators (Mental Health
+Atlas policy items answer "Yes"/"No") whose text is the fact, so value_numeric is NULL and value_text
+holds it. Where the text too is empty or a missing marker ("No data", "*", "-", ...) the row is kept
+with is_suppressed true, so the gap is visible downstream and never read as zero.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from knowdo.formats import FileRejected, FormatSpec, ParseContext, Rejection, Row
+from knowdo.formats._csv import is_suppressed, parse_date, parse_number, records
+from knowdo.formats.dhis2_csv import read_header
+
+COLUMNS = (
+    "export_layout",
+    "indicator_code",
+    "indicator_name",
+    "spatial_type",
+    "spatial_code",
+    "country_code",
+    "parent_location_code",
+    "period",
+    "period_start",
+    "period_end",
+    "dim1_type",
+    "dim1_code",
+    "dim2_type",
+    "dim2_code",
+    "dim3_type",
+    "dim3_code",
+    "data_source_code",
+    "value_numeric",
+    "value_low",
+    "value_high",
+    "value_text",
+    "is_suppressed",
+    "comments",
+    "date_modified",
+)
+
+# KnowDo field -> the column each layout names it (None: that layout does not have it)
+_LAYOUTS: dict[str, dict[str, str | None]] = {
+    "api": {
+        "indicator_code": "IndicatorCode", "indicator_name": None,
+        "spatial_type": "SpatialDimension", "spatial_code": "SpatialDimensionValueCode",
+        "parent_location_code": "ParentLocationCode",
+        "period": "TimeDim", "period_start": "TimeDimensionBegin", "period_end": "TimeDimensionEnd",
+        "dim1_type": "DisaggregatingDimension1", "dim1_code": "DisaggregatingDimension1ValueCode",
+        "dim2_type": "DisaggregatingDimension2", "dim2_code": "DisaggregatingDimension2ValueCode",
+        "dim3_type": "DisaggregatingDimension3", "dim3_code": "DisaggregatingDimension3ValueCode",
+        "data_source_code": "DataSourceDimensionValueCode",
+        "value_numeric": "NumericValue", "value_low": "Low", "value_high": "High",
+        "value_text": "Value", "comments": "Comments", "date_modified": "Date",
+    },
+    "odata": {
+        "indicator_code": "IndicatorCode", "indicator_name": None,
+        "spatial_type": "SpatialDimType", "spatial_code": "SpatialDim",
+        "parent_location_code": "ParentLocationCode",
+        "period": "TimeDim", "period_start": "TimeDimensionBegin", "period_end": "TimeDimensionEnd",
+        "dim1_type": "Dim1Type", "dim1_code": "Dim1",
+        "dim2_type": "Dim2Type", "dim2_code": "Dim2",
+        "dim3_type": "Dim3Type", "dim3_code": "Dim3",
+        "data_source_code": "DataSourceDim",
+        "value_numeric": "NumericValue", "value_low": "Low", "value_high": "High",
+        "value_text": "Value", "comments": "Comments", "date_modified": "Date",
+    },
+    "portal": {
+        "indicator_code": "IndicatorCode", "indicator_name": "Indicator",
+        "spatial_type": "Location type", "spatial_code": "SpatialDimValueCode",
+        "parent_location_code": "ParentLocationCode",
+        "period": "Period", "period_start": None, "period_end": None,
+        "dim1_type": "Dim1 type", "dim1_code": "Dim1ValueCode",
+        "dim2_type": "Dim2 type", "dim2_code": "Dim2ValueCode",
+        "dim3_type": "Dim3 type", "dim3_code": "Dim3ValueCode",
+        "data_source_code": "DataSourceDimValueCode",
+        "value_numeric": "FactValueNumeric", "value_low": "FactValueNumericLow",
+        "value_high": "FactValueNumericHigh",
+        "value_text": "Value", "comments": "FactComments", "date_modified": "DateModified",
+    },
+}
+# the columns whose presence tells the layouts apart (and that a row cannot do without)
+_REQUIRED = ("indicator_code", "spatial_type", "spatial_code", "period", "value_numeric", "value_text")
+# what one fact is about: the same key twice in a file is a publisher error
+_KEY = ("indicator_code", "spatial_type", "spatial_code", "period", "dim1_code", "dim2_code",
+        "dim3_code", "data_source_code")
+_YEAR = re.compile(r"^\d{4}$")
+_ISO3 = re.compile(r"^[A-Z]{3}$")
+# GHO's own words for a missing fact, besides the shared suppression markers
+_NO_DATA = frozenset({"no data", "not applicable", "not available"})
+
+
+def _layout_of(header: list[str]) -> tuple[str, dict[str, str | None]]:
+    cells = set(header)
+    for name, columns in _LAYOUTS.items():
+        if all(columns[f] in cells for f in _REQUIRED):
+            return name, columns
+    raise FileRejected(
+        "header mismatch: not a WHO GHO export (expected IndicatorCode with "
+        "SpatialDimensionValueCode/TimeDim/NumericValue, SpatialDim/TimeDim/NumericValue, or "
+        f"SpatialDimValueCode/Period/FactValueNumeric); the header has {', '.join(header[:12])}"
+        f"{' ...' if len(header) > 12 else ''}"
+    )
+
+
+def _missing(text: str | None) -> bool:
+    return is_suppressed(text) or text.strip().lower() in _NO_DATA
+
+
+def _text(text: str | None) -> str | None:
+    """Cell text without surrounding spaces; None for an absent or blank cell."""
+    if text is None:
+        return None
+    return text.strip() or None
+
+
+def _fact(
+    number: int, field: dict[str, str | None], columns: dict[str, str | None], layout: str,
+    today: date,
+) -> Row | list[Rejection]:
+    """One record as a raw row, or the reasons it cannot be loaded."""
+    problems: list[Rejection] = []
+
+    def reject(knowdo_field: str, reason: str) -> None:
+        problems.append(Rejection(number, columns[knowdo_field], field[knowdo_field], reason))
+
+    if not field["indicator_code"]:
+        reject("indicator_code", "indicator code is missing")
+    spatial_type = (field["spatial_type"] or "").upper().replace(" ", "")
+    if not field["spatial_code"]:
+        reject("spatial_code", "location code is missing")
+    elif spatial_type == "COUNTRY" and not _ISO3.match(field["spatial_code"]):
+        reject("spatial_code", "a country code must be ISO 3166-1 alpha-3 (three capital letters)")
+
+    year: int | None = None
+    if not field["period"] or not _YEAR.match(field["period"]):
+        reject("period", "period is not a year (YYYY)")
+    else:
+        year = int(field["period"])
+        if year > today.year:
+            reject("period", f"period {year} is in the future")
+
+    period_bounds: list[date | None] = []
+    for bound in ("period_start", "period_end"):
+        try:
+            period_bounds.append(parse_date(field[bound]) if field[bound] else None)
+        except ValueError as exc:
+            reject(bound, str(exc))
+            period_bounds.append(None)
+    if year is not None and not any(period_bounds):
+        period_bounds = [date(year, 1, 1), date(year, 12, 31)]
+
+    numbers: dict[str, Decimal | None] = {}
+    for f in ("value_numeric", "value_low", "value_high"):
+        try:
+            numbers[f] = None if _missing(field[f]) else parse_number(field[f])
+        except ValueError:
+            reject(f, "not a number")
+    low, high = numbers.get("value_low"), numbers.get("value_high")
+    if low is not None and high is not None and low > high:
+        reject("value_low", f"lower bound {low} is above the upper bound {high}")
+    if problems:
+        return problems
+
+    value = numbers["value_numeric"]
+    if value is None and not _missing(field["value_text"]):
+        try:  # some exports leave the numeric column blank and write the number only as text
+            value = parse_number(field["value_text"])
+        except ValueError:
+            pass  # a categorical fact ("Yes"): the text is the value
+    return Row(
+        row=number,
+        # one indicator's resend supersedes only that indicator's earlier years in the feed
+        period=f"{field['indicator_code']}:{year}",
+        period_start=period_bounds[0],
+        values=(
+            layout,
+            field["indicator_code"],
+            field["indicator_name"],
+            field["spatial_type"],
+            field["spatial_code"],
+            field["spatial_code"] if spatial_type == "COUNTRY" else None,
+            field["parent_location_code"],
+            year,
+            *period_bounds,
+            field["dim1_type"],
+            field["dim1_code"],
+            field["dim2_type"],
+            field["dim2_code"],
+            field["dim3_type"],
+            field["dim3_code"],
+            field["data_source_code"],
+            value,
+            low,
+            high,
+            field["value_text"],
+            value is None and _missing(field["value_text"]),
+            field["comments"],
+            _timestamp(field["date_modified"]),
+        ),
+    )
+
+
+def parse_csv(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
+    header = read_header(path, ctx, ctx.options.get("delimiter", ","))
+    layout, columns = _layout_of(header) if header else ("api", _LAYOUTS["api"])
+    required = [columns[f] for f in _REQUIRED]
+    seen: set[tuple] = set()
+    for number, record in records(path, ctx, required=required):
+        if None in record:
+            yield Rejection(number, None, ",".join(record[None])[:200],
+                            f"{len(record[None])} more cell(s) than the header: an unquoted comma?")
+            continue
+        field = {f: _text(record.get(col)) if col else None for f, col in columns.items()}
+        fact = _fact(number, field, columns, layout, ctx.today)
+        if isinstance(fact, list):
+            yield from fact
+            continue
+        key = tuple(field[f] for f in _KEY)
+        if key in seen:
+            yield Rejection(number, columns["indicator_code"], field["indicator_code"],
+                            "duplicate key: the same indicator, location, year and dimensions "
+                            "appear earlier in this file")
+            continue
+        seen.add(key)
+        yield fact
+
+
+def _timestamp(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _sniff(head: str) -> bool:
+    first = head.lstrip("\ufeff").splitlines()[0] if head.strip() else ""
+    cells = [c.strip().strip('"') for c in first.split(",")]
+    try:
+        _layout_of(cells)
+    except FileRejected:
+        return False
+    return True
+
+
+WHO_GHO_CSV = FormatSpec(
+    name="who-gho-csv",
+    raw_table="raw.who_gho_values",
+    columns=COLUMNS,
+    parse=parse_csv,
+    description="WHO Global Health Observatory CSV export (API, OData or portal layout)",
+    sniff=_sniff,
+)
+
+FORMAT_SPECS = [WHO_GHO_CSV]
