@@ -1,0 +1,83 @@
+"""A ministry user logs in with a real browser and sees the dashboard draw, with only its rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from knowdo.superset_access import (
+    apply_access,
+    demo_password,
+    demo_users,
+    ensure_users,
+    load_access,
+)
+from tests.superset.test_dashboard_browser import CANVAS, CHROMIUM, CHROMIUM_ARGS, ERROR_SELECTORS
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[2]
+ACCESS_FILE = REPO / "superset" / "access.yml"
+DASHBOARD = yaml.safe_load(
+    (REPO / "superset" / "assets" / "dashboards" / "knowdo_service_use.yaml").read_text()
+)
+SCREENSHOT_DIR = REPO / ".local" / "artifacts" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def ministry_page(superset, imported):
+    spec = load_access(ACCESS_FILE)
+    apply_access(superset, ACCESS_FILE, REPO / "superset" / "assets")
+    ensure_users(superset, demo_users(spec))
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} missing: apt-get install chromium (or set KNOWDO_CHROMIUM)")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+        page.set_default_timeout(60_000)
+        page.goto(f"{superset.base_url}/login/")
+        page.fill("#username", "ministry_gha")
+        page.fill("#password", demo_password())
+        page.click("[data-test='login-button']")
+        page.wait_for_url(lambda url: "/login" not in url)
+        yield page
+        browser.close()
+
+
+def test_ghana_ministry_sees_the_dashboard_draw(ministry_page, superset):
+    page = ministry_page
+    page.goto(f"{superset.base_url}/superset/dashboard/{DASHBOARD['slug']}/")
+    page.wait_for_selector(f"{CANVAS}, {ERROR_SELECTORS}", state="visible")
+    errors = [e.inner_text() for e in page.query_selector_all(ERROR_SELECTORS)]
+    assert not errors, f"error boxes on the dashboard: {errors}"
+    page.wait_for_selector(CANVAS, state="visible")
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(1500)  # let ECharts finish its entry animation before the screenshot
+
+    assert page.get_by_text(DASHBOARD["dashboard_title"]).first.is_visible()
+    assert not page.query_selector_all(ERROR_SELECTORS)
+    assert page.get_by_text("No results were returned").count() == 0
+    # A viewer role: no SQL Lab in the menu, no admin settings.
+    assert page.get_by_text("SQL Lab", exact=True).count() == 0
+
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT_DIR / "service_use_dashboard_ministry_gha.png"))
+
+
+def test_senegal_ministry_sees_the_dashboard_but_no_ghana_rows(ministry_page, superset):
+    """Same dashboard for another ministry: it opens, and the chart says there is no data."""
+    page = ministry_page
+    page.context.clear_cookies()
+    page.goto(f"{superset.base_url}/login/")
+    page.fill("#username", "ministry_sen")
+    page.fill("#password", demo_password())
+    page.click("[data-test='login-button']")
+    page.wait_for_url(lambda url: "/login" not in url)
+    page.goto(f"{superset.base_url}/superset/dashboard/{DASHBOARD['slug']}/")
+    page.get_by_text("No results were returned").first.wait_for(state="visible")
+    assert page.query_selector_all(CANVAS) == []
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT_DIR / "service_use_dashboard_ministry_sen.png"))
