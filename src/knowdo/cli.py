@@ -14,12 +14,15 @@ from rich.table import Table
 from knowdo.config import Settings
 
 err = Console(stderr=True)
-out = Console()
+# piped output (CI logs, `| less`) gets wide lines instead of rich's 80-column default
+out = Console(width=None if sys.stdout.isatty() else 200)
 MAX_ERRORS = 100
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[red]knowdo:[/red] {message}", highlight=False)
+    """One line on stderr (never a traceback), then exit with `code`."""
+    one_line = " ".join(str(message).split())
+    print(f"knowdo: {one_line}", file=sys.stderr)
     sys.exit(code)
 
 
@@ -154,7 +157,11 @@ def check(file: Path, fmt: str | None, feed_id: str | None, as_json: bool) -> No
         if feed_id and feed_id not in feeds_:
             _fail(f"unknown feed '{feed_id}' (known: {', '.join(sorted(feeds_))})")
         chosen = feeds_.get(feed_id) if feed_id else next((f for f in feeds_.values() if f.format == fmt), None)
-        ctx = chosen.parse_context() if chosen else None
+        ctx = chosen.parse_context(file_name=file.name) if chosen else None
+    if ctx is None:
+        from knowdo.formats import ParseContext
+
+        ctx = ParseContext(file_name=file.name)
     try:
         report = check_file(file, fmt, ctx, max_errors=MAX_ERRORS)
     except FileRejected as exc:
@@ -167,7 +174,7 @@ def check(file: Path, fmt: str | None, feed_id: str | None, as_json: bool) -> No
         out.print(f"{file.name} ({fmt}): {report['rows_read']:,} rows read, {report['rows_valid']:,} valid, "
                   f"{report['rows_rejected']:,} rejected")
         for e in report["errors"]:
-            out.print(f"  row {e['row']}: {e['field']}={e['value']!r}: {e['reason']}", highlight=False)
+            print(f"  row {e['row']}: {e['field']}={e['value']!r}: {e['reason']}")
     sys.exit(1 if report["rows_rejected"] else 0)
 
 

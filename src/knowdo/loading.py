@@ -64,6 +64,7 @@ def ingest_file(
 
     read = loaded = rejected = 0
     periods: set[str] = set()
+    first_period = last_period = None
     try:
         with conn.transaction():
             batch_id = conn.execute(
@@ -75,12 +76,15 @@ def ingest_file(
             rejected_rows: set[int] = set()
             columns = ", ".join(BATCH_COLUMNS + spec.columns)
             with conn.cursor() as cur, cur.copy(f"copy {spec.raw_table} ({columns}) from stdin") as copy:
-                for item in spec.parse(landed.path, feed.parse_context()):
+                for item in spec.parse(landed.path, feed.parse_context(file_name=path.name)):
                     if isinstance(item, Row):
                         copy.write_row((batch_id, landed.sha256, item.row, feed.id, *item.values))
                         loaded += 1
                         if item.period:
                             periods.add(item.period)
+                        if item.period_start:
+                            first_period = min(first_period or item.period_start, item.period_start)
+                            last_period = max(last_period or item.period_start, item.period_start)
                         read = max(read, item.row)
                     else:
                         rejections.append(item)
@@ -99,8 +103,10 @@ def ingest_file(
             superseded = _supersede_earlier(conn, feed.id, batch_id, sorted(periods))
             conn.execute(
                 "update ops.load_batches set status = 'loaded', rows_read = %s, rows_loaded = %s,"
-                " rows_rejected = %s, periods = %s, finished_at = now() where batch_id = %s",
-                (read, loaded, rejected, sorted(periods), batch_id),
+                " rows_rejected = %s, periods = %s, period_start = %s, period_end = %s,"
+                " submitted_at = %s, finished_at = now() where batch_id = %s",
+                (read, loaded, rejected, sorted(periods), first_period, last_period,
+                 spec.submitted_at(landed.path) if spec.submitted_at else None, batch_id),
             )
     except FileRejected as exc:
         with conn.transaction():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -68,7 +68,7 @@ def wait_for_run(client: AirflowClient, settings: Settings, dag_id: str, run_id:
 
 
 def _ts(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return datetime.fromisoformat(text)
 
 
 def find_transform_run(client: AirflowClient, after: str, timeout: float = 90) -> dict | None:
@@ -97,7 +97,7 @@ def run(settings: Settings | None = None) -> None:
     wait_for_dags(client)
     for dag_id in (INGEST, TRANSFORM):
         client.unpause(dag_id)
-    started = datetime.now(timezone.utc).isoformat()
+    started = datetime.now(UTC).isoformat()
     ingest = client.trigger(INGEST)
     console.print(f"triggered {INGEST} ({ingest['dag_run_id']}) on the feeds in {settings.inbox_dir}")
     wait_for_run(client, settings, INGEST, ingest["dag_run_id"], timeout=900)
@@ -130,6 +130,20 @@ def import_dashboards() -> None:
             client.wait_healthy(180)
             client.login()
             client.import_assets()
+        with console.status("applying Superset roles and row-level security (superset/access.yml)"):
+            import os
+
+            from knowdo.superset_access import (
+                apply_access,
+                default_access_file,
+                demo_users,
+                ensure_users,
+                load_access,
+            )
+
+            apply_access(client)
+            if os.environ.get("KNOWDO_MODE", "local") == "local":  # demo logins: local mode only
+                ensure_users(client, demo_users(load_access(default_access_file())))
         for path in sorted(default_assets_dir().glob("charts/*.yaml")):
             chart = yaml.safe_load(path.read_text(encoding="utf-8"))
             rows = client.chart_data(client.find_chart_id(chart["uuid"]))

@@ -22,10 +22,15 @@ def raw_asset_uri(raw_table: str) -> str:
 
 
 def list_feeds(settings: Settings | None = None) -> list[str]:
-    from knowdo.registry import load_registry
+    """The registry's feed ids, after mirroring the registry into ops.feeds."""
+    from knowdo.db import connect
+    from knowdo.registry import load_registry, sync_to_warehouse
 
     settings = settings or Settings.from_env()
-    return sorted(load_registry(settings.feeds_file))
+    feeds = load_registry(settings.feeds_file)
+    with connect(settings.warehouse_url) as conn:
+        sync_to_warehouse(conn, feeds)
+    return sorted(feeds)
 
 
 def ingest_feed(feed_id: str, settings: Settings | None = None) -> dict:

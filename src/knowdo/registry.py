@@ -9,6 +9,9 @@ from typing import Any
 import yaml
 
 PUBLISHER_KINDS = {"ministry", "ngo", "arc", "funder", "reference"}
+# Days after the end of the period a file covers by which it is due, unless the feed says
+# `due_within_days`; used for the on-time measure of feed health.
+DEFAULT_DUE_DAYS = {"@daily": 2, "@weekly": 10, "@monthly": 45, "@quarterly": 60, "@yearly": 120, "@annually": 120}
 DOMAINS = {"funding", "service_use", "outcome", "reference"}
 
 
@@ -28,14 +31,15 @@ class Feed:
     country_code: str | None = None
     mapping: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
+    due_within_days: int = 45
 
-    def parse_context(self, today=None):
+    def parse_context(self, today=None, file_name: str | None = None):
         from datetime import date
 
         from knowdo.formats import ParseContext
 
         return ParseContext(mapping=self.mapping, options=self.options,
-                            today=today or date.today(), feed_id=self.id)
+                            today=today or date.today(), feed_id=self.id, file_name=file_name)
 
 
 def _require(entry: dict, key: str, where: str) -> Any:
@@ -84,5 +88,28 @@ def load_registry(path: Path) -> dict[str, Feed]:
             schedule=entry.get("schedule"),
             mapping=entry.get("mapping") or {},
             options=entry.get("options") or {},
+            due_within_days=int(entry.get("due_within_days") or DEFAULT_DUE_DAYS.get(entry.get("schedule"), 45)),
         )
     return feeds
+
+
+def sync_to_warehouse(conn, feeds: dict[str, Feed]) -> None:
+    """Mirror the registry into ops.feeds (for feed-health marts); feeds removed from the file stay,
+    flagged in_registry = false, so their history remains explained."""
+    import json
+
+    with conn.transaction():
+        for f in feeds.values():
+            conn.execute(
+                "insert into ops.feeds (feed_id, publisher_name, publisher_kind, country_code, domain, format,"
+                " schedule, due_within_days, source, in_registry, synced_at)"
+                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, true, now())"
+                " on conflict (feed_id) do update set publisher_name = excluded.publisher_name,"
+                " publisher_kind = excluded.publisher_kind, country_code = excluded.country_code,"
+                " domain = excluded.domain, format = excluded.format, schedule = excluded.schedule,"
+                " due_within_days = excluded.due_within_days, source = excluded.source,"
+                " in_registry = true, synced_at = now()",
+                (f.id, f.publisher_name, f.publisher_kind, f.country_code, f.domain, f.format,
+                 f.schedule, f.due_within_days, json.dumps(f.source)),
+            )
+        conn.execute("update ops.feeds set in_registry = false where not (feed_id = any(%s))", (list(feeds),))

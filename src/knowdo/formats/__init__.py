@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ class Row:
     row: int
     values: tuple  # in the order of FormatSpec.columns
     period: str | None = None  # the reporting period the row belongs to (for resend supersession)
+    period_start: date | None = None  # its first day, when the format says (for feed health)
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class ParseContext:
     # "now" for plausibility checks (future periods); the day the file was received
     today: date = field(default_factory=date.today)
     feed_id: str | None = None
+    file_name: str | None = None  # the name the file was received under (landing copies are hash-named)
 
 
 ParseFn = Callable[[Path, ParseContext], Iterator[Row | Rejection]]
@@ -58,6 +60,8 @@ class FormatSpec:
     # True when the decoded first few KB of a file look like this format (for `knowdo check`
     # without --format); formats that cannot be told apart by content leave it None.
     sniff: SniffFn | None = None
+    # when the publisher says it completed the file (e.g. DHIS2 completeDate), read cheaply
+    submitted_at: Callable[[Path], datetime | None] | None = None
 
 
 def _registry() -> dict[str, FormatSpec]:

@@ -139,7 +139,7 @@ def parse_date(text: str | None, formats: Iterable[str] = ("%Y-%m-%d", "%d/%m/%Y
         except ValueError:
             pass
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).date()
+        return datetime.fromisoformat(value).date()
     except ValueError:
         raise ValueError(f"'{text}' is not a date (expected {' or '.join(formats)})") from None
 

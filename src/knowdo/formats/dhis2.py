@@ -10,7 +10,7 @@ A value whose ids the mapping does not know is rejected (never guessed).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ COLUMNS = (
 
 # Header-level fields a dataValueSet may set once for all its values.
 _SET_DEFAULTS = ("period", "orgUnit", "attributeOptionCombo")
+_SET_FIELDS = _SET_DEFAULTS + ("completeDate",)
 
 
 def _open_json(path: Path):
@@ -56,11 +57,15 @@ def _set_defaults(path: Path) -> dict[str, str]:
     defaults: dict[str, str] = {}
     with _open_json(path) as fh:
         for prefix, event, value in ijson.parse(fh):
-            if prefix in _SET_DEFAULTS and event in ("string", "number"):
+            if prefix in _SET_FIELDS and event in ("string", "number"):
                 defaults[prefix] = str(value)
             elif prefix == "dataValues" and event == "start_array":
                 defaults["__has_values__"] = "yes"
     return defaults
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _as_bool(value: Any) -> bool:
@@ -73,7 +78,7 @@ def _parse_timestamp(text: str | None) -> datetime | None:
     if not text:
         return None
     try:
-        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+        return datetime.fromisoformat(str(text))
     except ValueError:
         return None
 
@@ -143,6 +148,7 @@ def map_value(
     return Row(
         row=row,
         period=period_text,
+        period_start=period_start,
         values=(
             de,
             period_text,
@@ -169,9 +175,10 @@ def parse_json(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
     try:
         defaults = _set_defaults(path)
     except ijson.common.IncompleteJSONError as exc:
-        raise FileRejected(f"not valid JSON (truncated or malformed): {exc}") from None
+        raise FileRejected(f"not valid JSON (truncated or malformed): {_first_line(exc)}") from None
     except UnicodeDecodeError:
         raise FileRejected("not UTF-8 text: DHIS2 JSON must be UTF-8") from None
+    defaults.pop("completeDate", None)
     if not defaults.pop("__has_values__", None):
         raise FileRejected("no 'dataValues' array: this is not a DHIS2 dataValueSet")
     seen: set[tuple] = set()
@@ -197,7 +204,20 @@ def parse_json(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
                 seen.add(key)
                 yield result
         except ijson.common.IncompleteJSONError as exc:
-            raise FileRejected(f"not valid JSON (truncated or malformed): {exc}") from None
+            raise FileRejected(f"not valid JSON (truncated or malformed): {_first_line(exc)}") from None
+
+
+def submitted_at(path: Path) -> datetime | None:
+    """The dataValueSet's completeDate (when the ministry marked the data set complete)."""
+    try:
+        value = _set_defaults(path).get("completeDate")
+    except (ijson.common.IncompleteJSONError, UnicodeDecodeError):
+        return None
+    parsed = _parse_timestamp(value)
+    if parsed is not None and parsed.tzinfo is None:
+
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
 
 
 DHIS2_JSON = FormatSpec(
@@ -207,6 +227,7 @@ DHIS2_JSON = FormatSpec(
     parse=parse_json,
     description="DHIS2 dataValueSets JSON",
     sniff=lambda head: head.lstrip().startswith("{") and '"dataValues"' in head,
+    submitted_at=submitted_at,
 )
 
 FORMAT_SPECS = [DHIS2_JSON]

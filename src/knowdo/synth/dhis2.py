@@ -1,8 +1,7 @@
-"""Deterministic sample feeds in the real formats (`knowdo synth`).
+"""DHIS2 dataValueSets JSON from the ministries of the 13 Being priority countries.
 
-Same seed and scale, same bytes. The first family is a DHIS2 dataValueSets JSON feed from a sample
-ministry (Ghana): monthly mental-health outpatient contacts by region, sex and age band, with
-plausible inequalities (lower contact rates in the northern regions, among men and the young).
+Monthly mental-health outpatient contacts by region, sex and age band, five years, with plausible
+inequalities (urban regions, women and working ages use services more; the rural young rarely).
 """
 
 from __future__ import annotations
@@ -12,26 +11,23 @@ import math
 import random
 from pathlib import Path
 
-# Illustrative populations (thousands) by region: shaped like Ghana's 2021 census projections.
-GHA_REGIONS = {  # orgUnit uid: (geography code, population in thousands, access factor)
-    "KdOuGhAA001": ("GH-AA", 5500, 1.35),
-    "KdOuGhAH001": ("GH-AH", 5400, 1.10),
-    "KdOuGhNP001": ("GH-NP", 2300, 0.55),
-    "KdOuGhUE001": ("GH-UE", 1300, 0.45),
-}
-AGE_SHARES = {"0-14": 0.37, "15-24": 0.19, "25-49": 0.31, "50+": 0.13}
-AGE_RATE = {"0-14": 0.12, "15-24": 0.8, "25-49": 1.25, "50+": 1.0}  # relative contact rate
+from knowdo.synth.geography import AGE_BANDS, AGE_SHARES, BEING_COUNTRIES, SEXES, Country
+
+YEARS = (2021, 2022, 2023, 2024, 2025)
+DATA_ELEMENT = "KdMhOpdVis1"  # mental health outpatient contacts
+AGE_RATE = {"0-14": 0.12, "15-24": 0.8, "25-49": 1.25, "50+": 1.0}
 SEX_RATE = {"F": 1.15, "M": 0.85}
 BASE_RATE_PER_100K = 160.0  # contacts per 100,000 population per month
-
-DATA_ELEMENT = "KdMhOpdVis1"  # mental health outpatient contacts
-COCS = {  # categoryOptionCombo uid: (sex, age band)
-    f"KdCoc{sex}{i:05d}": (sex, band) for sex in ("F", "M") for i, band in enumerate(AGE_SHARES)
-}
-YEARS = (2024, 2025)
+COCS = {f"KdCoc{sex}{i:05d}": (sex, band) for sex in SEXES for i, band in enumerate(AGE_BANDS)}
 
 
-def _poisson(rng: random.Random, lam: float) -> int:
+def org_unit_uid(region_code: str) -> str:
+    """An 11-character DHIS2-style uid for a region (stable across runs)."""
+    letters = "".join(ch for ch in region_code if ch.isalnum()).upper()
+    return f"KdOu{letters[:2]}{letters[2:]:<5}".replace(" ", "0")[:11]
+
+
+def poisson(rng: random.Random, lam: float) -> int:
     if lam > 50:  # normal approximation keeps generation fast for large cells
         return max(0, round(rng.gauss(lam, math.sqrt(lam))))
     limit, k, p = math.exp(-lam), 0, 1.0
@@ -42,25 +38,25 @@ def _poisson(rng: random.Random, lam: float) -> int:
         k += 1
 
 
-def dhis2_values(rng: random.Random, year: int, scale: float) -> list[dict]:
+def country_values(rng: random.Random, country: Country, year: int, scale: float) -> list[dict]:
     values = []
     for month in range(1, 13):
         season = 1.0 + 0.08 * math.sin((month - 3) / 12 * 2 * math.pi)
         trend = 1.0 + 0.04 * (year - YEARS[0]) + 0.003 * month
-        for ou, (_, pop_k, access) in GHA_REGIONS.items():
+        for region in country.regions:
             for coc, (sex, band) in COCS.items():
-                population = pop_k * 1000 * scale * AGE_SHARES[band] / 2
-                lam = population * BASE_RATE_PER_100K / 1e5 * access * SEX_RATE[sex] * AGE_RATE[band] * season * trend
-                # Rural under-14s are seen rarely: small counts that disclosure control must suppress.
-                if band == "0-14" and access < 0.6:
-                    lam = lam * 0.02
-                count = _poisson(rng, lam)
+                population = region.population_k * 1000 * scale * AGE_SHARES[band] / 2
+                lam = (population * BASE_RATE_PER_100K / 1e5 * region.access * SEX_RATE[sex]
+                       * AGE_RATE[band] * season * trend)
+                if band == "0-14" and region.access < 0.6:
+                    lam *= 0.02  # rural under-15s are seen rarely: small counts to suppress
+                count = poisson(rng, lam)
                 if count == 0:
                     continue  # DHIS2 omits zero values
                 values.append({
                     "dataElement": DATA_ELEMENT,
                     "period": f"{year}{month:02d}",
-                    "orgUnit": ou,
+                    "orgUnit": org_unit_uid(region.code),
                     "categoryOptionCombo": coc,
                     "attributeOptionCombo": "HllvX50cXC0",
                     "value": str(count),
@@ -70,28 +66,66 @@ def dhis2_values(rng: random.Random, year: int, scale: float) -> list[dict]:
     return values
 
 
-def write_sample_feeds(out_dir: Path, seed: int = 42, scale: float = 1.0) -> list[Path]:
-    rng = random.Random(seed)
+def _document(complete_date: str, values: list[dict]) -> str:
+    """A dataValueSet with one value per line: compact, yet diffable."""
+    head = json.dumps({"dataSet": "KdMhDataSt1", "completeDate": complete_date})[:-1]
+    body = ",\n".join(json.dumps(v, separators=(",", ":")) for v in values)
+    return f'{head}, "dataValues": [\n{body}\n]}}\n'
+
+
+def feed_id(country: Country) -> str:
+    return f"{country.iso3.lower()}_moh_dhis2"
+
+
+def folder(country: Country) -> str:
+    return f"dhis2/{country.iso3.lower()}_moh"
+
+
+def write(out_dir: Path, rng: random.Random, scale: float) -> list[Path]:
+    """One file per country and year; plus the realistic faults the pipeline must handle:
+    a negative count (Ghana 2025), a late file (Senegal 2025, completed in April 2026), a corrected
+    resend (Tanzania 2024 v2 fixes June), and a truncated file (Sierra Leone 2023)."""
     written = []
-    folder = out_dir / "dhis2" / "gha_moh"
-    folder.mkdir(parents=True, exist_ok=True)
-    for year in YEARS:
-        values = dhis2_values(rng, year, scale)
-        if year == YEARS[-1]:
-            # A realistic data-entry slip: a negative count, which the feed's contract rejects.
-            values.append({**values[0], "period": f"{year}06", "categoryOptionCombo": "KdCocM00003",
-                           "orgUnit": "KdOuGhUE001", "value": "-4", "comment": "typo"})
-        doc = {"dataSet": "KdMhDataSt1", "completeDate": f"{year + 1}-01-15", "dataValues": values}
-        path = folder / f"gha_mh_service_use_{year}.json"
-        path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-        written.append(path)
+    for country in BEING_COUNTRIES:
+        target = out_dir / folder(country)
+        target.mkdir(parents=True, exist_ok=True)
+        for year in YEARS:
+            values = country_values(rng, country, year, scale)
+            complete = f"{year + 1}-01-15"
+            if country.iso3 == "GHA" and year == 2025:
+                values.append({**values[0], "period": f"{year}06", "categoryOptionCombo": "KdCocM00003",
+                               "orgUnit": org_unit_uid("GH-UE"), "value": "-4", "comment": "typo"})
+            if country.iso3 == "SEN" and year == 2025:
+                complete = "2026-04-20"
+            path = target / f"{country.iso3.lower()}_mh_service_use_{year}.json"
+            text = _document(complete, values)
+            if country.iso3 == "SLE" and year == 2023:
+                text = text[: len(text) // 2]  # the upload was cut off
+            path.write_text(text, encoding="utf-8")
+            written.append(path)
+            if country.iso3 == "TZA" and year == 2024:
+                corrected = [
+                    {**v, "value": str(round(int(v["value"]) * 1.1))} if v["period"] == "202406" else v
+                    for v in values
+                ]
+                resend = target / f"{country.iso3.lower()}_mh_service_use_{year}_v2.json"
+                resend.write_text(_document(complete, corrected), encoding="utf-8")
+                written.append(resend)
     return written
 
 
-def registry_mapping() -> dict:
-    """The registry mapping these files need (kept in feeds/registry.yml; tested against this)."""
+def registry_entry(country: Country) -> dict:
     return {
-        "data_elements": {DATA_ELEMENT: "mh_outpatient_contacts"},
-        "org_units": {ou: code for ou, (code, _, _) in GHA_REGIONS.items()},
-        "category_option_combos": {coc: {"sex": s, "age_band": b} for coc, (s, b) in COCS.items()},
+        "id": feed_id(country),
+        "publisher": {"name": f"{country.ministry} (sample ministry)", "kind": "ministry",
+                      "country_code": country.iso3},
+        "domain": "service_use",
+        "format": "dhis2-json",
+        "source": {"folder": folder(country), "glob": "*.json"},
+        "schedule": "@yearly",
+        "mapping": {
+            "data_elements": {DATA_ELEMENT: "mh_outpatient_contacts"},
+            "org_units": {org_unit_uid(r.code): r.code for r in country.regions},
+            "category_option_combos": {coc: {"sex": s, "age_band": b} for coc, (s, b) in COCS.items()},
+        },
     }

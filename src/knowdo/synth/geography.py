@@ -1,0 +1,97 @@
+"""Places and people behind the sample feeds: the 13 Being priority countries (three or four
+regions each, ISO 3166-2 codes) and England's ARC areas. Populations are illustrative, shaped like
+national census projections (thousands), not official figures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Region:
+    code: str  # ISO 3166-2
+    name: str
+    population_k: int
+    access: float  # relative use of services (urban centres higher): drives the inequalities
+
+
+@dataclass(frozen=True)
+class Country:
+    iso3: str
+    iso2: str
+    name: str
+    currency: str
+    regions: tuple[Region, ...]
+    ministry: str
+
+
+BEING_COUNTRIES: tuple[Country, ...] = (
+    Country("GHA", "GH", "Ghana", "GHS", (
+        Region("GH-AA", "Greater Accra", 5500, 1.35), Region("GH-AH", "Ashanti", 5400, 1.10),
+        Region("GH-NP", "Northern", 2300, 0.55), Region("GH-UE", "Upper East", 1300, 0.45)),
+        "Ghana Health Service"),
+    Country("ROU", "RO", "Romania", "RON", (
+        Region("RO-B", "Bucharest", 2100, 1.40), Region("RO-CJ", "Cluj", 700, 1.15),
+        Region("RO-IS", "Iasi", 780, 0.80)), "Ministry of Health, Romania"),
+    Country("TZA", "TZ", "Tanzania", "TZS", (
+        Region("TZ-02", "Dar es Salaam", 5400, 1.25), Region("TZ-03", "Dodoma", 3100, 0.75),
+        Region("TZ-18", "Mwanza", 3700, 0.60)), "Ministry of Health, Tanzania"),
+    Country("COL", "CO", "Colombia", "COP", (
+        Region("CO-DC", "Bogota", 7900, 1.30), Region("CO-ANT", "Antioquia", 6700, 1.05),
+        Region("CO-VAC", "Valle del Cauca", 4500, 0.90)), "Ministerio de Salud y Proteccion Social"),
+    Country("ECU", "EC", "Ecuador", "USD", (
+        Region("EC-P", "Pichincha", 3100, 1.25), Region("EC-G", "Guayas", 4400, 1.00),
+        Region("EC-A", "Azuay", 900, 0.85)), "Ministerio de Salud Publica"),
+    Country("SEN", "SN", "Senegal", "XOF", (
+        Region("SN-DK", "Dakar", 4000, 1.30), Region("SN-TH", "Thies", 2200, 0.85),
+        Region("SN-SL", "Saint-Louis", 1100, 0.55)), "Ministere de la Sante et de l'Action sociale"),
+    Country("IND", "IN", "India", "INR", (
+        Region("IN-MH", "Maharashtra", 126000, 1.10), Region("IN-UP", "Uttar Pradesh", 235000, 0.60),
+        Region("IN-KA", "Karnataka", 68000, 1.00)), "Ministry of Health and Family Welfare"),
+    Country("MAR", "MA", "Morocco", "MAD", (
+        Region("MA-06", "Casablanca-Settat", 7700, 1.20), Region("MA-01", "Tanger-Tetouan-Al Hoceima", 4000, 0.90),
+        Region("MA-04", "L'Oriental", 2300, 0.70)), "Ministere de la Sante et de la Protection sociale"),
+    Country("EGY", "EG", "Egypt", "EGP", (
+        Region("EG-C", "Cairo", 10300, 1.25), Region("EG-ALX", "Alexandria", 5500, 1.05),
+        Region("EG-SHG", "Sohag", 5700, 0.55)), "Ministry of Health and Population"),
+    Country("IDN", "ID", "Indonesia", "IDR", (
+        Region("ID-JK", "Jakarta", 10700, 1.30), Region("ID-JB", "West Java", 49900, 0.85),
+        Region("ID-PA", "Papua", 4400, 0.40)), "Kementerian Kesehatan"),
+    Country("PAK", "PK", "Pakistan", "PKR", (
+        Region("PK-PB", "Punjab", 127700, 0.85), Region("PK-SD", "Sindh", 55700, 0.75),
+        Region("PK-BA", "Balochistan", 14900, 0.40)), "Ministry of National Health Services"),
+    Country("SLE", "SL", "Sierra Leone", "SLE", (
+        Region("SL-W", "Western Area", 1500, 1.20), Region("SL-N", "Northern", 2500, 0.55),
+        Region("SL-E", "Eastern", 1700, 0.50)), "Ministry of Health, Sierra Leone"),
+    Country("VNM", "VN", "Vietnam", "VND", (
+        Region("VN-HN", "Hanoi", 8400, 1.20), Region("VN-SG", "Ho Chi Minh City", 9300, 1.25),
+        Region("VN-33", "Dak Lak", 1900, 0.60)), "Ministry of Health, Vietnam"),
+)
+
+SEXES = ("F", "M")
+AGE_BANDS = ("0-14", "15-24", "25-49", "50+")
+AGE_SHARES = {"0-14": 0.33, "15-24": 0.18, "25-49": 0.34, "50+": 0.15}
+
+# England: one ICB per NIHR ARC, with the ARC's code (illustrative pairing; ICB codes are ODS codes).
+ARC_AREAS = (
+    ("ARC-EOE", "East of England", "QUE", "NHS Cambridgeshire and Peterborough ICB", 950),
+    ("ARC-EM", "East Midlands", "QT1", "NHS Nottingham and Nottinghamshire ICB", 1200),
+    ("ARC-GM", "Greater Manchester", "QOP", "NHS Greater Manchester ICB", 2900),
+    ("ARC-KSS", "Kent, Surrey and Sussex", "QKS", "NHS Kent and Medway ICB", 1900),
+    ("ARC-NENC", "North East and North Cumbria", "QHM", "NHS North East and North Cumbria ICB", 3000),
+    ("ARC-NT", "North Thames", "QMJ", "NHS North Central London ICB", 1500),
+    ("ARC-NWC", "North West Coast", "QYG", "NHS Cheshire and Merseyside ICB", 2700),
+    ("ARC-OTV", "Oxford and Thames Valley", "QU9", "NHS Buckinghamshire, Oxfordshire and Berkshire West ICB", 1900),
+    ("ARC-PEN", "South West Peninsula", "QJK", "NHS Devon ICB", 1200),
+    ("ARC-SL", "South London", "QWE", "NHS South East London ICB", 1900),
+    ("ARC-WESSEX", "Wessex", "QRL", "NHS Hampshire and Isle of Wight ICB", 1900),
+    ("ARC-WEST", "West", "QUY", "NHS Bristol, North Somerset and South Gloucestershire ICB", 1000),
+    ("ARC-WM", "West Midlands", "QHL", "NHS Birmingham and Solihull ICB", 1700),
+    ("ARC-YH", "Yorkshire and Humber", "QWO", "NHS West Yorkshire ICB", 2400),
+    ("ARC-NWL", "Northwest London", "QRV", "NHS North West London ICB", 2100),
+)
+ETHNIC_GROUPS = (  # ONS 2021 high-level groups: (label, share, relative access)
+    ("White", 0.81, 1.0), ("Asian or Asian British", 0.096, 0.62), ("Black or Black British", 0.042, 0.55),
+    ("Mixed", 0.03, 0.85), ("Other ethnic group", 0.022, 0.60),
+)
+IMD_DECILES = tuple((f"{d:02d}", 0.1, 0.8 + 0.04 * d) for d in range(1, 11))  # 01 = most deprived
