@@ -96,3 +96,8 @@ def warehouse(transformer_conninfo: str, stats_functions: None):
 
     with psycopg.connect(transformer_conninfo, autocommit=True) as connection:
         yield connection
+
+
+@pytest.fixture(scope="session")
+def seeds_dir() -> Path:
+    return DBT_PROJECT_DIR / "seeds"

@@ -6,7 +6,9 @@
 
     Formulas: shared/EQUITY-METHODS.md, following OHID's PHEindicatormethods
     (ukhsa-collaboration/PHEindicatormethods): wilson_lower/wilson_upper for proportions,
-    byars_lower/byars_upper for counts of 10 or more and exact Poisson (chi-square) limits below 10.
+    byars_lower/byars_upper for counts of 10 or more and exact Poisson (chi-square) limits below 10,
+    phe_dsr (Dobson) for directly standardised rates; the inequality summary measures follow WHO's
+    HEAT / healthequal (WHOequity/healthequal), SII/RII the PHE closed-form regression.
 -#}
 {% macro create_stats_functions() -%}
     {%- set statements = [
@@ -14,6 +16,9 @@
         stats_wilson_ci_sql(),
         stats_poisson_exact_limits_sql(),
         stats_rate_ci_sql(),
+        stats_byar_limits_sql(),
+        stats_dsr_ci_sql(),
+        stats_inequality_measures_sql(),
     ] -%}
     {%- if execute -%}
         {%- for statement in statements -%}
@@ -190,4 +195,444 @@ comment on function stats.rate_ci(numeric, numeric, numeric, numeric) is
     'upper). Follows PHEindicatormethods phe_rate (ukhsa-collaboration/PHEindicatormethods): '
     'Byar''s method for numerators of 10 or more, exact Poisson (chi-square) limits for 0..9 '
     '(whole numbers only; see stats.poisson_exact_limits). Confidence 0.95 or 0.998.';
+{% endmacro %}
+
+
+{#- Byar's approximation to the exact Poisson limits of an observed count (>= 1), on its own so
+    stats.dsr_ci and analysts can use it. -#}
+{% macro stats_byar_limits_sql() %}
+create or replace function stats.byar_limits(
+    observed numeric,
+    confidence numeric default 0.95,
+    out lower numeric,
+    out upper numeric
+)
+language plpgsql
+immutable
+strict
+parallel safe
+as $fn$
+declare
+    z numeric := stats.z_value(confidence);
+begin
+    if observed <= 0 then
+        raise exception 'stats.byar_limits: observed must be positive (got %)', observed
+            using errcode = '22023';
+    end if;
+    lower := observed * (1 - 1 / (9 * observed) - z / (3 * sqrt(observed))) ^ 3;
+    upper := (observed + 1) * (1 - 1 / (9 * (observed + 1)) + z / (3 * sqrt(observed + 1))) ^ 3;
+end;
+$fn$;
+
+comment on function stats.byar_limits(numeric, numeric) is
+    'Byar''s approximate Poisson confidence limits (lower, upper) of an observed count O > 0: '
+    'O(1 - 1/(9O) - z/(3 sqrt O))^3 and (O+1)(1 - 1/(9(O+1)) + z/(3 sqrt(O+1)))^3. Follows '
+    'PHEindicatormethods byars_lower/byars_upper. Confidence 0.95 or 0.998.';
+{% endmacro %}
+
+
+{#- Directly standardised rate with Dobson's confidence interval, over arrays so one call takes a
+    whole standardisation set (e.g. array_agg(events order by age_from)). -#}
+{% macro stats_dsr_ci_sql() %}
+create or replace function stats.dsr_ci(
+    events numeric[],
+    populations numeric[],
+    standard_weights numeric[],
+    multiplier numeric default 100000,
+    confidence numeric default 0.95,
+    out value numeric,
+    out lower numeric,
+    out upper numeric,
+    out total_events numeric
+)
+language plpgsql
+immutable
+strict
+parallel safe
+as $fn$
+declare
+    group_count integer := coalesce(array_length(events, 1), 0);
+    weight_total numeric := 0;
+    weighted_rates numeric := 0;
+    variance_sum numeric := 0;
+    event_count numeric;
+    dsr numeric;
+    dsr_variance numeric;
+    limits record;
+begin
+    perform stats.z_value(confidence);
+    if group_count = 0
+        or coalesce(array_length(populations, 1), 0) <> group_count
+        or coalesce(array_length(standard_weights, 1), 0) <> group_count then
+        raise exception 'stats.dsr_ci: events, populations and standard_weights need the same '
+            'non-zero length (got %, %, %)', group_count, array_length(populations, 1),
+            array_length(standard_weights, 1) using errcode = '22023';
+    end if;
+    total_events := 0;
+    for i in 1..group_count loop
+        -- a missing count is no events, as in phe_dsr (na.zero); a missing population is an error
+        event_count := coalesce(events[i], 0);
+        if event_count < 0 or populations[i] is null or populations[i] <= 0
+            or standard_weights[i] is null or standard_weights[i] < 0 then
+            raise exception 'stats.dsr_ci: need events >= 0, populations > 0 and weights >= 0 '
+                '(group %: %, %, %)', i, events[i], populations[i], standard_weights[i]
+                using errcode = '22023';
+        end if;
+        total_events := total_events + event_count;
+        weight_total := weight_total + standard_weights[i];
+        weighted_rates := weighted_rates + event_count * standard_weights[i] / populations[i];
+        variance_sum := variance_sum + event_count * (standard_weights[i] / populations[i]) ^ 2;
+    end loop;
+    if weight_total = 0 then
+        raise exception 'stats.dsr_ci: the standard weights sum to zero' using errcode = '22023';
+    end if;
+    -- Fingertips does not publish a DSR from fewer than 10 events: value and limits stay NULL
+    if total_events < 10 then
+        return;
+    end if;
+    dsr := weighted_rates / weight_total;
+    dsr_variance := variance_sum / weight_total ^ 2;
+    select byar.lower, byar.upper into limits
+    from stats.byar_limits(total_events, confidence) as byar;
+    value := dsr * multiplier;
+    lower := (dsr + sqrt(dsr_variance / total_events) * (limits.lower - total_events)) * multiplier;
+    upper := (dsr + sqrt(dsr_variance / total_events) * (limits.upper - total_events)) * multiplier;
+end;
+$fn$;
+
+comment on function stats.dsr_ci(numeric[], numeric[], numeric[], numeric, numeric) is
+    'Directly standardised rate with Dobson''s confidence interval, as (value, lower, upper, '
+    'total_events). Follows PHEindicatormethods phe_dsr / calculate_dsr: DSR = sum(x_i w_i / n_i) '
+    '/ sum(w_i) x multiplier; var = sum(x_i (w_i/n_i)^2) / sum(w_i)^2; limits = DSR + sqrt(var/O) '
+    '(O_L|U - O) with O = sum(x_i) and Byar''s limits O_L, O_U (Dobson et al., Stat Med 1991). '
+    'The arrays hold one element per standardisation band, in the same band order (events NULL '
+    'count as 0). value, lower and upper are NULL when O < 10 (not published, as in Fingertips). '
+    'Standard weights: seed ref_standard_populations (esp2013, who_world_2000_2025). '
+    'Confidence 0.95 or 0.998.';
+{% endmacro %}
+
+
+{#- The WHO HEAT set of inequality summary measures of one indicator x setting x dimension, over
+    arrays of the subgroups' estimates (one element per subgroup, ordered dimensions sorted from
+    the most disadvantaged group to the most advantaged). One row per measure; a measure that does
+    not apply is NULL with the reason. -#}
+{% macro stats_inequality_measures_sql() %}
+create or replace function stats.inequality_measures(
+    estimates numeric[],
+    standard_errors numeric[],
+    populations numeric[],
+    is_ordered boolean,
+    reference_flags boolean[] default null,
+    is_favourable boolean default true,
+    confidence numeric default 0.95
+)
+returns table (
+    measure text,
+    value numeric,
+    lower numeric,
+    upper numeric,
+    group_1 integer,
+    group_2 integer,
+    method text,
+    not_applicable_reason text
+)
+language plpgsql
+immutable
+parallel safe
+as $fn$
+declare
+    all_measures constant text[] := array[
+        'd', 'r', 'sii', 'rii', 'aci', 'rci', 'par', 'paf', 'mdbu', 'mdbw', 'mdmu', 'mdmw',
+        'idisu', 'idisw', 'bgv', 'bgsd', 'cov', 'ti', 'mld'
+    ];
+    z numeric;
+    n integer := coalesce(array_length(estimates, 1), 0);
+    has_se boolean;
+    missing_reason text;
+    total_population numeric := 0;
+    share numeric[];
+    rank_midpoint numeric[];
+    cumulative numeric := 0;
+    mu numeric := 0;
+    i integer;
+    i_high integer;
+    i_low integer;
+    i_reference integer;
+    i_max integer := 1;
+    i_min integer := 1;
+    i_best integer;
+    ratio numeric;
+    se numeric;
+    sii numeric;
+    intercept numeric;
+    numerator_sum numeric := 0;
+    denominator_sum numeric := 0;
+    aci numeric := 0;
+    par numeric;
+    mdbu numeric := 0;
+    mdbw numeric := 0;
+    mdmu numeric := 0;
+    mdmw numeric := 0;
+    bgv numeric := 0;
+    bgv_variance numeric := 0;
+    theil numeric := 0;
+    mld numeric := 0;
+    has_zero boolean := false;
+    ordered_reason constant text := 'applies to ordered dimensions with more than 2 groups';
+    nonordered_reason constant text := 'applies to non-ordered dimensions with more than 2 groups';
+begin
+    z := stats.z_value(coalesce(confidence, 0.95));
+    if is_ordered is null then
+        raise exception 'stats.inequality_measures: is_ordered must be true or false'
+            using errcode = '22023';
+    end if;
+    if coalesce(array_length(populations, 1), 0) <> n
+        or (standard_errors is not null and coalesce(array_length(standard_errors, 1), 0) <> n)
+        or (reference_flags is not null and coalesce(array_length(reference_flags, 1), 0) <> n) then
+        raise exception 'stats.inequality_measures: the arrays need one element per subgroup '
+            '(estimates %, populations %)', n, array_length(populations, 1)
+            using errcode = '22023';
+    end if;
+
+    -- every measure needs every subgroup: a suppressed group makes the whole set unpublishable
+    if n < 2 then
+        missing_reason := 'needs at least 2 groups';
+    elsif array_position(estimates, null) is not null then
+        missing_reason := 'a group has no published estimate (suppressed or without population)';
+    elsif array_position(populations, null) is not null then
+        missing_reason := 'a group has no population';
+    else
+        for i in 1..n loop
+            if populations[i] <= 0 then
+                missing_reason := 'a group has no population';
+            end if;
+            total_population := total_population + greatest(populations[i], 0);
+        end loop;
+    end if;
+    if missing_reason is not null then
+        foreach measure in array all_measures loop
+            value := null; lower := null; upper := null; group_1 := null; group_2 := null;
+            method := null;
+            not_applicable_reason := missing_reason;
+            return next;
+        end loop;
+        return;
+    end if;
+    has_se := standard_errors is not null and array_position(standard_errors, null) is null;
+
+    -- population shares, setting average and cumulative-rank midpoints (ordered dimensions)
+    share := array_fill(0::numeric, array[n]);
+    rank_midpoint := array_fill(0::numeric, array[n]);
+    for i in 1..n loop
+        share[i] := populations[i] / total_population;
+        rank_midpoint[i] := cumulative + share[i] / 2;
+        cumulative := cumulative + share[i];
+        mu := mu + share[i] * estimates[i];
+        if estimates[i] > estimates[i_max] then i_max := i; end if;
+        if estimates[i] < estimates[i_min] then i_min := i; end if;
+        if estimates[i] = 0 then has_zero := true; end if;
+    end loop;
+    i_best := case when is_favourable then i_max else i_min end;
+    if reference_flags is not null then
+        i_reference := array_position(reference_flags, true);
+    end if;
+
+    -- D and R: the pair of subgroups WHO HEAT (healthequal d, r) compares
+    if is_ordered then
+        -- most advantaged (last) vs most disadvantaged (first) for a favourable indicator
+        i_high := case when is_favourable then n else 1 end;
+        i_low := case when is_favourable then 1 else n end;
+    elsif i_reference is not null then
+        -- reference vs worst group (favourable), worst vs reference (adverse)
+        i_high := case when is_favourable then i_reference else i_max end;
+        i_low := case when is_favourable then i_min else i_reference end;
+    else
+        i_high := i_max;
+        i_low := i_min;
+    end if;
+
+    measure := 'd'; group_1 := i_high; group_2 := i_low; not_applicable_reason := null;
+    value := estimates[i_high] - estimates[i_low];
+    method := 'HEAT: y1 - y2; CI y1 - y2 -/+ z sqrt(se1^2 + se2^2)';
+    lower := null; upper := null;
+    if has_se then
+        se := sqrt(standard_errors[i_high] ^ 2 + standard_errors[i_low] ^ 2);
+        lower := value - z * se;
+        upper := value + z * se;
+    end if;
+    return next;
+
+    measure := 'r'; lower := null; upper := null;
+    method := 'HEAT: y1 / y2; CI exp(ln R -/+ z sqrt(se1^2/y1^2 + se2^2/y2^2))';
+    if estimates[i_low] = 0 then
+        value := null;
+        not_applicable_reason := 'the estimate of group 2 is 0';
+    else
+        value := estimates[i_high] / estimates[i_low];
+        if has_se and estimates[i_high] > 0 and estimates[i_low] > 0 then
+            se := sqrt(standard_errors[i_high] ^ 2 / estimates[i_high] ^ 2
+                + standard_errors[i_low] ^ 2 / estimates[i_low] ^ 2);
+            lower := exp(ln(value) - z * se);
+            upper := exp(ln(value) + z * se);
+        end if;
+    end if;
+    return next;
+
+    -- SII, RII, ACI, RCI: ordered dimensions with more than 2 groups
+    group_1 := null; group_2 := null; lower := null; upper := null;
+    if is_ordered and n > 2 then
+        for i in 1..n loop
+            numerator_sum := numerator_sum + share[i] * (rank_midpoint[i] - 0.5) * (estimates[i] - mu);
+            denominator_sum := denominator_sum + share[i] * (rank_midpoint[i] - 0.5) ^ 2;
+            aci := aci + share[i] * (2 * rank_midpoint[i] - 1) * estimates[i];
+        end loop;
+        sii := numerator_sum / denominator_sum;
+        intercept := mu - sii / 2;
+
+        measure := 'sii'; value := sii; not_applicable_reason := null;
+        method := 'PHE: weighted least squares slope of y on the cumulative-rank midpoint X (weights p)';
+        return next;
+
+        measure := 'rii';
+        method := 'PHE: (b0 + SII) / b0, b0 = mu - SII/2 the fitted value at X = 0';
+        -- a straight line can cross zero before the disadvantaged end; a ratio to a fitted value
+        -- of zero or below has no meaning
+        if intercept <= 0 then
+            value := null;
+            not_applicable_reason := 'the fitted value at the disadvantaged end is not positive';
+        else
+            value := (intercept + sii) / intercept; not_applicable_reason := null;
+        end if;
+        return next;
+
+        measure := 'aci'; value := aci; not_applicable_reason := null;
+        method := 'HEAT: sum p_j (2 X_j - 1) y_j';
+        return next;
+
+        measure := 'rci'; method := 'HEAT: ACI / mu';
+        if mu = 0 then
+            value := null; not_applicable_reason := 'the setting average is 0';
+        else
+            value := aci / mu; not_applicable_reason := null;
+        end if;
+        return next;
+    else
+        foreach measure in array array['sii', 'rii', 'aci', 'rci'] loop
+            value := null; method := null; not_applicable_reason := ordered_reason;
+            return next;
+        end loop;
+    end if;
+
+    -- PAR, PAF: any dimension with more than 2 groups
+    if n > 2 then
+        -- healthequal parisk: most advantaged group (ordered) or best group (non-ordered)
+        i_reference := case when is_ordered then n else i_best end;
+        par := estimates[i_reference] - mu;
+        if (is_favourable and par < 0) or (not is_favourable and par > 0) then
+            par := 0;  -- no improvement is possible
+        end if;
+        measure := 'par'; value := par; group_1 := i_reference; not_applicable_reason := null;
+        method := 'HEAT: y_ref - mu (0 when no improvement is possible)';
+        return next;
+        measure := 'paf'; method := 'HEAT: 100 PAR / mu';
+        if mu = 0 then
+            value := null; not_applicable_reason := 'the setting average is 0';
+        else
+            value := 100 * par / mu;
+        end if;
+        return next;
+        group_1 := null;
+    else
+        foreach measure in array array['par', 'paf'] loop
+            value := null; method := null; not_applicable_reason := 'applies to more than 2 groups';
+            return next;
+        end loop;
+    end if;
+
+    -- non-ordered measures (MDB, MDM, IDIS, BGV, BGSD, COV, TI, MLD)
+    if not is_ordered and n > 2 then
+        for i in 1..n loop
+            mdbu := mdbu + abs(estimates[i_best] - estimates[i]) / n;
+            mdbw := mdbw + share[i] * abs(estimates[i_best] - estimates[i]);
+            mdmu := mdmu + abs(estimates[i] - mu) / n;
+            mdmw := mdmw + share[i] * abs(estimates[i] - mu);
+            bgv := bgv + share[i] * (estimates[i] - mu) ^ 2;
+            if has_se then
+                bgv_variance := bgv_variance
+                    + 4 * share[i] ^ 2 * (estimates[i] - mu) ^ 2 * standard_errors[i] ^ 2;
+            end if;
+            if mu > 0 and estimates[i] > 0 then
+                theil := theil + share[i] * (estimates[i] / mu) * ln(estimates[i] / mu);
+                mld := mld - share[i] * ln(estimates[i] / mu);
+            end if;
+        end loop;
+        not_applicable_reason := null;
+
+        measure := 'mdbu'; value := mdbu; group_1 := i_best;
+        method := 'HEAT: (1/n) sum |y_best - y_j|'; return next;
+        measure := 'mdbw'; value := mdbw;
+        method := 'HEAT: sum p_j |y_best - y_j|'; return next;
+        group_1 := null;
+        measure := 'mdmu'; value := mdmu; method := 'HEAT: (1/n) sum |y_j - mu|'; return next;
+        measure := 'mdmw'; value := mdmw; method := 'HEAT: sum p_j |y_j - mu|'; return next;
+        measure := 'idisu'; method := 'HEAT: 100 MDMU / mu';
+        value := case when mu <> 0 then 100 * mdmu / mu end;
+        not_applicable_reason := case when mu = 0 then 'the setting average is 0' end;
+        return next;
+        measure := 'idisw'; method := 'HEAT: 100 MDMW / mu';
+        value := case when mu <> 0 then 100 * mdmw / mu end;
+        return next;
+        not_applicable_reason := null;
+        measure := 'bgv'; value := bgv;
+        method := 'HEAT: sum p_j (y_j - mu)^2; CI BGV -/+ z sqrt(sum 4 p_j^2 (y_j - mu)^2 se_j^2)';
+        if has_se then
+            lower := bgv - z * sqrt(bgv_variance);
+            upper := bgv + z * sqrt(bgv_variance);
+        end if;
+        return next;
+        lower := null; upper := null;
+        measure := 'bgsd'; value := sqrt(bgv); method := 'HEAT: sqrt(BGV)'; return next;
+        measure := 'cov'; method := 'HEAT: 100 BGSD / mu';
+        value := case when mu <> 0 then 100 * sqrt(bgv) / mu end;
+        not_applicable_reason := case when mu = 0 then 'the setting average is 0' end;
+        return next;
+        measure := 'ti'; method := 'HEAT: 1000 sum p_j r_j ln r_j, r_j = y_j / mu (0 ln 0 = 0)';
+        value := case when mu > 0 then 1000 * theil end;
+        not_applicable_reason := case when mu <= 0 then 'the setting average is not positive' end;
+        return next;
+        measure := 'mld'; method := 'HEAT: 1000 sum p_j (-ln r_j), r_j = y_j / mu';
+        if mu <= 0 or has_zero then
+            value := null; not_applicable_reason := 'needs every group estimate above 0';
+        else
+            value := 1000 * mld; not_applicable_reason := null;
+        end if;
+        return next;
+    else
+        foreach measure in array array[
+            'mdbu', 'mdbw', 'mdmu', 'mdmw', 'idisu', 'idisw', 'bgv', 'bgsd', 'cov', 'ti', 'mld'
+        ] loop
+            value := null; method := null; lower := null; upper := null;
+            not_applicable_reason := nonordered_reason;
+            return next;
+        end loop;
+    end if;
+end;
+$fn$;
+
+comment on function stats.inequality_measures(
+    numeric[], numeric[], numeric[], boolean, boolean[], boolean, numeric
+) is
+    'The WHO HEAT set of inequality summary measures for one indicator, setting and dimension, one '
+    'row per measure (d, r, sii, rii, aci, rci, par, paf, mdbu, mdbw, mdmu, mdmw, idisu, idisw, bgv, '
+    'bgsd, cov, ti, mld) with value, CI (lower, upper; D, R and BGV, analytic), group_1/group_2 '
+    '(1-based positions of the subgroups compared: D = y1 - y2, R = y1 / y2; the reference group of '
+    'PAR/PAF; the best group of MDB), method and not_applicable_reason. Arguments: per-subgroup '
+    'arrays of estimates, standard errors (NULL: no CIs) and populations, in the dimension order '
+    '(ordered dimensions from the most disadvantaged group to the most advantaged); is_ordered; '
+    'reference_flags (true for the reference group of a non-ordered dimension, or NULL); '
+    'is_favourable (higher is better); confidence 0.95 or 0.998. Follows WHO HEAT / healthequal '
+    '(WHOequity/healthequal: d, r, aci, rci, parisk, paf, mdbu, mdbw, mdmu, mdmw, idisu, idisw, bgv, '
+    'bgsd, covar, ti, mld) and, for SII and RII, the PHE closed-form weighted least-squares '
+    'regression on the cumulative-rank midpoint (HEAT fits a logistic model instead). Theil and '
+    'MLD are x1000 as HEAT reports them. Any NULL estimate or population makes every measure NULL.';
 {% endmacro %}
