@@ -8,7 +8,7 @@ and nothing of it reaches raw. A crash mid-file leaves nothing half-loaded (one 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import psycopg
@@ -76,7 +76,9 @@ def ingest_file(
             rejected_rows: set[int] = set()
             columns = ", ".join(BATCH_COLUMNS + spec.columns)
             with conn.cursor() as cur, cur.copy(f"copy {spec.raw_table} ({columns}) from stdin") as copy:
-                for item in spec.parse(landed.path, feed.parse_context(file_name=path.name)):
+                ctx = replace(feed.parse_context(file_name=path.name),
+                              defer_duplicate_check=bool(spec.key_columns))
+                for item in spec.parse(landed.path, ctx):
                     if isinstance(item, Row):
                         copy.write_row((batch_id, landed.sha256, item.row, feed.id, *item.values))
                         loaded += 1
@@ -92,6 +94,10 @@ def ingest_file(
                         read = max(read, item.row)
                     if on_progress and (loaded + len(rejected_rows)) % 10000 == 0:
                         on_progress(loaded + len(rejected_rows))
+            if spec.key_columns:
+                duplicates = _reject_duplicate_keys(conn, spec, batch_id, landed.sha256)
+                loaded -= len(duplicates)
+                rejected_rows.update(duplicates)
             rejected = len(rejected_rows)
             if rejections:
                 with conn.cursor() as cur, cur.copy(
@@ -122,6 +128,40 @@ def ingest_file(
         on_progress(loaded + rejected)
     return LoadResult(feed.id, path.name, landed.sha256, batch_id, "loaded", read, loaded,
                       rejected, None, already_loaded=False, superseded=tuple(superseded))
+
+
+def _reject_duplicate_keys(conn: psycopg.Connection, spec, batch_id: int, sha256: str) -> set[int]:
+    """Move every repeat of a key within this batch from raw to ops.rejected_rows (the first
+    occurrence stays). Done in SQL after COPY so memory stays flat however large the file."""
+    from psycopg import sql
+
+    table = sql.Identifier(*spec.raw_table.split("."))
+    keys = sql.SQL(", ").join(sql.Identifier(c) for c in spec.key_columns)
+    rows = conn.execute(
+        sql.SQL(
+            """
+            with ranked as (
+                select ctid as rid, row_number,
+                       min(row_number) over (partition by {keys}) as first_row
+                from {table} where batch_id = %(batch)s
+            ),
+            removed as (
+                delete from {table} t using ranked
+                where t.batch_id = %(batch)s and t.ctid = ranked.rid and ranked.row_number > ranked.first_row
+                returning ranked.row_number, ranked.first_row
+            )
+            insert into ops.rejected_rows (batch_id, file_sha256, row_number, field, value, reason)
+            select %(batch)s, %(sha)s, row_number, %(field)s, null,
+                   'duplicate key: the same ' || %(what)s || ' appear earlier in this file (row '
+                   || first_row || ')'
+            from removed
+            returning row_number
+            """
+        ).format(keys=keys, table=table),
+        {"batch": batch_id, "sha": sha256, "field": spec.key_columns[0],
+         "what": spec.key_description or ", ".join(spec.key_columns)},
+    ).fetchall()
+    return {r[0] for r in rows}
 
 
 def _supersede_earlier(conn: psycopg.Connection, feed_id: str, batch_id: int, periods: list[str]) -> list[int]:

@@ -8,6 +8,7 @@ import pytest
 from knowdo.landing import sha256_of
 from knowdo.loading import ingest_file
 from knowdo.registry import load_registry
+from knowdo.synth.dhis2 import org_unit_uid
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +25,7 @@ def dhis2_file(path, values):
 
 
 def value(period="202401", v="12", coc="KdCocF00002"):
-    return {"dataElement": "KdMhOpdVis1", "period": period, "orgUnit": "KdOuGhAA001",
+    return {"dataElement": "KdMhOpdVis1", "period": period, "orgUnit": org_unit_uid("GH-AA"),
             "categoryOptionCombo": coc, "value": v}
 
 
@@ -79,3 +80,18 @@ def test_corrected_resend_supersedes_the_earlier_batch(loader_conn, feed, tmp_pa
     # the earlier rows stay traceable
     assert loader_conn.execute("select count(*) from raw.dhis2_data_values where batch_id = %s",
                                (first.batch_id,)).fetchone()[0] == 1
+
+
+def test_duplicate_keys_are_rejected_in_the_database_after_copy(loader_conn, feed, tmp_path):
+    src = dhis2_file(tmp_path / "dups.json", [value(v="12"), value(v="13"), value(period="202402"), value(v="14")])
+    result = ingest_file(loader_conn, feed, src, tmp_path / "landing")
+    assert (result.rows_loaded, result.rows_rejected) == (2, 2)
+    kept = loader_conn.execute("select row_number, value from raw.dhis2_data_values where batch_id = %s"
+                               " order by row_number", (result.batch_id,)).fetchall()
+    assert kept == [(1, 12), (3, 12)]
+    reasons = loader_conn.execute("select row_number, reason from ops.rejected_rows where batch_id = %s"
+                                  " order by row_number", (result.batch_id,)).fetchall()
+    assert [r[0] for r in reasons] == [2, 4] and all("duplicate key" in r[1] and "(row 1)" in r[1] for r in reasons)
+    batch = loader_conn.execute("select rows_loaded, rows_rejected from ops.load_batches where batch_id = %s",
+                                (result.batch_id,)).fetchone()
+    assert batch == (2, 2)

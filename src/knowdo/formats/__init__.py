@@ -44,6 +44,9 @@ class ParseContext:
     today: date = field(default_factory=date.today)
     feed_id: str | None = None
     file_name: str | None = None  # the name the file was received under (landing copies are hash-named)
+    # The loader finds duplicate keys in the database after COPY (memory stays flat in file size);
+    # `knowdo check`, which has no database, finds them in memory.
+    defer_duplicate_check: bool = False
 
 
 ParseFn = Callable[[Path, ParseContext], Iterator[Row | Rejection]]
@@ -62,6 +65,29 @@ class FormatSpec:
     sniff: SniffFn | None = None
     # when the publisher says it completed the file (e.g. DHIS2 completeDate), read cheaply
     submitted_at: Callable[[Path], datetime | None] | None = None
+    # raw columns that identify a value within one file; a repeat is a duplicate-key rejection
+    key_columns: tuple[str, ...] = ()
+    key_description: str = ""  # how a submitter would name that key, for the rejection reason
+
+
+class DuplicateKeys:
+    """Within-file duplicate detection for `knowdo check`: remembers an 8-byte digest per key.
+
+    When the context defers the check to the loader (which does it in SQL), it never reports.
+    """
+
+    def __init__(self, ctx: ParseContext) -> None:
+        self.active = not ctx.defer_duplicate_check
+        self._first: dict[int, int] = {}
+
+    def earlier_row(self, key: tuple, row: int) -> int | None:
+        if not self.active:
+            return None
+        import hashlib
+
+        digest = int.from_bytes(hashlib.blake2b(repr(key).encode(), digest_size=8).digest(), "big")
+        first = self._first.setdefault(digest, row)
+        return first if first != row else None
 
 
 def _registry() -> dict[str, FormatSpec]:

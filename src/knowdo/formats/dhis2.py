@@ -17,7 +17,7 @@ from typing import Any
 
 import ijson
 
-from knowdo.formats import FileRejected, FormatSpec, ParseContext, Rejection, Row
+from knowdo.formats import DuplicateKeys, FileRejected, FormatSpec, ParseContext, Rejection, Row
 from knowdo.periods import parse_dhis2_period
 
 COLUMNS = (
@@ -38,6 +38,11 @@ COLUMNS = (
     "period_start",
     "period_type",
 )
+
+# What identifies a data value in DHIS2 (its key in the source system).
+KEY_FIELDS = ("dataElement", "period", "orgUnit", "categoryOptionCombo", "attributeOptionCombo")
+KEY_COLUMNS = ("data_element", "period", "org_unit", "category_option_combo", "attribute_option_combo")
+KEY_DESCRIPTION = "dataElement, period, orgUnit, categoryOptionCombo and attributeOptionCombo"
 
 # Header-level fields a dataValueSet may set once for all its values.
 _SET_DEFAULTS = ("period", "orgUnit", "attributeOptionCombo")
@@ -181,7 +186,7 @@ def parse_json(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
     defaults.pop("completeDate", None)
     if not defaults.pop("__has_values__", None):
         raise FileRejected("no 'dataValues' array: this is not a DHIS2 dataValueSet")
-    seen: set[tuple] = set()
+    duplicates = DuplicateKeys(ctx)
     with _open_json(path) as fh:
         try:
             for row, item in enumerate(ijson.items(fh, "dataValues.item", use_float=False), start=1):
@@ -194,14 +199,12 @@ def parse_json(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
                 if isinstance(result, list):
                     yield from result
                     continue
-                key = tuple(item.get(k) for k in ("dataElement", "period", "orgUnit",
-                                                   "categoryOptionCombo", "attributeOptionCombo"))
-                if key in seen:
+                key = tuple(item.get(k) for k in KEY_FIELDS)
+                if (earlier := duplicates.earlier_row(key, row)) is not None:
                     yield Rejection(row, "dataElement", str(item.get("dataElement")),
-                                    "duplicate key: the same dataElement, period, orgUnit and "
-                                    "categoryOptionCombo appear earlier in this file")
+                                    f"duplicate key: the same {KEY_DESCRIPTION} appear earlier in this "
+                                    f"file (row {earlier})")
                     continue
-                seen.add(key)
                 yield result
         except ijson.common.IncompleteJSONError as exc:
             raise FileRejected(f"not valid JSON (truncated or malformed): {_first_line(exc)}") from None
@@ -228,6 +231,8 @@ DHIS2_JSON = FormatSpec(
     description="DHIS2 dataValueSets JSON",
     sniff=lambda head: head.lstrip().startswith("{") and '"dataValues"' in head,
     submitted_at=submitted_at,
+    key_columns=KEY_COLUMNS,
+    key_description=KEY_DESCRIPTION,
 )
 
 FORMAT_SPECS = [DHIS2_JSON]

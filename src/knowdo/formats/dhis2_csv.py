@@ -13,9 +13,9 @@ import csv
 from collections.abc import Iterator
 from pathlib import Path
 
-from knowdo.formats import FileRejected, FormatSpec, ParseContext, Rejection, Row
+from knowdo.formats import DuplicateKeys, FileRejected, FormatSpec, ParseContext, Rejection, Row
 from knowdo.formats._csv import encoding_of, records
-from knowdo.formats.dhis2 import COLUMNS, map_value
+from knowdo.formats.dhis2 import COLUMNS, KEY_COLUMNS, KEY_DESCRIPTION, KEY_FIELDS, map_value
 
 # lower-cased CSV header name -> the dataValue key the JSON API (and map_value) uses
 _JSON_KEY = {
@@ -36,7 +36,6 @@ _JSON_KEY = {
     "deleted": "deleted",
 }
 _REQUIRED = ("dataelement", "period", "orgunit", "value")
-_KEY_FIELDS = ("dataElement", "period", "orgUnit", "categoryOptionCombo", "attributeOptionCombo")
 
 
 def read_header(path: Path, ctx: ParseContext, delimiter: str = ",") -> list[str]:
@@ -67,7 +66,7 @@ def _header_names(path: Path, ctx: ParseContext) -> dict[str, str]:
 
 def parse_csv(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
     names = _header_names(path, ctx)
-    seen: set[tuple] = set()
+    duplicates = DuplicateKeys(ctx)
     for number, record in records(path, ctx, required=()):
         if None in record:
             yield Rejection(number, None, ",".join(record[None])[:200],
@@ -78,13 +77,12 @@ def parse_csv(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
         if isinstance(result, list):
             yield from result
             continue
-        key = tuple(item.get(k) for k in _KEY_FIELDS)
-        if key in seen:
+        key = tuple(item.get(k) for k in KEY_FIELDS)
+        if (earlier := duplicates.earlier_row(key, number)) is not None:
             yield Rejection(number, "dataElement", str(item.get("dataElement")),
-                            "duplicate key: the same dataElement, period, orgUnit and "
-                            "categoryOptionCombo appear earlier in this file")
+                            f"duplicate key: the same {KEY_DESCRIPTION} appear earlier in this "
+                            f"file (row {earlier})")
             continue
-        seen.add(key)
         yield result
 
 
@@ -101,6 +99,8 @@ DHIS2_CSV = FormatSpec(
     parse=parse_csv,
     description="DHIS2 dataValueSets CSV",
     sniff=_sniff,
+    key_columns=KEY_COLUMNS,
+    key_description=KEY_DESCRIPTION,
 )
 
 FORMAT_SPECS = [DHIS2_CSV]
