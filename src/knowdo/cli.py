@@ -29,6 +29,12 @@ def _fail(message: str, code: int = 2) -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """KnowDo: feeds in, equity-stratified marts out."""
+    from knowdo.contracts import ContractError
+
+    try:
+        import knowdo.formats  # noqa: F401  (builds the template formats from their contracts)
+    except ContractError as exc:
+        _fail(str(exc))
 
 
 @main.group()
@@ -174,7 +180,8 @@ def check(file: Path, fmt: str | None, feed_id: str | None, as_json: bool) -> No
         out.print(f"{file.name} ({fmt}): {report['rows_read']:,} rows read, {report['rows_valid']:,} valid, "
                   f"{report['rows_rejected']:,} rejected")
         for e in report["errors"]:
-            print(f"  row {e['row']}: {e['field']}={e['value']!r}: {e['reason']}")
+            where = f"{e['field']}={e['value']!r}: " if e["field"] else ""
+            print(f"  row {e['row']}: {where}{e['reason']}")
     sys.exit(1 if report["rows_rejected"] else 0)
 
 

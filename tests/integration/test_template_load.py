@@ -54,7 +54,8 @@ def test_a_service_use_file_loads_typed_with_its_suppressed_columns(loader_conn,
     assert rows[8][2] == date(2024, 2, 1) and rows[8][6] == ["sessions_delivered"]
     periods = loader_conn.execute("select periods from ops.load_batches where batch_id = %s",
                                   (result.batch_id,)).fetchone()[0]
-    assert periods == ["2024-01", "2024-02"]
+    assert sorted({p.rsplit(":", 1)[1] for p in periods}) == ["2024-01", "2024-02"]
+    assert all(p.startswith("KD-NGO-0042:GHA:") for p in periods)  # scoped by submitter and place
 
 
 def test_bad_rows_go_to_rejected_rows_and_the_rest_loads(loader_conn, tmp_path):

@@ -22,6 +22,10 @@ from knowdo.formats import FileRejected, FormatSpec, ParseContext, Rejection, Ro
 from knowdo.formats._csv import encoding_of, records
 
 
+# Grain columns that say whose or where a row is: they scope supersession by a corrected resend.
+SCOPE_COLUMNS = ("organisation_id", "country_code", "geography_code")
+
+
 def _check_header(contract: Contract, header: list[str]) -> None:
     """FileRejected with one sentence when the header does not match the contract."""
     label = f"the {contract.name} template v{contract.version}"
@@ -85,9 +89,12 @@ def parse_template(contract: Contract, path: Path, ctx: ParseContext) -> Iterato
             values.append(parsed.suppressed)
         period = period_start = None
         if contract.period_column:
-            period = record[contract.period_column].strip()
             start = parsed.values[contract.period_column]
             period_start = date(start, 1, 1) if isinstance(start, int) else start
+            # A corrected resend replaces what an earlier file said for the same period AND the
+            # same submitter/place: one feed may carry many countries' or places' files.
+            scope = [str(parsed.values.get(c) or "") for c in contract.grain if c in SCOPE_COLUMNS]
+            period = ":".join([*scope, record[contract.period_column].strip()])
         yield Row(number, tuple(values), period=period, period_start=period_start)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from knowdo.synth import dhis2, funding, nhs
+from knowdo.synth import dhis2, funding, nhs, templates
 
 FAMILIES = (
     ("dhis2", dhis2.write),
@@ -17,6 +17,10 @@ FAMILIES = (
     ("360giving", funding.write_360giving),
     ("who_gho", funding.write_gho),
     ("nhs_talking_therapies", nhs.write),
+    ("population", templates.write_population),
+    ("prevalence", templates.write_prevalence),
+    ("budgets", templates.write_budgets),
+    ("ngo", templates.write_ngo),
 )
 
 

@@ -24,6 +24,19 @@ class Country:
     regions: tuple[Region, ...]
     ministry: str
 
+    @property
+    def national_population_k(self) -> int:
+        return NATIONAL_POPULATION_K[self.iso3]
+
+
+NATIONAL_POPULATION_K = {  # 2024, thousands, rounded UN WPP-like figures
+    "GHA": 34400, "ROU": 19000, "TZA": 68600, "COL": 52900, "ECU": 18100, "SEN": 18500, "IND": 1441000,
+    "MAR": 38100, "EGY": 114500, "IDN": 279800, "PAK": 245200, "SLE": 8900, "VNM": 100300,
+}
+# national currency units per US dollar (rounded 2024 averages; used by the sample budgets)
+USD_RATE = {"GHS": 14.5, "RON": 4.6, "TZS": 2600, "COP": 4070, "USD": 1.0, "XOF": 605, "INR": 83.7,
+            "MAD": 9.9, "EGP": 47.5, "IDR": 16000, "PKR": 279, "SLE": 22.5, "VND": 25100}
+
 
 BEING_COUNTRIES: tuple[Country, ...] = (
     Country("GHA", "GH", "Ghana", "GHS", (
@@ -73,25 +86,27 @@ AGE_BANDS = ("0-14", "15-24", "25-49", "50+")
 AGE_SHARES = {"0-14": 0.33, "15-24": 0.18, "25-49": 0.34, "50+": 0.15}
 
 # England: one ICB per NIHR ARC, with the ARC's code (illustrative pairing; ICB codes are ODS codes).
-ARC_AREAS = (
-    ("ARC-EOE", "East of England", "QUE", "NHS Cambridgeshire and Peterborough ICB", 950),
-    ("ARC-EM", "East Midlands", "QT1", "NHS Nottingham and Nottinghamshire ICB", 1200),
-    ("ARC-GM", "Greater Manchester", "QOP", "NHS Greater Manchester ICB", 2900),
-    ("ARC-KSS", "Kent, Surrey and Sussex", "QKS", "NHS Kent and Medway ICB", 1900),
-    ("ARC-NENC", "North East and North Cumbria", "QHM", "NHS North East and North Cumbria ICB", 3000),
-    ("ARC-NT", "North Thames", "QMJ", "NHS North Central London ICB", 1500),
-    ("ARC-NWC", "North West Coast", "QYG", "NHS Cheshire and Merseyside ICB", 2700),
-    ("ARC-OTV", "Oxford and Thames Valley", "QU9", "NHS Buckinghamshire, Oxfordshire and Berkshire West ICB", 1900),
-    ("ARC-PEN", "South West Peninsula", "QJK", "NHS Devon ICB", 1200),
-    ("ARC-SL", "South London", "QWE", "NHS South East London ICB", 1900),
-    ("ARC-WESSEX", "Wessex", "QRL", "NHS Hampshire and Isle of Wight ICB", 1900),
-    ("ARC-WEST", "West", "QUY", "NHS Bristol, North Somerset and South Gloucestershire ICB", 1000),
-    ("ARC-WM", "West Midlands", "QHL", "NHS Birmingham and Solihull ICB", 1700),
-    ("ARC-YH", "Yorkshire and Humber", "QWO", "NHS West Yorkshire ICB", 2400),
-    ("ARC-NWL", "Northwest London", "QRV", "NHS North West London ICB", 2100),
+ARC_AREAS = (  # (KnowDo ARC code as in dbt seed ref_arcs, ARC name, ICB ODS code, ICB name, population k)
+    ("arc_east_of_england", "East of England", "QUE", "NHS Cambridgeshire and Peterborough ICB", 950),
+    ("arc_east_midlands", "East Midlands", "QT1", "NHS Nottingham and Nottinghamshire ICB", 1200),
+    ("arc_greater_manchester", "Greater Manchester", "QOP", "NHS Greater Manchester ICB", 2900),
+    ("arc_kent_surrey_sussex", "Kent, Surrey and Sussex", "QKS", "NHS Kent and Medway ICB", 1900),
+    ("arc_north_east_north_cumbria", "North East and North Cumbria", "QHM", "NHS North East and North Cumbria ICB", 3000),
+    ("arc_north_thames", "North Thames", "QMJ", "NHS North Central London ICB", 1500),
+    ("arc_north_west_coast", "North West Coast", "QYG", "NHS Cheshire and Merseyside ICB", 2700),
+    ("arc_northwest_london", "Northwest London", "QRV", "NHS North West London ICB", 2100),
+    ("arc_oxford_thames_valley", "Oxford and Thames Valley", "QU9", "NHS Buckinghamshire, Oxfordshire and Berkshire West ICB", 1900),
+    ("arc_south_london", "South London", "QWE", "NHS South West London ICB", 1500),
+    ("arc_south_west_peninsula", "South West Peninsula", "QJK", "NHS Devon ICB", 1200),
+    ("arc_wessex", "Wessex", "QRL", "NHS Hampshire and Isle of Wight ICB", 1900),
+    ("arc_west", "West", "QUY", "NHS Bristol, North Somerset and South Gloucestershire ICB", 1000),
+    ("arc_west_midlands", "West Midlands", "QHL", "NHS Birmingham and Solihull ICB", 1700),
+    ("arc_yorkshire_humber", "Yorkshire and Humber", "QWO", "NHS West Yorkshire ICB", 2400),
 )
-ETHNIC_GROUPS = (  # ONS 2021 high-level groups: (label, share, relative access)
-    ("White", 0.81, 1.0), ("Asian or Asian British", 0.096, 0.62), ("Black or Black British", 0.042, 0.55),
-    ("Mixed", 0.03, 0.85), ("Other ethnic group", 0.022, 0.60),
+ETHNIC_GROUPS = (  # ONS 2021 high-level groups: (NHS label, KnowDo code, share, relative access)
+    ("White", "white", 0.81, 1.0), ("Asian or Asian British", "asian", 0.096, 0.62),
+    ("Black or Black British", "black", 0.042, 0.55), ("Mixed", "mixed", 0.03, 0.85),
+    ("Other Ethnic Groups", "other", 0.022, 0.60),
 )
-IMD_DECILES = tuple((f"{d:02d}", 0.1, 0.8 + 0.04 * d) for d in range(1, 11))  # 01 = most deprived
+# (NHS label, KnowDo code, share, relative access); decile 1 is the most deprived
+IMD_DECILES = tuple((f"{d:02d}", str(d), 0.1, 0.8 + 0.04 * d) for d in range(1, 11))

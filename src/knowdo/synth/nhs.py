@@ -54,11 +54,11 @@ def write(out_dir: Path, rng: random.Random, scale: float) -> list[Path]:
             population = pop_k * 1000 * 0.8 * scale * (1 + 0.01 * y)  # adults 18+
             writer.writerow(["ICB", icb, icb_name, "Total", "Total", "Total",
                              *_measures(rng, population, 1.0, 1.0)])
-            for label, share, access in ETHNIC_GROUPS:
+            for label, _code, share, access in ETHNIC_GROUPS:
                 recovery = 1.0 if label == "White" else 0.88
                 writer.writerow(["ICB", icb, icb_name, "Ethnicity", label, label,
                                  *_measures(rng, population * share, access, recovery)])
-            for decile, share, access in IMD_DECILES:
+            for decile, _code, share, access in IMD_DECILES:
                 recovery = 0.78 + 0.025 * int(decile)  # recovery rises with affluence
                 writer.writerow(["ICB", icb, icb_name, "IMD Decile", decile, decile,
                                  *_measures(rng, population * share, access, recovery)])

@@ -69,9 +69,13 @@ def test_service_use_with_bom_crlf_thousands_and_suppression_loads_every_row():
 
 
 def test_service_use_rows_carry_their_period_for_resend_supersession():
+    # the supersession scope is the submitter and place as well as the period: one feed may carry
+    # many places' files, and a resend for one place must not supersede another's
     items = parse("ngo-service-use", FIXTURES / "ngo-service-use_good.csv")
-    assert {(i.period, i.period_start) for i in items} == {
-        ("2024-01", date(2024, 1, 1)), ("2024-02", date(2024, 2, 1))}
+    periods = {(i.period, i.period_start) for i in items}
+    assert ("KD-NGO-0042:GHA:GH-AA:2024-01", date(2024, 1, 1)) in periods
+    assert {p.rsplit(":", 1)[1] for p, _ in periods} == {"2024-01", "2024-02"}
+    assert {start for _, start in periods} == {date(2024, 1, 1), date(2024, 2, 1)}
 
 
 def test_outcomes_good_file():
