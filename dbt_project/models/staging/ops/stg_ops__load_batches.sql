@@ -29,6 +29,13 @@ renamed as (
         rows_loaded,
         rows_rejected,
 
+        ----------  what the batch says about itself
+        -- period_end is the first day of the LAST period the file covers (the loader records the
+        -- latest period start), not the last day covered
+        period_start as first_period_start,
+        period_end as last_period_start,
+        submitted_at,
+
         ----------  timestamps
         started_at,
         finished_at

@@ -1,0 +1,217 @@
+{#-
+    Feed health, one row per feed of the registry (also feeds that never sent anything): files
+    received and their fate, rows accepted and rejected, on-time submissions, freshness of the data
+    and the latest quality-gate outcome for the raw table the feed loads into.
+
+    Freshness is measured against `as_of_date`: the dbt var `as_of_date` (the run's logical date,
+    so a rerun for the same day gives the same table), else current_date — never now().
+-#}
+
+{%- set as_of_date = var('as_of_date', none) -%}
+
+with
+
+feeds as (
+
+    select * from {{ ref('stg_ops__feeds') }}
+
+),
+
+submissions as (
+
+    select * from {{ ref('fct_feed_submissions') }}
+
+),
+
+raw_tables as (
+
+    -- the raw table a feed loads into, from its latest batch
+    select distinct on (feed_id)
+        feed_id,
+        split_part(raw_table, '.', 2) as raw_table_name
+
+    from {{ ref('stg_ops__load_batches') }}
+    where raw_table is not null
+    order by feed_id, batch_id desc
+
+),
+
+gate_runs as (
+
+    select * from {{ ref('stg_ops__quality_gate_runs') }}
+    where gate_layer = 'raw'
+
+),
+
+latest_gate as (
+
+    -- the gate records tables schema-qualified (raw.dhis2_data_values); match on the name
+    select distinct on (regexp_replace(checked_table, '^.*[.]', ''))
+        regexp_replace(checked_table, '^.*[.]', '') as checked_table,
+        run_id as last_gate_run_id,
+        checked_at as last_gate_checked_at,
+        is_success as last_gate_success,
+        is_published as last_gate_published
+
+    from gate_runs
+    order by regexp_replace(checked_table, '^.*[.]', ''), checked_at desc, run_id desc
+
+),
+
+----------  per feed counts
+
+per_feed as (
+
+    select
+        feed_id,
+        count(*) as files_received,
+        count(*) filter (where batch_status = 'loaded') as files_loaded,
+        count(*) filter (where batch_status = 'failed') as files_failed,
+        count(*) filter (where batch_status = 'superseded') as files_superseded,
+        -- rows that count today: those of the batches still loaded
+        coalesce(sum(rows_loaded) filter (where batch_status = 'loaded'), 0)::bigint as rows_loaded,
+        coalesce(sum(rows_rejected) filter (where batch_status = 'loaded'), 0)::bigint as rows_rejected,
+        count(*) filter (where timeliness = 'on_time') as submitted_on_time,
+        count(*) filter (where timeliness = 'late') as submitted_late,
+        count(*) filter (where timeliness = 'unknown') as submitted_timeliness_unknown,
+        max(received_at) as last_received_at,
+        max(last_period_start) filter (where batch_status = 'loaded') as last_period_start,
+        max(last_period_end) filter (where batch_status = 'loaded') as last_period_end,
+        max((received_at at time zone 'UTC')::date) filter (where batch_status = 'loaded')
+            as last_loaded_received_on
+
+    from submissions
+    group by feed_id
+
+),
+
+joined as (
+
+    select
+        f.feed_id,
+        f.publisher_name,
+        f.publisher_kind,
+        f.country_code,
+        f.feed_domain,
+        f.feed_format,
+        f.feed_schedule,
+        f.due_within_days,
+        f.is_in_registry,
+        coalesce(p.files_received, 0) as files_received,
+        coalesce(p.files_loaded, 0) as files_loaded,
+        coalesce(p.files_failed, 0) as files_failed,
+        coalesce(p.files_superseded, 0) as files_superseded,
+        coalesce(p.rows_loaded, 0) as rows_loaded,
+        coalesce(p.rows_rejected, 0) as rows_rejected,
+        coalesce(p.submitted_on_time, 0) as submitted_on_time,
+        coalesce(p.submitted_late, 0) as submitted_late,
+        coalesce(p.submitted_timeliness_unknown, 0) as submitted_timeliness_unknown,
+        p.last_received_at,
+        p.last_period_start,
+        p.last_period_end,
+        p.last_loaded_received_on,
+        case f.feed_schedule
+            when '@daily' then interval '1 day'
+            when '@weekly' then interval '7 days'
+            when '@monthly' then interval '1 month'
+            when '@quarterly' then interval '3 months'
+            when '@yearly' then interval '1 year'
+            when '@annually' then interval '1 year'
+            -- cron or no schedule: expect at least one file a year
+            else interval '1 year'
+        end as schedule_interval,
+        g.last_gate_run_id,
+        g.last_gate_checked_at,
+        g.last_gate_success,
+        g.last_gate_published,
+        {% if as_of_date %}'{{ as_of_date }}'::date{% else %}current_date{% endif %} as as_of_date
+
+    from feeds as f
+    left join per_feed as p on p.feed_id = f.feed_id
+    left join raw_tables as r on r.feed_id = f.feed_id
+    left join latest_gate as g on g.checked_table = r.raw_table_name
+
+),
+
+----------  freshness
+
+freshness as (
+
+    select
+        joined.*,
+        -- data with periods is as fresh as the last day it covers; files without periods (IATI,
+        -- 360Giving) are as fresh as the last one loaded
+        case
+            when last_period_end is not null then 'period'
+            when last_loaded_received_on is not null then 'received'
+        end as freshness_basis,
+        coalesce(last_period_end, last_loaded_received_on) as freshness_reference_date
+
+    from joined
+
+),
+
+final as (
+
+    select
+
+        ----------  feed and publisher (country_code: row-level security key)
+        feed_id,
+        publisher_name,
+        publisher_kind,
+        country_code,
+        feed_domain as domain,
+        feed_format as format,
+        feed_schedule as schedule,
+        due_within_days,
+        is_in_registry,
+
+        ----------  files
+        files_received,
+        files_loaded,
+        files_failed,
+        files_superseded,
+
+        ----------  rows (of the batches loaded now)
+        rows_loaded,
+        rows_rejected,
+        case
+            when rows_loaded + rows_rejected > 0
+                then round(100.0 * rows_rejected / (rows_loaded + rows_rejected), 4)::numeric(9, 4)
+        end as rejection_rate,
+
+        ----------  timeliness
+        submitted_on_time,
+        submitted_late,
+        submitted_timeliness_unknown,
+
+        ----------  freshness
+        last_received_at,
+        last_period_start,
+        last_period_end,
+        as_of_date,
+        freshness_basis,
+        as_of_date - freshness_reference_date as freshness_days,
+        (freshness_reference_date + schedule_interval)::date + due_within_days as next_due_on,
+        case
+            when freshness_reference_date is null then 'never'
+            when as_of_date > (freshness_reference_date + schedule_interval)::date + due_within_days
+                then 'stale'
+            else 'fresh'
+        end as freshness_status,
+
+        ----------  quality gate (latest run over the feed's raw table)
+        case
+            when last_gate_run_id is null then 'not_checked'
+            when last_gate_success then 'passed'
+            else 'failed'
+        end as last_gate_status,
+        last_gate_run_id,
+        last_gate_checked_at,
+        last_gate_published
+
+    from freshness
+
+)
+
+select * from final
