@@ -77,8 +77,10 @@ def parse_csv(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
         if isinstance(result, list):
             yield from result
             continue
-        key = tuple(item.get(k) for k in KEY_FIELDS)
-        if (earlier := duplicates.earlier_row(key, number)) is not None:
+        # (when loading, the loader finds duplicates in SQL: no key is built per row)
+        if duplicates.active and (
+            earlier := duplicates.earlier_row(tuple(item.get(k) for k in KEY_FIELDS), number)
+        ) is not None:
             yield Rejection(number, "dataElement", str(item.get("dataElement")),
                             f"duplicate key: the same {KEY_DESCRIPTION} appear earlier in this "
                             f"file (row {earlier})")
