@@ -14,7 +14,7 @@ project's cluster in the scratch database `knowdo_bench` (never the warehouse):
 Wall time and peak RSS are per process (os.wait4). Tables are emptied between runs. Runs of the
 three methods are interleaved so the machine's noise hits them alike; read the ratios.
 The last line is machine-readable (the largest size):
-    ingest_rows_per_s=<n> rss_mb=<n> vs_psql_copy=<ratio> vs_pandas=<ratio> rows=<n>
+    ingest_vs_copy=<ratio> ingest_vs_pandas=<ratio> peak_rss_mb=<n>
 """
 
 from __future__ import annotations
@@ -126,9 +126,9 @@ def last_line(result: SizeResult) -> str:
     """The machine-readable summary of one size (the script prints it for the largest)."""
     pandas = result.pandas_rate
     vs_pandas = f"{result.ingest_rate / pandas:.1f}" if pandas else "nan"
-    return (f"ingest_rows_per_s={result.ingest_rate:.0f} rss_mb={max(result.ingest_rss_mb):.0f} "
-            f"vs_psql_copy={result.ingest_rate / result.psql_rate:.3f} vs_pandas={vs_pandas} "
-            f"rows={result.rows}")
+    # the format issue 3 specifies: ingest_vs_copy=<ratio> ingest_vs_pandas=<ratio> peak_rss_mb=<n>
+    return (f"ingest_vs_copy={result.ingest_rate / result.psql_rate:.3f} ingest_vs_pandas={vs_pandas} "
+            f"peak_rss_mb={max(result.ingest_rss_mb):.0f}")
 
 
 # --- the scratch database ---------------------------------------------------------------------------
