@@ -1,14 +1,21 @@
 """Transform: dbt builds the candidate marts (cosmos, one task per model), the GX quality gate audits
-them, and only a passing candidate is published to `marts`. Scheduled on the raw-table Assets."""
+them and the current raw rows, and only a passing candidate is published to `marts`.
+
+Scheduled on the raw-table Assets, and daily so the feed-health checks (stale sources, late
+submitters) run even when no publisher sends anything. A failed gate or publish calls the alert
+notifiers (KNOWDO_ALERT_NOTIFIERS: log, email, slack)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, dag, task
+from airflow.timetables.assets import AssetOrTimeSchedule
+from airflow.timetables.trigger import CronTriggerTimetable
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import InvocationMode, LoadMode
 
+from knowdo.alerts import on_task_failure
 from knowdo.config import Settings
 from knowdo.pipeline import raw_asset_uri, raw_tables
 
@@ -27,7 +34,9 @@ def _any_of(assets):
 
 @dag(
     dag_id="knowdo_transform",
-    schedule=_any_of(RAW_ASSETS),
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("0 6 * * *", timezone="UTC"), assets=_any_of(RAW_ASSETS)
+    ),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
@@ -55,36 +64,53 @@ def knowdo_transform():
         ),
     )
 
-    @task
+    @task(on_failure_callback=on_task_failure)
     def quality_gate(**context) -> list[str]:
-        """Run the GX checkpoint on marts_candidate; fail naming the failed expectations."""
+        """Run the GX checkpoints (raw suites + candidate marts); fail naming what failed."""
         from airflow.sdk.exceptions import AirflowFailException
 
         from knowdo.quality import record_gate, run_gate
 
         run_id = context["run_id"]
         result = run_gate("marts_candidate", run_id=run_id)
-        print(result.summary())
+        print(result.summary())  # the Data Docs location is its last line
         record_gate(result, run_id, published=False)
         if not result.success:
             raise AirflowFailException(
-                "quality gate failed: marts keep their last good version.\n" + result.summary()
+                "quality gate failed: marts keep their last good version. Failed: "
+                + ", ".join(result.failed_expectations or ["(see notes)"]) + "\n" + result.summary()
             )
-        return [o.table for o in result.outcomes]
+        return result.mart_tables()
 
-    @task(outlets=[MARTS_ASSET])
+    @task(outlets=[MARTS_ASSET], on_failure_callback=on_task_failure)
     def publish(tables: list[str], **context) -> dict[str, int]:
-        """Swap the audited candidate marts into `marts` in one transaction."""
-        from knowdo.publish import publish as _publish
+        """Swap exactly what the gate audited into `marts`, in one transaction."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from knowdo.publish import PublishRefused, publish_audited
         from knowdo.quality import mark_published
 
-        counts = _publish(tables)
+        try:
+            counts = publish_audited(context["run_id"])
+        except PublishRefused as exc:
+            raise AirflowFailException(str(exc)) from None
         mark_published(context["run_id"])
+        print(f"published: {counts}")
         return counts
+
+    @task
+    def feed_health() -> int:
+        """Stale sources (dbt source freshness) and late submitters: alert, never block publishing."""
+        from knowdo.alerts import check_feed_health
+
+        alerts = check_feed_health()
+        print(f"feed health: {len(alerts)} alert(s)" + "".join(f"\n  - {a.subject}" for a in alerts))
+        return len(alerts)
 
     gate = quality_gate()
     dbt_build >> gate
     publish(gate)
+    feed_health()
 
 
 knowdo_transform()

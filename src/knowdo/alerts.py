@@ -1,0 +1,333 @@
+"""Alerts: a failed quality gate, a stale feed or a late submitter, sent to pluggable notifiers.
+
+Notifiers are chosen by `KNOWDO_ALERT_NOTIFIERS` (comma-separated; default `log`):
+
+- `log`    the task log / process log, always on (an alert is never only somewhere else)
+- `email`  SMTP with the standard library (`KNOWDO_ALERT_SMTP_HOST`, `_PORT` (25), `_USER`,
+           `_PASSWORD`, `_STARTTLS` (1/0), `KNOWDO_ALERT_EMAIL_FROM`, `KNOWDO_ALERT_EMAIL_TO`).
+           smtplib rather than Airflow's SmtpNotifier: the feed-health checks also run outside a
+           task (CLI, tests), where an Airflow connection and task context are not available.
+- `slack`  an incoming webhook (`KNOWDO_ALERT_SLACK_WEBHOOK_URL`), posted with requests (the Slack
+           provider is not installed; its notifier would need an Airflow connection too).
+
+A notifier that fails is logged and reported, never raised: an alert must not hide the failure it is
+about. Every alert is recorded in ops.alerts; stale-feed and late-submitter alerts about the same feed
+are not repeated within `KNOWDO_ALERT_REPEAT_HOURS` (24).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import smtplib
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Protocol
+
+from knowdo.config import Settings
+
+log = logging.getLogger("knowdo.alerts")
+KINDS = ("gate_failed", "stale_feed", "late_submitter", "task_failed")
+# croniter knows @daily/@weekly/@monthly/@yearly; the registry also allows these
+PRESETS = {"@quarterly": "0 0 1 1,4,7,10 *", "@annually": "0 0 1 1 *", "@once": None}
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: str
+    subject: str
+    body: str
+    about: str | None = None  # the feed, source or DAG run the alert is about (for de-duplication)
+
+    def text(self) -> str:
+        return f"[KnowDo {self.kind.replace('_', ' ')}] {self.subject}\n{self.body}"
+
+
+class Notifier(Protocol):
+    name: str
+
+    def send(self, alert: Alert) -> None: ...
+
+
+class NotifierConfigError(ValueError):
+    """KNOWDO_ALERT_NOTIFIERS names a notifier that is unknown or not configured."""
+
+
+class LogNotifier:
+    name = "log"
+
+    def __init__(self, logger: logging.Logger | None = None):
+        self.logger = logger or log
+
+    def send(self, alert: Alert) -> None:
+        level = logging.ERROR if alert.kind in ("gate_failed", "task_failed") else logging.WARNING
+        self.logger.log(level, "ALERT %s", alert.text())
+
+
+@dataclass
+class EmailNotifier:
+    host: str
+    port: int
+    sender: str
+    recipients: list[str]
+    user: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    name: str = "email"
+
+    def send(self, alert: Alert) -> None:
+        msg = EmailMessage()
+        msg["Subject"] = f"[KnowDo] {alert.subject}"
+        msg["From"] = self.sender
+        msg["To"] = ", ".join(self.recipients)
+        msg.set_content(alert.text())
+        with smtplib.SMTP(self.host, self.port, timeout=20) as smtp:
+            if self.starttls:
+                smtp.starttls()
+            if self.user:
+                smtp.login(self.user, self.password or "")
+            smtp.send_message(msg)
+
+
+@dataclass
+class SlackNotifier:
+    webhook_url: str
+    name: str = "slack"
+
+    def send(self, alert: Alert) -> None:
+        import requests
+
+        response = requests.post(self.webhook_url, json={"text": alert.text()}, timeout=20)
+        if response.status_code >= 300:
+            raise RuntimeError(f"Slack webhook answered HTTP {response.status_code}: {response.text[:200]}")
+
+
+def notifiers_from_env(env: Mapping[str, str] | None = None) -> list[Notifier]:
+    """The notifiers `KNOWDO_ALERT_NOTIFIERS` asks for, the log always first."""
+    env = os.environ if env is None else env
+    names = [n.strip().lower() for n in env.get("KNOWDO_ALERT_NOTIFIERS", "log").split(",") if n.strip()]
+    notifiers: list[Notifier] = [LogNotifier()]
+    for name in dict.fromkeys(names):
+        if name == "log":
+            continue
+        if name == "email":
+            missing = [v for v in ("KNOWDO_ALERT_SMTP_HOST", "KNOWDO_ALERT_EMAIL_TO") if not env.get(v)]
+            if missing:
+                raise NotifierConfigError(f"the email notifier needs {' and '.join(missing)} set")
+            notifiers.append(EmailNotifier(
+                host=env["KNOWDO_ALERT_SMTP_HOST"], port=int(env.get("KNOWDO_ALERT_SMTP_PORT") or 25),
+                sender=env.get("KNOWDO_ALERT_EMAIL_FROM") or "knowdo-alerts@localhost",
+                recipients=[r.strip() for r in env["KNOWDO_ALERT_EMAIL_TO"].split(",") if r.strip()],
+                user=env.get("KNOWDO_ALERT_SMTP_USER") or None,
+                password=env.get("KNOWDO_ALERT_SMTP_PASSWORD") or None,
+                starttls=env.get("KNOWDO_ALERT_SMTP_STARTTLS", "0") in ("1", "true", "yes")))
+        elif name == "slack":
+            if not env.get("KNOWDO_ALERT_SLACK_WEBHOOK_URL"):
+                raise NotifierConfigError("the slack notifier needs KNOWDO_ALERT_SLACK_WEBHOOK_URL set")
+            notifiers.append(SlackNotifier(env["KNOWDO_ALERT_SLACK_WEBHOOK_URL"]))
+        else:
+            raise NotifierConfigError(
+                f"unknown notifier '{name}' in KNOWDO_ALERT_NOTIFIERS (known: log, email, slack)")
+    return notifiers
+
+
+@dataclass
+class Delivery:
+    delivered: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def dispatch(alert: Alert, notifiers: list[Notifier]) -> Delivery:
+    """Send the alert through every notifier; one failing does not stop the others."""
+    delivery = Delivery()
+    for notifier in notifiers:
+        try:
+            notifier.send(alert)
+            delivery.delivered.append(notifier.name)
+        except Exception as exc:  # noqa: BLE001 — an alert must never raise over what it reports
+            reason = _first_line(exc)
+            delivery.failed[notifier.name] = reason
+            log.error("alert '%s' not sent by %s: %s", alert.subject, notifier.name, reason)
+    return delivery
+
+
+def _notifiers_or_log(env: Mapping[str, str] | None = None) -> list[Notifier]:
+    try:
+        return notifiers_from_env(env)
+    except NotifierConfigError as exc:
+        log.error("alert notifiers misconfigured (%s): sending to the log only", exc)
+        return [LogNotifier()]
+
+
+def raise_alert(alert: Alert, settings: Settings | None = None,
+                notifiers: list[Notifier] | None = None, repeat_hours: float | None = None) -> Delivery | None:
+    """Dispatch and record in ops.alerts; with `repeat_hours`, skip one already sent that recently.
+
+    The warehouse being unreachable never swallows an alert: it is sent, only not recorded.
+    """
+    from knowdo.db import connect
+
+    settings = settings or Settings.from_env()
+    if repeat_hours:
+        try:
+            with connect(settings.transformer_url) as conn:
+                recent = conn.execute(
+                    "select 1 from ops.alerts where kind = %s and about is not distinct from %s"
+                    " and raised_at > now() - make_interval(secs => %s)",
+                    (alert.kind, alert.about, repeat_hours * 3600)).fetchone()
+            if recent:
+                log.info("alert '%s' already sent in the last %sh: not repeated", alert.subject, repeat_hours)
+                return None
+        except Exception as exc:  # noqa: BLE001
+            log.error("could not read ops.alerts (%s): sending the alert anyway", _first_line(exc))
+    delivery = dispatch(alert, notifiers if notifiers is not None else _notifiers_or_log())
+    try:
+        with connect(settings.transformer_url) as conn:
+            conn.execute(
+                "insert into ops.alerts (kind, subject, about, body, delivered_by, failed_by)"
+                " values (%s, %s, %s, %s, %s, %s)",
+                (alert.kind, alert.subject, alert.about, alert.body, delivery.delivered,
+                 sorted(delivery.failed)))
+    except Exception as exc:  # noqa: BLE001
+        log.error("alert sent but not recorded in ops.alerts: %s", _first_line(exc))
+    return delivery
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+# --- Airflow callback --------------------------------------------------------------------------
+
+def alert_from_task_context(context: Mapping) -> Alert:
+    ti = context.get("task_instance") or context.get("ti")
+    dag_id = getattr(ti, "dag_id", None) or getattr(context.get("dag"), "dag_id", "?")
+    task_id = getattr(ti, "task_id", "?")
+    run_id = context.get("run_id") or getattr(ti, "run_id", "?")
+    exc = context.get("exception")
+    reason = str(exc) if exc else "no exception recorded"
+    gate = task_id.endswith(("quality_gate", "publish"))
+    lines = [reason]
+    if gate:
+        lines.append("marts keep their last good version; see ops.quality_gate_runs where run_id ="
+                     f" '{run_id}' and README 'Read a failed quality gate'.")
+    if url := getattr(ti, "log_url", None):
+        lines.append(f"log: {url}")
+    return Alert("gate_failed" if gate else "task_failed",
+                 f"{dag_id}.{task_id} failed in run {run_id}", "\n".join(lines), about=run_id)
+
+
+def on_task_failure(context: Mapping) -> None:
+    """Airflow `on_failure_callback`: log clearly and call the configured notifiers."""
+    raise_alert(alert_from_task_context(context))
+
+
+# --- late submitters (registry schedule vs ops.load_batches) -----------------------------------
+
+def next_due(schedule: str, last_received: datetime) -> datetime | None:
+    """When the next file is due after `last_received` by the feed's schedule (None: no schedule)."""
+    from croniter import croniter
+
+    expr = PRESETS.get(schedule, schedule)
+    if expr is None:
+        return None
+    return croniter(expr, last_received).get_next(datetime)
+
+
+def late_submitter_alerts(feeds: Mapping, last_received: Mapping[str, datetime | None],
+                          now: datetime, grace: timedelta) -> list[Alert]:
+    """A feed is late when its next file was due more than `grace` ago (pure: no I/O)."""
+    alerts = []
+    for feed_id, feed in sorted(feeds.items()):
+        if not feed.schedule:
+            continue
+        last = last_received.get(feed_id)
+        who = f"{feed.publisher_name} ({feed_id}, {feed.schedule})"
+        if last is None:
+            alerts.append(Alert("late_submitter", f"no file received yet from {who}",
+                                f"feed {feed_id} is in the registry but ops.load_batches has no batch"
+                                " for it; check the source folder or ask the publisher.", feed_id))
+            continue
+        due = next_due(feed.schedule, last)
+        if due is not None and now > due + grace:
+            days = (now - due).days
+            alerts.append(Alert(
+                "late_submitter", f"{who} is {days} days late",
+                f"last file received {last:%Y-%m-%d %H:%M} UTC; the next was due {due:%Y-%m-%d}"
+                f" (grace {grace.days} days). Ask the publisher or check the source folder.", feed_id))
+    return alerts
+
+
+def check_late_submitters(settings: Settings | None = None, now: datetime | None = None) -> list[Alert]:
+    from knowdo.db import connect
+    from knowdo.registry import load_registry
+
+    settings = settings or Settings.from_env()
+    feeds = load_registry(settings.feeds_file)
+    with connect(settings.transformer_url) as conn:
+        last = dict(conn.execute(
+            "select feed_id, max(started_at) from ops.load_batches group by feed_id").fetchall())
+    grace = timedelta(days=float(os.environ.get("KNOWDO_LATE_GRACE_DAYS") or 7))
+    return late_submitter_alerts(feeds, last, now or datetime.now(UTC), grace)
+
+
+# --- stale feeds (dbt source freshness) ---------------------------------------------------------
+
+def freshness_alerts(sources_json: Mapping) -> list[Alert]:
+    """Alerts for every source dbt found stale (warn/error) or could not check (pure: no I/O)."""
+    alerts = []
+    for result in sources_json.get("results", []):
+        status = result.get("status")
+        if status == "pass":
+            continue
+        source = result.get("unique_id", "?").removeprefix("source.").split(".", 1)[-1]
+        if status in ("warn", "error"):
+            age = result.get("max_loaded_at_time_ago_in_s")
+            age_days = f"{age / 86400:.0f} days" if isinstance(age, int | float) else "unknown"
+            criteria = result.get("criteria") or {}
+            alerts.append(Alert(
+                "stale_feed", f"source {source} is stale ({status})",
+                f"newest data {result.get('max_loaded_at')} ({age_days} old at"
+                f" {result.get('snapshotted_at')}); thresholds {json.dumps(criteria, default=str)}."
+                " A publisher may have stopped sending: see the late-submitter alerts and"
+                " ops.load_batches.", source))
+        else:
+            alerts.append(Alert("stale_feed", f"freshness of source {source} could not be checked",
+                                f"dbt source freshness: {status}: {result.get('message') or ''}".strip(),
+                                source))
+    return alerts
+
+
+def run_source_freshness(settings: Settings | None = None) -> dict:
+    """Run `dbt source freshness` (dbt's own environment) and return its sources.json."""
+    settings = settings or Settings.from_env()
+    with tempfile.TemporaryDirectory(prefix="knowdo-freshness-") as tmp:
+        out = Path(tmp) / "sources.json"
+        proc = subprocess.run(
+            [str(settings.dbt_executable), "source", "freshness", "--project-dir",
+             str(settings.dbt_project_dir), "--profiles-dir", str(settings.dbt_project_dir),
+             "--target-path", tmp, "--log-path", tmp, "--output", str(out)],
+            check=False, capture_output=True, text=True, timeout=600, cwd=settings.dbt_project_dir)
+        if not out.exists():  # exit code 1 only means some source is stale: read the results
+            tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
+            raise RuntimeError("dbt source freshness produced no results: " + " | ".join(tail))
+        return json.loads(out.read_text(encoding="utf-8"))
+
+
+def check_feed_health(settings: Settings | None = None, now: datetime | None = None) -> list[Alert]:
+    """Stale sources and late submitters, each alerted (not repeated within the repeat window)."""
+    settings = settings or Settings.from_env()
+    repeat = float(os.environ.get("KNOWDO_ALERT_REPEAT_HOURS") or 24)
+    alerts = freshness_alerts(run_source_freshness(settings)) + check_late_submitters(settings, now)
+    for alert in alerts:
+        raise_alert(alert, settings, repeat_hours=repeat)
+    if not alerts:
+        log.info("feed health: every source fresh and every submitter on time")
+    return alerts
