@@ -107,6 +107,8 @@ def ingest_file(
                     for r in rejections:
                         copy.write_row((batch_id, landed.sha256, r.row, r.field, r.value, r.reason))
             superseded = _supersede_earlier(conn, feed.id, batch_id, sorted(periods))
+            # fresh statistics, or the planner misjudges row counts in the models built next
+            conn.execute(f"analyze {spec.raw_table}")
             conn.execute(
                 "update ops.load_batches set status = 'loaded', rows_read = %s, rows_loaded = %s,"
                 " rows_rejected = %s, periods = %s, period_start = %s, period_end = %s,"

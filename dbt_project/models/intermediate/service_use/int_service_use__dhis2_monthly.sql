@@ -18,9 +18,18 @@ geographies as (
 
 ),
 
-population as (
+population_by_group as (
 
-    select * from {{ ref('ref_population') }}
+    -- the population feed's current load (int_population__by_group), regions only: national
+    -- denominators are the sum of the reporting regions below
+    select
+        geography_code,
+        population_year as year,
+        stratifier,
+        group_code,
+        population
+    from {{ ref('int_population__by_group') }}
+    where geography_level = 'region'
 
 ),
 
@@ -118,41 +127,6 @@ region_numerators as (
     from region_cells
     where age_band_code is not null
     group by 1, 2, 3, 5
-
-),
-
-population_by_group as (
-
-    select
-        geography_code,
-        year,
-        'all' as stratifier,
-        'all' as group_code,
-        sum(population) as population
-    from population
-    group by 1, 2
-
-    union all
-
-    select
-        geography_code,
-        year,
-        'sex' as stratifier,
-        sex_code as group_code,
-        sum(population) as population
-    from population
-    group by 1, 2, 4
-
-    union all
-
-    select
-        geography_code,
-        year,
-        'age_band' as stratifier,
-        age_band_code as group_code,
-        sum(population) as population
-    from population
-    group by 1, 2, 4
 
 ),
 

@@ -24,6 +24,98 @@ stratifier_groups as (
 
 ),
 
+age_sex_cells as (
+
+    select * from {{ ref('int_service_use__dhis2_age_sex_cells') }}
+
+),
+
+-- the WHO World Standard Population 2000-2025 (international comparisons, EQUITY-METHODS.md)
+-- mapped onto DHIS2's four age bands by summing its five-year weights
+standard_weights as (
+
+    select
+        case
+            when age_from < 15 then '0-14'
+            when age_from < 25 then '15-24'
+            when age_from < 50 then '25-49'
+            else '50+'
+        end as age_band_code,
+        sum(weight) as weight
+    from {{ ref('ref_standard_populations') }}
+    where standard_population = 'who_world_2000_2025'
+    group by 1
+
+),
+
+-- one standardisation set per row to standardise: `all` (both sexes) and each sex
+standardisation_cells as (
+
+    select
+        period_start, indicator_code, geography_code, 'all' as stratifier, 'all' as group_code,
+        age_band_code, sum(event_count) as event_count, sum(population) as population,
+        count(population) = count(*) as has_population
+    from age_sex_cells
+    group by 1, 2, 3, 6
+
+    union all
+
+    select
+        period_start, indicator_code, geography_code, 'sex', sex_code,
+        age_band_code, sum(event_count), sum(population), count(population) = count(*)
+    from age_sex_cells
+    group by 1, 2, 3, 5, 6
+
+),
+
+standardisation_sets as (
+
+    select
+        standardisation_cells.period_start,
+        standardisation_cells.indicator_code,
+        standardisation_cells.geography_code,
+        standardisation_cells.stratifier,
+        standardisation_cells.group_code,
+        array_agg(standardisation_cells.event_count::numeric order by standardisation_cells.age_band_code) as events,
+        array_agg(standardisation_cells.population::numeric order by standardisation_cells.age_band_code) as populations,
+        array_agg(standard_weights.weight::numeric order by standardisation_cells.age_band_code) as weights
+    from standardisation_cells
+    inner join standard_weights
+        on standardisation_cells.age_band_code = standard_weights.age_band_code
+    group by 1, 2, 3, 4, 5
+    -- stats.dsr_ci needs every band's population (> 0) and all four bands of the standard
+    having
+        bool_and(standardisation_cells.has_population and standardisation_cells.population > 0)
+        and count(*) = (select count(*) from standard_weights)
+
+),
+
+age_standardised as (
+
+    -- stats.dsr_ci: PHEindicatormethods phe_dsr, Dobson CI, NULL below 10 events
+    select
+        standardisation_sets.period_start,
+        standardisation_sets.indicator_code,
+        standardisation_sets.geography_code,
+        standardisation_sets.stratifier,
+        standardisation_sets.group_code,
+        dsr_95.value as age_standardised_rate,
+        dsr_95.lower as age_standardised_lower_95,
+        dsr_95.upper as age_standardised_upper_95,
+        dsr_998.lower as age_standardised_lower_998,
+        dsr_998.upper as age_standardised_upper_998
+    from standardisation_sets
+    cross join lateral stats.dsr_ci(
+        standardisation_sets.events, standardisation_sets.populations, standardisation_sets.weights,
+        {{ var('rate_multiplier') }}, 0.95
+    ) as dsr_95
+    cross join lateral stats.dsr_ci(
+        standardisation_sets.events, standardisation_sets.populations, standardisation_sets.weights,
+        {{ var('rate_multiplier') }}, 0.998
+    ) as dsr_998
+
+),
+
 described as (
 
     select
@@ -33,7 +125,12 @@ described as (
         indicators.indicator_name,
         stratifier_groups.group_label,
         stratifier_groups.group_order,
-        stratifier_groups.is_reference as is_reference_group
+        stratifier_groups.is_reference as is_reference_group,
+        age_standardised.age_standardised_rate,
+        age_standardised.age_standardised_lower_95,
+        age_standardised.age_standardised_upper_95,
+        age_standardised.age_standardised_lower_998,
+        age_standardised.age_standardised_upper_998
     from service_use
     inner join geographies
         on service_use.geography_code = geographies.geography_code
@@ -42,6 +139,12 @@ described as (
     inner join stratifier_groups
         on service_use.stratifier = stratifier_groups.stratifier
         and service_use.group_code = stratifier_groups.group_code
+    left join age_standardised
+        on service_use.period_start = age_standardised.period_start
+        and service_use.indicator_code = age_standardised.indicator_code
+        and service_use.geography_code = age_standardised.geography_code
+        and service_use.stratifier = age_standardised.stratifier
+        and service_use.group_code = age_standardised.group_code
 
 ),
 
@@ -107,7 +210,14 @@ final as (
             when value is null then null
             when numerator >= 10 then 'byar'
             else 'exact_poisson'
-        end as ci_method
+        end as ci_method,
+
+        ----------  age-standardised rate (WHO world standard, Dobson CI; `all` and `sex` only)
+        trim_scale(round(age_standardised_rate, 4)) as age_standardised_rate,
+        trim_scale(round(age_standardised_lower_95, 4)) as age_standardised_lower_95,
+        trim_scale(round(age_standardised_upper_95, 4)) as age_standardised_upper_95,
+        trim_scale(round(age_standardised_lower_998, 4)) as age_standardised_lower_998,
+        trim_scale(round(age_standardised_upper_998, 4)) as age_standardised_upper_998
 
     from with_rates
 

@@ -1,0 +1,172 @@
+{#-
+    DHIS2 service-use events by month x region (and country) x indicator x sex x age band, with the
+    cell's population: the inputs of the age-standardised rates (restricted.service_use_unrounded).
+    Same rules as int_service_use__dhis2_monthly: the latest loaded batch per feed and period,
+    deleted values dropped, zero events for cells a reporting region-month sent nothing for
+    (DHIS2 omits zeros), the country = the sum of its reporting regions and their population.
+-#}
+
+with
+
+data_values as (
+
+    select * from {{ ref('stg_dhis2__data_values') }}
+
+),
+
+load_batches as (
+
+    select * from {{ ref('stg_ops__load_batches') }}
+
+),
+
+geographies as (
+
+    select * from {{ ref('ref_geography') }}
+
+),
+
+population_cells as (
+
+    select * from {{ ref('int_population__cells') }}
+    where geography_level = 'region' and breakdown = 'none'
+
+),
+
+stratifier_groups as (
+
+    select * from {{ ref('ref_stratifier_groups') }}
+
+),
+
+current_batches as (
+
+    select
+        data_values.feed_id,
+        data_values.dhis2_period,
+        max(data_values.batch_id) as batch_id
+    from data_values
+    inner join load_batches
+        on data_values.batch_id = load_batches.batch_id
+    where load_batches.batch_status = 'loaded'
+    group by data_values.feed_id, data_values.dhis2_period
+
+),
+
+region_cells as (
+
+    -- only values with both a sex and an age band can be standardised
+    select
+        data_values.period_start,
+        data_values.indicator_code,
+        data_values.geography_code,
+        data_values.sex_code,
+        data_values.age_band_code,
+        sum(data_values.data_value) as event_count
+    from data_values
+    inner join current_batches
+        on
+            data_values.batch_id = current_batches.batch_id
+            and data_values.feed_id = current_batches.feed_id
+            and data_values.dhis2_period = current_batches.dhis2_period
+    inner join geographies
+        on data_values.geography_code = geographies.geography_code
+    where
+        not data_values.is_deleted
+        and data_values.data_value is not null
+        and data_values.period_type = 'month'
+        and geographies.geography_level = 'region'
+        and data_values.sex_code is not null
+        and data_values.age_band_code is not null
+    group by 1, 2, 3, 4, 5
+
+),
+
+reporting_region_months as (
+
+    select distinct period_start, indicator_code, geography_code
+    from region_cells
+
+),
+
+scaffold as (
+
+    select
+        reporting_region_months.*,
+        sexes.group_code as sex_code,
+        age_bands.group_code as age_band_code
+    from reporting_region_months
+    cross join (select group_code from stratifier_groups where stratifier = 'sex') as sexes
+    cross join (select group_code from stratifier_groups where stratifier = 'age_band') as age_bands
+
+),
+
+filled_cells as (
+
+    -- zero rows for every scaffold cell plus the reported events, summed: a union, not a join,
+    -- because the planner cannot size these CTEs and a nested-loop join took minutes
+    select
+        period_start, indicator_code, geography_code, sex_code, age_band_code,
+        round(sum(event_count))::bigint as event_count
+    from (
+        select period_start, indicator_code, geography_code, sex_code, age_band_code,
+            0 as event_count
+        from scaffold
+        union all
+        select period_start, indicator_code, geography_code, sex_code, age_band_code, event_count
+        from region_cells
+    ) as cells
+    group by 1, 2, 3, 4, 5
+
+),
+
+region_rows as (
+
+    select
+        filled_cells.period_start,
+        filled_cells.indicator_code,
+        filled_cells.geography_code,
+        'region' as geography_level,
+        filled_cells.sex_code,
+        filled_cells.age_band_code,
+        filled_cells.event_count,
+        population_cells.population::bigint as population
+    from filled_cells
+    left join population_cells
+        on
+            filled_cells.geography_code = population_cells.geography_code
+            and extract(year from filled_cells.period_start)::integer = population_cells.population_year
+            and filled_cells.sex_code = population_cells.sex_code
+            and filled_cells.age_band_code = population_cells.age_band_code
+
+),
+
+national_rows as (
+
+    select
+        region_rows.period_start,
+        region_rows.indicator_code,
+        geographies.parent_code as geography_code,
+        'national' as geography_level,
+        region_rows.sex_code,
+        region_rows.age_band_code,
+        sum(region_rows.event_count)::bigint as event_count,
+        case
+            when count(region_rows.population) = count(*) then sum(region_rows.population)
+        end::bigint as population
+    from region_rows
+    inner join geographies
+        on region_rows.geography_code = geographies.geography_code
+    group by 1, 2, 3, 4, 5, 6
+
+),
+
+final as (
+
+    select * from region_rows
+    union all
+    select * from national_rows
+
+)
+
+select * from final

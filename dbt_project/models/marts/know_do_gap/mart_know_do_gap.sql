@@ -1,0 +1,227 @@
+{#-
+    The know-do gap: how many people need care (prevalence x population) against how many an
+    intervention reached, per intervention x place x year x group.
+-#}
+
+with
+
+ngo_service_use as (
+
+    select * from {{ ref('int_service_use__ngo_monthly') }}
+
+),
+
+talking_therapies as (
+
+    select * from {{ ref('int_outcomes__talking_therapies') }}
+
+),
+
+population as (
+
+    select * from {{ ref('int_population__by_group') }}
+
+),
+
+prevalence as (
+
+    select * from {{ ref('int_population__prevalence') }}
+
+),
+
+geographies as (
+
+    select * from {{ ref('ref_geography') }}
+
+),
+
+stratifier_groups as (
+
+    select * from {{ ref('ref_stratifier_groups') }}
+
+),
+
+-- NGO programmes: people reached per region and calendar year, the sum of the monthly counts
+-- (a person seen in several months counts in each: an upper bound of distinct people)
+ngo_reached as (
+
+    select
+        ngo_service_use.intervention_code,
+        ngo_service_use.country_code,
+        ngo_service_use.geography_code,
+        -- the template's geography_code is a region (ISO 3166-2)
+        'region' as geography_level,
+        extract(year from ngo_service_use.period_start)::integer as year,
+        ngo_service_use.stratifier,
+        ngo_service_use.group_code,
+        sum(ngo_service_use.people_reached) as reached,
+        bool_or(ngo_service_use.people_reached_suppressed) as reached_withheld,
+        'people reached per month, summed over the year (NGO template)' as reached_basis
+    from ngo_service_use
+    group by 1, 2, 3, 4, 5, 6, 7
+    -- only complete years: a part-year would understate reach
+    having count(distinct ngo_service_use.period_start) = 12
+
+),
+
+-- NHS Talking Therapies: people entering treatment in the financial year (its first calendar
+-- year gives the population and prevalence year)
+talking_therapies_reached as (
+
+    select
+        intervention_code,
+        country_code,
+        geography_code,
+        geography_level,
+        extract(year from period_start)::integer as year,
+        stratifier,
+        group_code,
+        accessing_services as reached,
+        accessing_suppressed as reached_withheld,
+        'people accessing services in the financial year (NHS Talking Therapies)' as reached_basis
+    from talking_therapies
+
+),
+
+reached as (
+
+    select * from ngo_reached
+    union all
+    select * from talking_therapies_reached
+
+),
+
+with_need as (
+
+    select
+        reached.*,
+        population.population,
+        coalesce(prevalence.prevalence_percent, place_prevalence.prevalence_percent)
+            as prevalence_percent,
+        case
+            when prevalence.prevalence_percent is not null then prevalence.condition_basis
+            -- no estimate for the group (ethnicity, IMD): the place's overall prevalence applies
+            when place_prevalence.prevalence_percent is not null
+                then place_prevalence.condition_basis || ' (whole population estimate)'
+        end as condition_basis
+    from reached
+    left join geographies
+        on reached.geography_code = geographies.geography_code
+    left join population
+        on
+            reached.geography_code = population.geography_code
+            and reached.year = population.population_year
+            and reached.stratifier = population.stratifier
+            and reached.group_code = population.group_code
+    -- prevalence of the place itself (ICB), else of its country, for the group's sex / age band
+    left join prevalence
+        on
+            prevalence.geography_code = coalesce(
+                case when geographies.geography_level = 'region' then geographies.country_code end,
+                reached.geography_code
+            )
+            and reached.year = prevalence.prevalence_year
+            and reached.stratifier = prevalence.stratifier
+            and reached.group_code = prevalence.group_code
+    left join prevalence as place_prevalence
+        on
+            place_prevalence.geography_code = coalesce(
+                case when geographies.geography_level = 'region' then geographies.country_code end,
+                reached.geography_code
+            )
+            and reached.year = place_prevalence.prevalence_year
+            and place_prevalence.stratifier = 'all'
+
+),
+
+disclosed as (
+
+    select
+        with_need.*,
+        round(with_need.population * with_need.prevalence_percent / 100)::bigint as need,
+        {{ disclosure_published_count('reached', 'geography_level') }} as published_reached,
+        case
+            when with_need.reached_withheld then 'suppressed by the publisher'
+            when {{ disclosure_is_suppressed('reached', 'geography_level') }}
+                then 'count below {{ var("disclosure_min_count") }}'
+        end as suppression_reason
+    from with_need
+
+),
+
+measured as (
+
+    select
+        disclosed.*,
+        case
+            when disclosed.suppression_reason is null and disclosed.need > 0
+                then 100.0 * disclosed.published_reached / disclosed.need
+        end as coverage,
+        coverage_ci.lower as coverage_lower,
+        coverage_ci.upper as coverage_upper
+    from disclosed
+    -- Wilson score interval (PHEindicatormethods wilson) of reached out of need; undefined when
+    -- more people were reached than the estimated need (coverage is then shown without a CI)
+    left join lateral stats.wilson_ci(
+        case
+            when disclosed.suppression_reason is null and disclosed.published_reached <= disclosed.need
+                then disclosed.published_reached
+        end,
+        nullif(disclosed.need, 0),
+        0.95
+    ) as coverage_ci on true
+
+),
+
+final as (
+
+    select
+
+        ----------  key and grain
+        md5(concat_ws('|',
+            measured.intervention_code, measured.geography_code, measured.year,
+            measured.stratifier, measured.group_code
+        )) as know_do_gap_key,
+        measured.year,
+        measured.intervention_code,
+
+        ----------  access keys (row-level security) and place
+        measured.country_code,
+        icb_arcs.arc_code,
+        measured.geography_code,
+        measured.geography_level,
+
+        ----------  group
+        measured.stratifier,
+        measured.group_code,
+        stratifier_groups.group_label,
+        stratifier_groups.group_order,
+
+        ----------  need
+        measured.population::bigint as population,
+        trim_scale(measured.prevalence_percent) as prevalence_percent,
+        measured.condition_basis,
+        measured.need,
+
+        ----------  reached, coverage and gap (after disclosure control)
+        case when measured.suppression_reason is null then measured.published_reached end::bigint
+            as reached,
+        measured.reached_basis,
+        trim_scale(round(measured.coverage, 4)) as coverage_percent,
+        trim_scale(round(100 * measured.coverage_lower, 4)) as coverage_lower_95,
+        trim_scale(round(100 * measured.coverage_upper, 4)) as coverage_upper_95,
+        case when measured.suppression_reason is null then measured.need - measured.published_reached end::bigint
+            as gap,
+        measured.suppression_reason is not null as is_suppressed,
+        measured.suppression_reason
+
+    from measured
+    left join {{ ref('ref_icb_arcs') }} as icb_arcs
+        on measured.geography_code = icb_arcs.icb_code
+    left join stratifier_groups
+        on measured.stratifier = stratifier_groups.stratifier
+        and measured.group_code = stratifier_groups.group_code
+
+)
+
+select * from final

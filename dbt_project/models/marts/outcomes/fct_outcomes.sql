@@ -1,0 +1,272 @@
+{#-
+    Published outcomes and access: NHS Talking Therapies by ICB (ARC) x financial year x
+    ethnicity / IMD decile, and NGO PROMs by country x month x sex, one row per measure.
+-#}
+
+with
+
+talking_therapies as (
+
+    select * from {{ ref('int_outcomes__talking_therapies') }}
+
+),
+
+ngo_outcomes as (
+
+    select * from {{ ref('int_outcomes__ngo') }}
+
+),
+
+stratifier_groups as (
+
+    select * from {{ ref('ref_stratifier_groups') }}
+
+),
+
+countries as (
+
+    select * from {{ ref('ref_countries') }}
+
+),
+
+-- one row per measure, before disclosure control; *_withheld = the publisher suppressed the cell
+talking_therapies_measures as (
+
+    select
+        period_start, period_end, period_type, country_code, arc_code, geography_code,
+        geography_name, geography_level, intervention_code, stratifier, group_code,
+        measure.measure, null::text as instrument, measure.measure_kind, measure.numerator,
+        measure.denominator, measure.numerator_withheld, measure.denominator_withheld,
+        null::numeric as mean_change
+    from talking_therapies
+    cross join lateral (
+        values
+            ('access_rate', 'rate', accessing_services, population, accessing_suppressed, false),
+            ('recovery', 'proportion', recovered, at_caseness, recovered_suppressed, caseness_suppressed),
+            ('reliable_improvement', 'proportion', reliably_improved, finished_treatment,
+                improved_suppressed, finished_suppressed),
+            ('reliable_recovery', 'proportion', reliably_recovered, at_caseness,
+                reliably_recovered_suppressed, caseness_suppressed)
+    ) as measure (measure, measure_kind, numerator, denominator, numerator_withheld, denominator_withheld)
+
+),
+
+ngo_measures as (
+
+    select
+        ngo_outcomes.period_start, ngo_outcomes.period_end, ngo_outcomes.period_type,
+        ngo_outcomes.country_code, null::text as arc_code,
+        ngo_outcomes.country_code as geography_code, countries.country_name as geography_name,
+        -- programme figures of an NGO, not a census of the country: disclosure-controlled like
+        -- sub-national figures
+        'programme' as geography_level,
+        ngo_outcomes.intervention_code, ngo_outcomes.stratifier, ngo_outcomes.group_code,
+        lower(replace(ngo_outcomes.instrument, '-', '')) || '_' || measure.measure as measure,
+        ngo_outcomes.instrument, measure.measure_kind, measure.numerator, measure.denominator,
+        measure.numerator_withheld, measure.denominator_withheld, measure.mean_change
+    from ngo_outcomes
+    left join countries
+        on ngo_outcomes.country_code = countries.country_code
+    cross join lateral (
+        values
+            ('recovery', 'proportion', people_recovered, people_assessed, recovered_suppressed,
+                assessed_suppressed, null::numeric),
+            ('reliable_improvement', 'proportion', people_reliably_improved, people_assessed,
+                improved_suppressed, assessed_suppressed, null::numeric),
+            ('mean_change', 'mean_change', null::bigint, people_assessed, false, assessed_suppressed,
+                mean_score_after - mean_score_before)
+    ) as measure (measure, measure_kind, numerator, denominator, numerator_withheld,
+        denominator_withheld, mean_change)
+
+),
+
+unioned as (
+
+    select * from talking_therapies_measures
+    union all
+    select * from ngo_measures
+
+),
+
+-- NHS Digital disclosure control (macros/disclosure): counts under 5 suppressed, the rest rounded
+-- to 5 (NHS England's files are already published that way; applying it again changes nothing).
+-- A proportion or mean is suppressed when its numerator or denominator is; a population
+-- denominator is not a count of people using services and is published as it is.
+disclosed as (
+
+    select
+        unioned.*,
+        {{ disclosure_published_count('numerator', 'geography_level') }} as published_numerator,
+        case
+            when measure_kind = 'rate' then denominator
+            else {{ disclosure_published_count('denominator', 'geography_level') }}
+        end as published_denominator,
+        case
+            when numerator_withheld or denominator_withheld then 'suppressed by the publisher'
+            when measure_kind <> 'mean_change'
+                and {{ disclosure_is_suppressed('numerator', 'geography_level') }}
+                then 'count below {{ var("disclosure_min_count") }}'
+            when measure_kind <> 'rate'
+                and {{ disclosure_is_suppressed('denominator', 'geography_level') }}
+                then 'denominator below {{ var("disclosure_min_count") }}'
+            when measure_kind = 'mean_change' and mean_change is null then 'no mean scores reported'
+            when measure_kind = 'proportion' and numerator > denominator
+                then 'inconsistent counts (numerator above denominator)'
+        end as suppression_reason
+    from unioned
+
+),
+
+measured as (
+
+    select
+        disclosed.*,
+        disclosed.suppression_reason is not null as is_suppressed,
+        case disclosed.measure_kind
+            when 'rate' then {{ var('rate_multiplier') }}
+            when 'proportion' then 100
+        end as multiplier,
+        case
+            when disclosed.suppression_reason is not null then null
+            when disclosed.measure_kind = 'rate' then rate_95.value
+            when disclosed.measure_kind = 'proportion'
+                then 100.0 * disclosed.published_numerator / disclosed.published_denominator
+            else disclosed.mean_change
+        end as value,
+        case disclosed.measure_kind when 'rate' then rate_95.lower when 'proportion' then 100 * wilson_95.lower end as lower_95,
+        case disclosed.measure_kind when 'rate' then rate_95.upper when 'proportion' then 100 * wilson_95.upper end as upper_95,
+        case disclosed.measure_kind when 'rate' then rate_998.lower when 'proportion' then 100 * wilson_998.lower end as lower_998,
+        case disclosed.measure_kind when 'rate' then rate_998.upper when 'proportion' then 100 * wilson_998.upper end as upper_998
+    from disclosed
+    -- each CI function only for its kind of measure and unsuppressed cells (strict: NULL in, NULL out)
+    left join lateral stats.rate_ci(
+        case when disclosed.measure_kind = 'rate' and disclosed.suppression_reason is null
+            then disclosed.published_numerator end,
+        nullif(disclosed.published_denominator, 0), {{ var('rate_multiplier') }}, 0.95
+    ) as rate_95 on true
+    left join lateral stats.rate_ci(
+        case when disclosed.measure_kind = 'rate' and disclosed.suppression_reason is null
+            then disclosed.published_numerator end,
+        nullif(disclosed.published_denominator, 0), {{ var('rate_multiplier') }}, 0.998
+    ) as rate_998 on true
+    left join lateral stats.wilson_ci(
+        case when disclosed.measure_kind = 'proportion' and disclosed.suppression_reason is null
+            then disclosed.published_numerator end,
+        disclosed.published_denominator, 0.95
+    ) as wilson_95 on true
+    left join lateral stats.wilson_ci(
+        case when disclosed.measure_kind = 'proportion' and disclosed.suppression_reason is null
+            then disclosed.published_numerator end,
+        disclosed.published_denominator, 0.998
+    ) as wilson_998 on true
+
+),
+
+described as (
+
+    select
+        measured.*,
+        stratifier_groups.group_label,
+        stratifier_groups.group_order,
+        coalesce(stratifier_groups.is_reference, false) as is_reference_group
+    from measured
+    left join stratifier_groups
+        on measured.stratifier = stratifier_groups.stratifier
+        and measured.group_code = stratifier_groups.group_code
+
+),
+
+-- MHSDS-style comparison with the stratifier's reference group (White; IMD decile 1, the most
+-- deprived; Female): difference with the MOVER CI from the two estimates' own CIs (Zou & Donner
+-- 2008; Newcombe 1998), as NHS England's "difference from White British" / "from the most
+-- deprived" figures
+compared as (
+
+    select
+        described.*,
+        reference.group_code as reference_group_code,
+        reference.value as reference_value,
+        reference.lower_95 as reference_lower_95,
+        reference.upper_95 as reference_upper_95
+    from described
+    left join described as reference
+        on
+            described.period_start = reference.period_start
+            and described.geography_code = reference.geography_code
+            and described.intervention_code = reference.intervention_code
+            and described.measure = reference.measure
+            and described.stratifier = reference.stratifier
+            and reference.is_reference_group
+
+),
+
+final as (
+
+    select
+
+        ----------  key and grain
+        md5(concat_ws('|',
+            period_start, geography_code, intervention_code, stratifier, group_code, measure
+        )) as outcome_key,
+        period_start,
+        period_end,
+        period_type,
+
+        ----------  access keys (Superset row-level security) and geography
+        country_code,
+        arc_code,
+        geography_code,
+        geography_name,
+        geography_level,
+
+        ----------  what is measured
+        intervention_code,
+        measure,
+        measure_kind,
+        instrument,
+        stratifier,
+        group_code,
+        group_label,
+        group_order,
+        is_reference_group,
+
+        ----------  the estimate after disclosure control
+        case when is_suppressed then null else published_numerator end as numerator,
+        case when is_suppressed and measure_kind <> 'rate' then null else published_denominator end
+            as denominator,
+        multiplier::integer as multiplier,
+        trim_scale(round(value, 4)) as value,
+        trim_scale(round(case when not is_suppressed then lower_95 end, 4)) as lower_95,
+        trim_scale(round(case when not is_suppressed then upper_95 end, 4)) as upper_95,
+        trim_scale(round(case when not is_suppressed then lower_998 end, 4)) as lower_998,
+        trim_scale(round(case when not is_suppressed then upper_998 end, 4)) as upper_998,
+        case
+            when is_suppressed then null
+            when measure_kind = 'proportion' then 'wilson'
+            when measure_kind = 'rate' and published_numerator >= 10 then 'byar'
+            when measure_kind = 'rate' then 'exact_poisson'
+            else 'difference_of_means'
+        end as ci_method,
+        is_suppressed,
+        suppression_reason,
+
+        ----------  difference from the reference group (MOVER 95% CI)
+        case when stratifier <> 'all' then reference_group_code end as reference_group_code,
+        trim_scale(round(case when stratifier <> 'all' then value - reference_value end, 4))
+            as difference_from_reference,
+        trim_scale(round(case
+            when stratifier <> 'all' and group_code <> reference_group_code
+                then value - reference_value
+                    - sqrt((value - lower_95) ^ 2 + (reference_upper_95 - reference_value) ^ 2)
+        end, 4)) as difference_lower_95,
+        trim_scale(round(case
+            when stratifier <> 'all' and group_code <> reference_group_code
+                then value - reference_value
+                    + sqrt((upper_95 - value) ^ 2 + (reference_value - reference_lower_95) ^ 2)
+        end, 4)) as difference_upper_95
+
+    from compared
+
+)
+
+select * from final
