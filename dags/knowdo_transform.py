@@ -13,7 +13,7 @@ from airflow.sdk import Asset, dag, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import InvocationMode, LoadMode
+from cosmos.constants import InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
 
 from knowdo.alerts import on_task_failure
 from knowdo.config import Settings
@@ -55,12 +55,18 @@ def knowdo_transform():
         ),
         # dbt lives in its own environment (its pins conflict with Airflow's): run it as a subprocess
         execution_config=ExecutionConfig(
-            dbt_executable_path=str(settings.dbt_executable), invocation_mode=InvocationMode.SUBPROCESS
+            dbt_executable_path=str(settings.dbt_executable),
+            invocation_mode=InvocationMode.SUBPROCESS,
+            test_indirect_selection=TestIndirectSelection.CAUTIOUS,
         ),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_LS,
             dbt_executable_path=str(settings.dbt_executable),
             invocation_mode=InvocationMode.SUBPROCESS,
+            # `dbt build` per node: a model and its tests in one task (half the tasks of AFTER_EACH);
+            # a test that spans models (relationships) runs in its own task after all its parents
+            test_behavior=TestBehavior.BUILD,
+            should_detach_multiple_parents_tests=True,
         ),
     )
 
