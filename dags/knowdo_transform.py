@@ -75,34 +75,26 @@ def knowdo_transform():
         """Run the GX checkpoints (raw suites + candidate marts); fail naming what failed."""
         from airflow.sdk.exceptions import AirflowFailException
 
-        from knowdo.quality import record_gate, run_gate
+        from knowdo.pipeline import GateFailed
+        from knowdo.pipeline import quality_gate as run_quality_gate
 
-        run_id = context["run_id"]
-        result = run_gate("marts_candidate", run_id=run_id)
-        print(result.summary())  # the Data Docs location is its last line
-        record_gate(result, run_id, published=False)
-        if not result.success:
-            raise AirflowFailException(
-                "quality gate failed: marts keep their last good version. Failed: "
-                + ", ".join(result.failed_expectations or ["(see notes)"]) + "\n" + result.summary()
-            )
-        return result.mart_tables()
+        try:
+            return run_quality_gate(context["run_id"])
+        except GateFailed as exc:
+            raise AirflowFailException(str(exc)) from None
 
     @task(outlets=[MARTS_ASSET], on_failure_callback=on_task_failure)
     def publish(tables: list[str], **context) -> dict[str, int]:
         """Swap exactly what the gate audited into `marts`, in one transaction."""
         from airflow.sdk.exceptions import AirflowFailException
 
-        from knowdo.publish import PublishRefused, publish_audited
-        from knowdo.quality import mark_published
+        from knowdo.pipeline import publish_audited_marts
+        from knowdo.publish import PublishRefused
 
         try:
-            counts = publish_audited(context["run_id"])
+            return publish_audited_marts(context["run_id"])
         except PublishRefused as exc:
             raise AirflowFailException(str(exc)) from None
-        mark_published(context["run_id"])
-        print(f"published: {counts}")
-        return counts
 
     @task
     def feed_health() -> int:

@@ -76,3 +76,66 @@ def ingest_feed(feed_id: str, settings: Settings | None = None) -> dict:
 
 def tables_with_new_data(summaries: list[dict]) -> set[str]:
     return {s["raw_table"] for s in summaries if s["new_batches"]}
+
+
+class GateFailed(RuntimeError):
+    """The quality gate found failed expectations; the message names them (marts stay as they were)."""
+
+
+def quality_gate(run_id: str) -> list[str]:
+    """Run the GX checkpoints (raw suites + candidate marts) and record the outcome in ops.
+
+    Returns the audited mart tables; raises GateFailed naming the failed expectations.
+    """
+    from knowdo.quality import record_gate, run_gate
+
+    result = run_gate("marts_candidate", run_id=run_id)
+    print(result.summary())  # the Data Docs location is its last line
+    record_gate(result, run_id, published=False)
+    if not result.success:
+        raise GateFailed(
+            "quality gate failed: marts keep their last good version. Failed: "
+            + ", ".join(result.failed_expectations or ["(see notes)"]) + "\n" + result.summary()
+        )
+    return result.mart_tables()
+
+
+def publish_audited_marts(run_id: str) -> dict[str, int]:
+    """Swap exactly what the gate audited in `run_id` into `marts`, in one transaction."""
+    from knowdo.publish import publish_audited
+    from knowdo.quality import mark_published
+
+    counts = publish_audited(run_id)
+    mark_published(run_id)
+    print(f"published: {counts}")
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m knowdo.pipeline gate-and-publish --run-id ID`: the transform DAG's last two tasks,
+    for a warehouse rebuilt by `dbt build` outside Airflow (a failed gate alerts like the DAG does)."""
+    import argparse
+
+    from knowdo.alerts import Alert, raise_alert
+    from knowdo.publish import PublishRefused
+
+    parser = argparse.ArgumentParser(prog="python -m knowdo.pipeline")
+    parser.add_argument("command", choices=["gate-and-publish"])
+    parser.add_argument("--run-id", required=True)
+    args = parser.parse_args(argv)
+    try:
+        quality_gate(args.run_id)
+        publish_audited_marts(args.run_id)
+    except (GateFailed, PublishRefused) as exc:
+        print(exc)
+        raise_alert(Alert("gate_failed", f"quality gate failed in run {args.run_id}",
+                          f"{str(exc).splitlines()[0]}\nmarts keep their last good version; see "
+                          f"ops.quality_gate_runs where run_id = '{args.run_id}'.", about=args.run_id))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())
