@@ -46,9 +46,8 @@ def loader_conn(cluster, settings):
     """A loader connection whose every change is rolled back at the end of the test."""
     from knowdo.db import connect
 
-    with connect(settings.warehouse_url) as conn:
-        with conn.transaction(force_rollback=True):
-            yield conn
+    with connect(settings.warehouse_url) as conn, conn.transaction(force_rollback=True):
+        yield conn
 
 
 def airflow_dags_test(dag_id: str, timeout: int = 1500) -> subprocess.CompletedProcess:

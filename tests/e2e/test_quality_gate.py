@@ -22,7 +22,7 @@ import psycopg
 import pytest
 import yaml
 
-from tests.conftest import REPO, STACK, airflow_dags_test
+from tests.conftest import REPO, STACK
 
 pytestmark = pytest.mark.e2e
 

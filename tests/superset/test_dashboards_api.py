@@ -124,7 +124,12 @@ def test_chart_returns_the_marts_rows(slug, chart_uuid, superset, imported, ware
 def ministry_gha(superset, imported):
     """What Ghana's ministry sees: the Country overview's charts are read through RLS, one country."""
     from knowdo.superset_access import (
-        apply_access, default_access_file, demo_password, demo_users, ensure_users, load_access,
+        apply_access,
+        default_access_file,
+        demo_password,
+        demo_users,
+        ensure_users,
+        load_access,
     )
     from knowdo.superset_api import SupersetClient
 

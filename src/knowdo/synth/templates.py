@@ -9,7 +9,14 @@ import random
 from pathlib import Path
 
 from knowdo.synth.geography import (
-    AGE_BANDS, AGE_SHARES, ARC_AREAS, BEING_COUNTRIES, ETHNIC_GROUPS, IMD_DECILES, SEXES, USD_RATE,
+    AGE_BANDS,
+    AGE_SHARES,
+    ARC_AREAS,
+    BEING_COUNTRIES,
+    ETHNIC_GROUPS,
+    IMD_DECILES,
+    SEXES,
+    USD_RATE,
 )
 
 YEARS = (2021, 2022, 2023, 2024, 2025)
