@@ -156,10 +156,14 @@ def load_conventions(settings: Settings) -> list[dict]:
     return json.loads(path.read_text(encoding="utf-8")).get("rules", [])
 
 
-def convention_expectations(rules: list[dict], columns: list[str]) -> list[dict]:
-    """The house rules that apply to a table with these columns (pure: no database)."""
+def convention_expectations(rules: list[dict], columns: list[str],
+                             skip: tuple[str, ...] | list[str] = ()) -> list[dict]:
+    """The house rules that apply to a table with these columns, minus the ones the mart's suite
+    opts out of by id (`meta.skip_conventions`) (pure: no database)."""
     out = []
     for rule in rules:
+        if rule.get("id") in skip:
+            continue
         template = rule["expectation"]
         if rule.get("every_table"):
             out.append(copy.deepcopy(template))
@@ -328,7 +332,10 @@ def plan(settings: Settings, schema: str = "marts_candidate") -> list[Planned]:
             notes = [] if suite.path else [(
                 "no suite of its own in expectations/suites/marts/: only the house conventions"
                 f" were checked (write {suite.table}.json)")]
-            extra = convention_expectations(rules, _columns(conn, schema, suite.table))
+            skip = (suite.spec.get("meta") or {}).get("skip_conventions", [])
+            extra = convention_expectations(rules, _columns(conn, schema, suite.table), skip)
+            if skip:
+                notes.append(f"house conventions skipped by this suite: {', '.join(skip)}")
             suite.spec["expectations"] = merge_expectations(suite.spec.get("expectations", []), extra)
             planned.append(Planned(
                 suite, True, {"published_row_count": _published_row_count(conn, suite.table)}, notes))

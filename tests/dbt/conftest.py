@@ -101,3 +101,13 @@ def warehouse(transformer_conninfo: str, stats_functions: None):
 @pytest.fixture(scope="session")
 def seeds_dir() -> Path:
     return DBT_PROJECT_DIR / "seeds"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sample_feeds_loaded(request):
+    """The bundled sample feeds are in the warehouse (idempotent: files already received are
+    no-ops), so the mart tests below have data on a fresh clone too."""
+    request.getfixturevalue("cluster")
+    from knowdo.pipeline import ingest_feed, list_feeds
+
+    return [ingest_feed(feed_id) for feed_id in list_feeds()]

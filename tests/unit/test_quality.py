@@ -126,3 +126,15 @@ def test_a_broken_suite_file_is_named(tmp_path, settings):
     (tmp_path / "suites" / "marts" / "bad.json").write_text("{ not json")
     with pytest.raises(GateError, match=r"bad\.json: not valid JSON"):
         load_suites(replace(settings, gx_dir=tmp_path))
+
+
+def test_a_suite_can_opt_out_of_a_convention_by_id():
+    from knowdo.quality import convention_expectations
+
+    rules = [{"id": "not_empty", "every_table": True,
+              "expectation": {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1}}},
+             {"id": "positive_population", "column_matches": "^population$",
+              "expectation": {"type": "expect_column_values_to_be_between", "kwargs": {"min_value": 1}}}]
+    assert len(convention_expectations(rules, ["population"])) == 2
+    kept = convention_expectations(rules, ["population"], skip=["not_empty"])
+    assert [e["type"] for e in kept] == ["expect_column_values_to_be_between"]
