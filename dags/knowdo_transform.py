@@ -20,7 +20,7 @@ from knowdo.config import Settings
 from knowdo.pipeline import raw_asset_uri, raw_tables
 
 settings = Settings.from_env()
-DEFAULT_ARGS = {"owner": "knowdo-data-engineering", "retries": 2, "retry_delay": timedelta(seconds=30)}
+DEFAULT_ARGS = {"owner": "knowdo-data-engineering", "retries": 2, "retry_delay": timedelta(seconds=30), "on_failure_callback": on_task_failure}
 RAW_ASSETS = [Asset(name=t, uri=raw_asset_uri(t)) for t in raw_tables()]
 MARTS_ASSET = Asset(name="marts", uri="knowdo://warehouse/marts")
 
