@@ -1,17 +1,14 @@
 """Transform: dbt builds the candidate marts (cosmos, one task per model), the GX quality gate audits
 them and the current raw rows, and only a passing candidate is published to `marts`.
 
-Scheduled on the raw-table Assets, and daily so the feed-health checks (stale sources, late
-submitters) run even when no publisher sends anything. A failed gate or publish calls the alert
-notifiers (KNOWDO_ALERT_NOTIFIERS: log, email, slack)."""
+Scheduled on the raw-table Assets; each run also checks feed health (stale sources, late
+submitters). A failed task calls the alert notifiers (KNOWDO_ALERT_NOTIFIERS: log, email, slack)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, dag, task
-from airflow.timetables.assets import AssetOrTimeSchedule
-from airflow.timetables.trigger import CronTriggerTimetable
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
 
@@ -34,9 +31,10 @@ def _any_of(assets):
 
 @dag(
     dag_id="knowdo_transform",
-    schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable("0 6 * * *", timezone="UTC"), assets=_any_of(RAW_ASSETS)
-    ),
+    # Scheduled on the raw-table Assets only. (A daily time trigger, for feed-health checks when
+    # nobody sends data, made the scheduler create a run as soon as the DAG was unpaused on a fresh
+    # install, before any data: left for a separate feed-health DAG.)
+    schedule=_any_of(RAW_ASSETS),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
