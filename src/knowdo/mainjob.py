@@ -71,15 +71,68 @@ def _ts(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def find_transform_run(client: AirflowClient, after: str, timeout: float = 90) -> dict | None:
+ACTIVE = {"queued", "running"}
+
+
+def transform_runs_since(runs: list[dict], started: str) -> list[dict]:
+    """Transform runs created since the main job started, oldest first.
+
+    Asset-triggered runs are the normal case; on a fresh install the ingest DAG's own daily run
+    (created when it is unpaused) may land the feeds before the main job's ingest run does, so the
+    transform run to follow can come from either ingest run.
+    """
+    after = _ts(started)
+    recent = [r for r in runs if r.get("run_after") and _ts(r["run_after"]) >= after]
+    return sorted(recent, key=lambda r: r["run_after"])
+
+
+def next_transform_step(runs: list[dict], started: str, published: bool) -> tuple[str, dict | None]:
+    """What the main job does next about the transform DAG: ("wait", run) for a run still queued or
+    running, ("done", last run) when every recent run finished, ("trigger", None) when no run came
+    and nothing is published yet, ("current", None) when no run came and the published marts stand."""
+    recent = transform_runs_since(runs, started)
+    active = [r for r in recent if r["state"] in ACTIVE]
+    if active:
+        return "wait", active[0]
+    if recent:
+        return "done", recent[-1]
+    return ("current", None) if published else ("trigger", None)
+
+
+def follow_transform_runs(client: AirflowClient, settings: Settings, started: str,
+                          expect_run: bool, timeout: float = 2400) -> None:
+    """Wait until every transform run created since `started` has finished; fail if the last failed.
+
+    When new data was announced the Asset-triggered run may take a few seconds to appear, so we look
+    for up to two minutes before concluding that no run is coming.
+    """
     deadline = time.monotonic() + timeout
-    with console.status("waiting for the Asset-scheduled transform run"):
-        while time.monotonic() < deadline:
-            for run in client.latest_runs(TRANSFORM):
-                if run.get("run_after") and _ts(run["run_after"]) >= _ts(after):
-                    return run
-            time.sleep(2)
-    return None
+    grace = time.monotonic() + (120 if expect_run else 0)
+    followed: set[str] = set()
+    while time.monotonic() < deadline:
+        step, run = next_transform_step(client.latest_runs(TRANSFORM, limit=20), started,
+                                        marts_published(settings))
+        if step == "wait":
+            if run["dag_run_id"] not in followed:
+                console.print(f"{TRANSFORM} run {run['dag_run_id']} (dbt via cosmos, GX gate, publish)")
+                followed.add(run["dag_run_id"])
+            wait_for_run(client, settings, TRANSFORM, run["dag_run_id"], timeout=1800)
+            continue
+        if step == "done":
+            if run["state"] == "failed":
+                wait_for_run(client, settings, TRANSFORM, run["dag_run_id"], timeout=60)  # raises, naming tasks
+            return
+        if time.monotonic() < grace:
+            with console.status("waiting for the Asset-scheduled transform run"):
+                time.sleep(2)
+            continue
+        if step == "current":
+            console.print("no new feed data since the last run: the published marts are current")
+            return
+        console.print("no transform run was scheduled and nothing is published yet: triggering it")
+        client.trigger(TRANSFORM)
+        grace = time.monotonic() + 60
+    raise MainJobFailed(f"{TRANSFORM} runs did not finish within {timeout:.0f}s; see the Airflow UI")
 
 
 def marts_published(settings: Settings) -> bool:
@@ -104,16 +157,7 @@ def run(settings: Settings | None = None) -> None:
     announced = [t for t in client.task_instances(INGEST, ingest["dag_run_id"])
                  if t["task_id"].startswith("announce_") and t["state"] == "success"]
     # the ingest DAG emits a raw-table Asset event only when new data landed
-    transform = find_transform_run(client, started, timeout=120) if announced else None
-    if transform is None:
-        if marts_published(settings):
-            console.print("no new feed data since the last run: the published marts are current")
-        else:
-            console.print("no transform run was scheduled and nothing is published yet: triggering it")
-            transform = client.trigger(TRANSFORM)
-    if transform is not None:
-        console.print(f"{TRANSFORM} run {transform['dag_run_id']} (dbt via cosmos, GX gate, publish)")
-        wait_for_run(client, settings, TRANSFORM, transform["dag_run_id"], timeout=1800)
+    follow_transform_runs(client, settings, started, expect_run=bool(announced))
 
     import_dashboards()
 
