@@ -26,7 +26,6 @@ that wants it lists the 3-digit code itself (e.g. "123"), which then matches voc
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -35,9 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from lxml import etree
-from psycopg.types.json import Jsonb
 
 from knowdo.formats import FileRejected, FormatSpec, ParseContext, Rejection, Row
+from knowdo.formats._json import jsonb
 
 COLUMNS = (
     "iati_identifier",
@@ -71,24 +70,6 @@ class _ActivityRejected(Exception):
     def __init__(self, field: str, value: str | None, reason: str) -> None:
         super().__init__(reason)
         self.field, self.value, self.reason = field, value, reason
-
-
-def _json_number(value: Decimal) -> int | float:
-    # exact for integers of any size; decimals keep 15 significant digits (ample for money)
-    return int(value) if value == value.to_integral_value() else float(value)
-
-
-def jsonb(value: Any) -> Jsonb:
-    """Wrap a value for a jsonb column; Decimals become JSON numbers, not strings."""
-
-    def default(obj: Any) -> Any:
-        if isinstance(obj, Decimal):
-            return _json_number(obj)
-        if isinstance(obj, date):
-            return obj.isoformat()
-        raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
-
-    return Jsonb(value, dumps=lambda obj: json.dumps(obj, default=default, ensure_ascii=False))
 
 
 def _attr(element: etree._Element | None, name: str) -> str | None:

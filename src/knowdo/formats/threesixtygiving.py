@@ -15,7 +15,6 @@ exports are where formula text has to be neutralised.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from datetime import date
@@ -24,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import ijson
-from psycopg.types.json import Jsonb
 
 from knowdo.formats import FileRejected, FormatSpec, ParseContext, Rejection, Row
 from knowdo.formats._csv import parse_date, parse_number, records, sniff_header
+from knowdo.formats._json import jsonb
 
 COLUMNS = (
     "grant_id",
@@ -80,22 +79,6 @@ _CSV_FIELD_NAMES = {
     "plannedDates.endDate": "Planned Dates:End Date",
 }
 _ITEM_NUMBER = re.compile(r"^\d+$")
-
-
-def _json_number(value: Decimal) -> int | float:
-    # exact for integers of any size; decimals keep 15 significant digits (ample for money)
-    return int(value) if value == value.to_integral_value() else float(value)
-
-
-def jsonb(value: Any) -> Jsonb:
-    """Wrap a value for a jsonb column; Decimals (ijson's numbers) become JSON numbers."""
-
-    def default(obj: Any) -> Any:
-        if isinstance(obj, Decimal):
-            return _json_number(obj)
-        raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
-
-    return Jsonb(value, dumps=lambda obj: json.dumps(obj, default=default, ensure_ascii=False))
 
 
 def _text(value: Any) -> str | None:
