@@ -32,7 +32,8 @@ def scratch_stack():
            "KNOWDO_PG_DATA": str(local / "pg" / "data"), "KNOWDO_PG_SOCKET_DIR": str(local / "pg" / "run")}
 
     def run(*args):
-        return subprocess.run(["bash", str(STACK), *args], env=env, capture_output=True, text=True, timeout=120)
+        return subprocess.run(["bash", str(STACK), *args], env=env, capture_output=True, text=True, timeout=120,
+                              check=False)
 
     yield local, port, run
     run("stop")
@@ -55,7 +56,7 @@ def test_port_taken_says_what_to_do_and_rerun_works(scratch_stack):
 
 
 def test_half_initialised_cluster_is_recovered(scratch_stack):
-    local, port, run = scratch_stack
+    local, _port, run = scratch_stack
     data = local / "pg" / "data"
     data.mkdir(parents=True)
     (data / "base").mkdir()  # what an interrupted initdb leaves: files, but no PG_VERSION
