@@ -98,14 +98,7 @@ joined as (
             else (b.last_period_start + coalesce(
                 b.label_period_length,
                 -- a label of unknown shape: assume one period per schedule interval
-                case f.feed_schedule
-                    when '@daily' then interval '1 day'
-                    when '@weekly' then interval '7 days'
-                    when '@monthly' then interval '1 month'
-                    when '@quarterly' then interval '3 months'
-                    when '@yearly' then interval '1 year'
-                    when '@annually' then interval '1 year'
-                end
+                {{ schedule_interval('f.feed_schedule') }}
             ))::date - 1
         end as last_period_end
 

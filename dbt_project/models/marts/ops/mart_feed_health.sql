@@ -110,16 +110,8 @@ joined as (
         p.last_period_start,
         p.last_period_end,
         p.last_loaded_received_on,
-        case f.feed_schedule
-            when '@daily' then interval '1 day'
-            when '@weekly' then interval '7 days'
-            when '@monthly' then interval '1 month'
-            when '@quarterly' then interval '3 months'
-            when '@yearly' then interval '1 year'
-            when '@annually' then interval '1 year'
-            -- cron or no schedule: expect at least one file a year
-            else interval '1 year'
-        end as schedule_interval,
+        -- cron or no schedule: expect at least one file a year
+        {{ schedule_interval('f.feed_schedule', otherwise="interval '1 year'") }} as schedule_interval,
         g.last_gate_run_id,
         g.last_gate_checked_at,
         g.last_gate_success,
