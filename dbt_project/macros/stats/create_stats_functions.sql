@@ -365,6 +365,12 @@ declare
     se numeric;
     sii numeric;
     intercept numeric;
+    fitted_top numeric;
+    slope_weight numeric;
+    sii_variance numeric := 0;
+    ln_rii_variance numeric := 0;
+    aci_variance numeric := 0;
+    rci_variance numeric := 0;
     numerator_sum numeric := 0;
     denominator_sum numeric := 0;
     aci numeric := 0;
@@ -488,34 +494,80 @@ begin
         end loop;
         sii := numerator_sum / denominator_sum;
         intercept := mu - sii / 2;
+        fitted_top := intercept + sii;
+
+        -- CIs from the subgroups' sampling variances. The weighted least-squares slope is linear in
+        -- the estimates (sum p_j X_j = 1/2 for midpoint ridits): SII = sum c_j y_j with
+        -- c_j = p_j (X_j - 1/2) / sum p (X - 1/2)^2, so var(SII) = sum c_j^2 se_j^2 exactly. This is
+        -- the analytic form of PHEindicatormethods' phe_sii interval, which simulates y_j ~ N(y_j,
+        -- se_j) and refits. b0 = sum (p_j - c_j/2) y_j and b0 + SII = sum (p_j + c_j/2) y_j are
+        -- linear too: RII by the delta method on ln RII; ACI (linear) exactly, RCI = ACI/mu by
+        -- the delta method.
+        if has_se then
+            for i in 1..n loop
+                slope_weight := share[i] * (rank_midpoint[i] - 0.5) / denominator_sum;
+                sii_variance := sii_variance + slope_weight ^ 2 * standard_errors[i] ^ 2;
+                if intercept > 0 and fitted_top > 0 then
+                    ln_rii_variance := ln_rii_variance + standard_errors[i] ^ 2
+                        * ((share[i] + slope_weight / 2) / fitted_top
+                            - (share[i] - slope_weight / 2) / intercept) ^ 2;
+                end if;
+                aci_variance := aci_variance
+                    + (share[i] * (2 * rank_midpoint[i] - 1)) ^ 2 * standard_errors[i] ^ 2;
+                if mu <> 0 then
+                    rci_variance := rci_variance + standard_errors[i] ^ 2
+                        * (share[i] * (2 * rank_midpoint[i] - 1) / mu - aci * share[i] / mu ^ 2) ^ 2;
+                end if;
+            end loop;
+        end if;
 
         measure := 'sii'; value := sii; not_applicable_reason := null;
-        method := 'PHE: weighted least squares slope of y on the cumulative-rank midpoint X (weights p)';
+        method := 'PHE: weighted least squares slope of y on the cumulative-rank midpoint X (weights p); '
+            'CI SII -/+ z sqrt(sum c_j^2 se_j^2), c_j = p_j (X_j - 1/2) / sum p (X - 1/2)^2';
+        if has_se then
+            lower := sii - z * sqrt(sii_variance);
+            upper := sii + z * sqrt(sii_variance);
+        end if;
         return next;
 
-        measure := 'rii';
-        method := 'PHE: (b0 + SII) / b0, b0 = mu - SII/2 the fitted value at X = 0';
+        measure := 'rii'; lower := null; upper := null;
+        method := 'PHE: (b0 + SII) / b0, b0 = mu - SII/2 the fitted value at X = 0; '
+            'CI exp(ln RII -/+ z se(ln RII)), delta method';
         -- a straight line can cross zero before the disadvantaged end; a ratio to a fitted value
         -- of zero or below has no meaning
         if intercept <= 0 then
             value := null;
             not_applicable_reason := 'the fitted value at the disadvantaged end is not positive';
         else
-            value := (intercept + sii) / intercept; not_applicable_reason := null;
+            value := fitted_top / intercept; not_applicable_reason := null;
+            if has_se and fitted_top > 0 then
+                lower := exp(ln(value) - z * sqrt(ln_rii_variance));
+                upper := exp(ln(value) + z * sqrt(ln_rii_variance));
+            end if;
         end if;
         return next;
 
-        measure := 'aci'; value := aci; not_applicable_reason := null;
-        method := 'HEAT: sum p_j (2 X_j - 1) y_j';
+        measure := 'aci'; value := aci; not_applicable_reason := null; lower := null; upper := null;
+        method := 'HEAT: sum p_j (2 X_j - 1) y_j; CI ACI -/+ z sqrt(sum p_j^2 (2 X_j - 1)^2 se_j^2)';
+        if has_se then
+            lower := aci - z * sqrt(aci_variance);
+            upper := aci + z * sqrt(aci_variance);
+        end if;
         return next;
 
-        measure := 'rci'; method := 'HEAT: ACI / mu';
+        measure := 'rci'; method := 'HEAT: ACI / mu; CI RCI -/+ z se(RCI), delta method';
+        lower := null; upper := null;
         if mu = 0 then
             value := null; not_applicable_reason := 'the setting average is 0';
         else
             value := aci / mu; not_applicable_reason := null;
+            if has_se then
+                lower := value - z * sqrt(rci_variance);
+                upper := value + z * sqrt(rci_variance);
+            end if;
         end if;
         return next;
+        lower := null; upper := null;
     else
         foreach measure in array array['sii', 'rii', 'aci', 'rci'] loop
             value := null; method := null; not_applicable_reason := ordered_reason;
@@ -624,7 +676,8 @@ comment on function stats.inequality_measures(
 ) is
     'The WHO HEAT set of inequality summary measures for one indicator, setting and dimension, one '
     'row per measure (d, r, sii, rii, aci, rci, par, paf, mdbu, mdbw, mdmu, mdmw, idisu, idisw, bgv, '
-    'bgsd, cov, ti, mld) with value, CI (lower, upper; D, R and BGV, analytic), group_1/group_2 '
+    'bgsd, cov, ti, mld) with value, CI (lower, upper; D, R, BGV analytic; SII, RII, ACI, RCI from '
+    'the subgroups'' sampling variances through the regression), group_1/group_2 '
     '(1-based positions of the subgroups compared: D = y1 - y2, R = y1 / y2; the reference group of '
     'PAR/PAF; the best group of MDB), method and not_applicable_reason. Arguments: per-subgroup '
     'arrays of estimates, standard errors (NULL: no CIs) and populations, in the dimension order '
@@ -633,6 +686,7 @@ comment on function stats.inequality_measures(
     'is_favourable (higher is better); confidence 0.95 or 0.998. Follows WHO HEAT / healthequal '
     '(WHOequity/healthequal: d, r, aci, rci, parisk, paf, mdbu, mdbw, mdmu, mdmw, idisu, idisw, bgv, '
     'bgsd, covar, ti, mld) and, for SII and RII, the PHE closed-form weighted least-squares '
-    'regression on the cumulative-rank midpoint (HEAT fits a logistic model instead). Theil and '
+    'regression on the cumulative-rank midpoint (HEAT fits a logistic model instead), with the '
+    'analytic form of phe_sii''s simulated interval. Theil and '
     'MLD are x1000 as HEAT reports them. Any NULL estimate or population makes every measure NULL.';
 {% endmacro %}

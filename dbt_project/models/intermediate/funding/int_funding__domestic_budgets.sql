@@ -30,32 +30,11 @@ exchange_rates as (
 
 ),
 
-current_batches as (
+current_lines as (
 
     -- a corrected resend wins for every country and year it covers (the loader's supersession
     -- partition): the latest loaded batch per feed, country and fiscal year
-    select
-        budget_lines.feed_id,
-        budget_lines.country_code,
-        budget_lines.fiscal_year,
-        max(budget_lines.batch_id) as batch_id
-    from budget_lines
-    inner join load_batches
-        on budget_lines.batch_id = load_batches.batch_id
-    where load_batches.batch_status = 'loaded'
-    group by 1, 2, 3
-
-),
-
-current_lines as (
-
-    select budget_lines.*
-    from budget_lines
-    inner join current_batches
-        on budget_lines.batch_id = current_batches.batch_id
-        and budget_lines.feed_id = current_batches.feed_id
-        and budget_lines.country_code = current_batches.country_code
-        and budget_lines.fiscal_year = current_batches.fiscal_year
+    {{ current_batch_rows('budget_lines', ['country_code', 'fiscal_year']) }}
 
 ),
 

@@ -18,34 +18,10 @@ load_batches as (
 
 ),
 
-current_batches as (
-
-    -- the loader's supersession partition is organisation x country x month
-    select
-        outcomes.feed_id,
-        outcomes.organisation_id,
-        outcomes.country_code,
-        outcomes.period_start,
-        max(outcomes.batch_id) as batch_id
-    from {{ ref('stg_templates_ngo__outcomes') }} as outcomes
-    inner join load_batches
-        on outcomes.batch_id = load_batches.batch_id
-    where load_batches.batch_status = 'loaded'
-    group by 1, 2, 3, 4
-
-),
-
 current_outcomes as (
 
-    select outcomes.*
-    from outcomes
-    inner join current_batches
-        on
-            outcomes.batch_id = current_batches.batch_id
-            and outcomes.feed_id = current_batches.feed_id
-            and outcomes.organisation_id = current_batches.organisation_id
-            and outcomes.country_code = current_batches.country_code
-            and outcomes.period_start = current_batches.period_start
+    -- the loader's supersession partition is organisation x country x month
+    {{ current_batch_rows('outcomes', ['organisation_id', 'country_code', 'period_start']) }}
 
 ),
 

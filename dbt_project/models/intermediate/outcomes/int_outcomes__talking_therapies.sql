@@ -37,32 +37,14 @@ population as (
 
 ),
 
-current_batches as (
+current_measures as (
 
     -- a corrected resend wins for the reporting period it covers: the latest loaded batch per feed
     -- and period
-    select
-        measures.feed_id,
-        measures.reporting_period_start,
-        max(measures.batch_id) as batch_id
-    from {{ ref('stg_nhs__talking_therapies_measures') }} as measures
-    inner join load_batches
-        on measures.batch_id = load_batches.batch_id
-    where load_batches.batch_status = 'loaded'
-    group by 1, 2
-
-),
-
-current_measures as (
-
-    select measures.*
-    from measures
-    inner join current_batches
-        on
-            measures.batch_id = current_batches.batch_id
-            and measures.feed_id = current_batches.feed_id
-            and measures.reporting_period_start is not distinct from current_batches.reporting_period_start
-    where measures.org_level = 'ICB' and measures.file_layout = 'annual'
+    select * from (
+        {{ current_batch_rows('measures', ['reporting_period_start'], null_safe=['reporting_period_start']) }}
+    ) as current_rows
+    where org_level = 'ICB' and file_layout = 'annual'
 
 ),
 
