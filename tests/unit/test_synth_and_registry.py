@@ -2,10 +2,14 @@ import filecmp
 
 import pytest
 
+from knowdo.checking import check_file
 from knowdo.config import REPO_ROOT
+from knowdo.formats import FORMATS
 from knowdo.registry import RegistryError, load_registry
-from knowdo.synth import dhis2, write_sample_feeds
-from knowdo.synth.geography import BEING_COUNTRIES
+from knowdo.synth import arc, dhis2, mhsds, write_sample_feeds
+from knowdo.synth.geography import ARC_AREAS, BEING_COUNTRIES
+
+SAMPLE_FEEDS = REPO_ROOT / "sample_feeds"
 
 
 def test_bundled_sample_feeds_are_what_the_generator_writes(tmp_path):
@@ -33,6 +37,52 @@ def test_registry_maps_every_code_each_sample_ministry_sends():
         feed = registry[expected["id"]]
         assert feed.mapping == expected["mapping"]
         assert (feed.publisher_kind, feed.domain, feed.country_code) == ("ministry", "service_use", country.iso3)
+
+
+def test_sample_feeds_hold_a_file_of_every_format_each_read_by_a_registered_feed():
+    registry = load_registry(REPO_ROOT / "feeds" / "registry.yml")
+    files_by_format: dict[str, list] = {name: [] for name in FORMATS}
+    for feed in registry.values():
+        folder = SAMPLE_FEEDS / feed.source["folder"]
+        files_by_format[feed.format] += sorted(folder.glob(feed.source.get("glob", "*")))
+    assert [name for name, files in files_by_format.items() if not files] == []
+    # the two formats the generator gained: Vietnam's DHIS2 CSV export and MHSDS monthly
+    assert files_by_format["dhis2-csv"][0].name == "vnm_mh_service_use_2021.csv"
+    assert len(files_by_format["mhsds-csv"]) == len(mhsds.MONTHS)
+
+
+def test_registry_reads_vietnams_ministry_as_dhis2_csv_and_every_arc_programme_file():
+    registry = load_registry(REPO_ROOT / "feeds" / "registry.yml")
+    vietnam = next(c for c in BEING_COUNTRIES if c.iso3 == "VNM")
+    assert registry[dhis2.feed_id(vietnam)].format == "dhis2-csv"
+    arc_names = {code: name for code, name, _icb, _icb_name, _pop in ARC_AREAS}
+    for arc_code, intervention, *_rest in arc.PROGRAMMES:
+        expected = arc.registry_entry(arc_code, intervention, arc_names[arc_code])
+        feed = registry[expected["id"]]
+        assert (feed.publisher_kind, feed.domain, feed.format, feed.country_code) == (
+            "arc", "service_use", "knowdo-ngo-service-use-csv", "GBR")
+        assert feed.source == expected["source"]
+    assert registry["mhsds_arcs"].format == "mhsds-csv"
+
+
+@pytest.mark.parametrize("relative, fmt", [
+    ("mhsds/mhsds_monthly_2024-04.csv", "mhsds-csv"),
+    ("arc/arc_greater_manchester_alcohol_assertive_outreach.csv", "knowdo-ngo-service-use-csv"),
+    ("arc/arc_east_of_england_parent_led_cbt.csv", "knowdo-ngo-service-use-csv"),
+])
+def test_new_sample_files_parse_without_rejections(relative, fmt):
+    report = check_file(SAMPLE_FEEDS / relative, fmt)
+    assert report["rows_read"] > 0 and report["rows_rejected"] == 0, report["errors"]
+
+
+def test_mhsds_sample_suppresses_small_icb_counts_and_keeps_england_exact():
+    text = (SAMPLE_FEEDS / "mhsds" / "mhsds_monthly_2024-04.csv").read_text(encoding="utf-8")
+    lines = text.splitlines()[1:]
+    icb_values = [line.rsplit(",", 1)[1] for line in lines if ",England," not in line]
+    england_values = [line.rsplit(",", 1)[1] for line in lines if ",England,England," in line]
+    assert "*" in icb_values
+    assert all(v == "*" or int(v) % 5 == 0 for v in icb_values)
+    assert england_values and any(int(v) % 5 for v in england_values)
 
 
 def test_registry_errors_name_the_feed_and_field(tmp_path):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from knowdo.synth import dhis2, funding, nhs, templates
+from knowdo.synth import arc, dhis2, funding, mhsds, nhs, templates
 
 FAMILIES = (
     ("dhis2", dhis2.write),
@@ -21,6 +21,9 @@ FAMILIES = (
     ("prevalence", templates.write_prevalence),
     ("budgets", templates.write_budgets),
     ("ngo", templates.write_ngo),
+    # appended, never inserted: a family's generator is seeded by its position
+    ("mhsds", mhsds.write),
+    ("arc", arc.write),
 )
 
 

@@ -1,4 +1,5 @@
-"""DHIS2 dataValueSets JSON from the ministries of the 13 Being priority countries.
+"""DHIS2 dataValueSets from the ministries of the 13 Being priority countries: JSON, except
+Vietnam's ministry, which exports the Web API's CSV (`/api/dataValueSets.csv`).
 
 Monthly mental-health outpatient contacts by region, sex and age band, five years, with plausible
 inequalities (urban regions, women and working ages use services more; the rural young rarely).
@@ -6,6 +7,8 @@ inequalities (urban regions, women and working ages use services more; the rural
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import random
@@ -18,6 +21,9 @@ DATA_ELEMENT = "KdMhOpdVis1"  # mental health outpatient contacts
 AGE_RATE = {"0-14": 0.12, "15-24": 0.8, "25-49": 1.25, "50+": 1.0}
 SEX_RATE = {"F": 1.15, "M": 0.85}
 BASE_RATE_PER_100K = 160.0  # contacts per 100,000 population per month
+CSV_COUNTRIES = {"VNM"}  # ministries that send DHIS2's CSV export instead of JSON
+CSV_HEADER = ("dataelement", "period", "orgunit", "catoptcombo", "attroptcombo", "value", "storedby",
+              "lastupdated", "comment", "flwup")
 COCS = {f"KdCoc{sex}{i:05d}": (sex, band) for sex in SEXES for i, band in enumerate(AGE_BANDS)}
 
 
@@ -73,6 +79,22 @@ def _document(complete_date: str, values: list[dict]) -> str:
     return f'{head}, "dataValues": [\n{body}\n]}}\n'
 
 
+def _csv_document(values: list[dict]) -> str:
+    """The same values as DHIS2's CSV export writes them (one header, one record per value)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    for v in values:
+        writer.writerow([v["dataElement"], v["period"], v["orgUnit"], v["categoryOptionCombo"],
+                         v["attributeOptionCombo"], v["value"], v["storedBy"], v["lastUpdated"],
+                         v.get("comment", ""), "false"])
+    return buf.getvalue()
+
+
+def file_format(country: Country) -> str:
+    return "dhis2-csv" if country.iso3 in CSV_COUNTRIES else "dhis2-json"
+
+
 def feed_id(country: Country) -> str:
     return f"{country.iso3.lower()}_moh_dhis2"
 
@@ -97,8 +119,9 @@ def write(out_dir: Path, rng: random.Random, scale: float) -> list[Path]:
                                "orgUnit": org_unit_uid("GH-UE"), "value": "-4", "comment": "typo"})
             if country.iso3 == "SEN" and year == 2025:
                 complete = "2026-04-20"
-            path = target / f"{country.iso3.lower()}_mh_service_use_{year}.json"
-            text = _document(complete, values)
+            as_csv = country.iso3 in CSV_COUNTRIES
+            path = target / f"{country.iso3.lower()}_mh_service_use_{year}.{'csv' if as_csv else 'json'}"
+            text = _csv_document(values) if as_csv else _document(complete, values)
             if country.iso3 == "SLE" and year == 2023:
                 text = text[: len(text) // 2]  # the upload was cut off
             path.write_text(text, encoding="utf-8")
@@ -120,8 +143,9 @@ def registry_entry(country: Country) -> dict:
         "publisher": {"name": f"{country.ministry} (sample ministry)", "kind": "ministry",
                       "country_code": country.iso3},
         "domain": "service_use",
-        "format": "dhis2-json",
-        "source": {"folder": folder(country), "glob": "*.json"},
+        "format": file_format(country),
+        "source": {"folder": folder(country),
+                   "glob": "*.csv" if country.iso3 in CSV_COUNTRIES else "*.json"},
         "schedule": "@yearly",
         "mapping": {
             "data_elements": {DATA_ELEMENT: "mh_outpatient_contacts"},

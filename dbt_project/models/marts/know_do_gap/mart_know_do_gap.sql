@@ -1,6 +1,9 @@
 {#-
     The know-do gap: how many people need care (prevalence x population) against how many an
-    intervention reached, per intervention x place x year x group.
+    intervention reached, per intervention x place x year x group. Need is estimated only for
+    interventions for common mental disorders (area of need `talking_therapies`); for the others
+    (the ARCs' parent-led CBT and Alcohol Assertive Outreach) reach is set against the population
+    as a rate per 100,000 instead.
 -#}
 
 with
@@ -35,29 +38,46 @@ geographies as (
 
 ),
 
+england_geographies as (
+
+    select * from {{ ref('ref_england_geography') }}
+
+),
+
+interventions as (
+
+    select * from {{ ref('ref_interventions') }}
+
+),
+
 stratifier_groups as (
 
     select * from {{ ref('ref_stratifier_groups') }}
 
 ),
 
--- NGO programmes: people reached per region and calendar year, the sum of the monthly counts
--- (a person seen in several months counts in each: an upper bound of distinct people)
+-- NGO programmes and the ARCs' programmes (same template): people reached per place and
+-- calendar year, the sum of the monthly counts (a person seen in several months counts in each:
+-- an upper bound of distinct people)
 ngo_reached as (
 
     select
         ngo_service_use.intervention_code,
         ngo_service_use.country_code,
         ngo_service_use.geography_code,
-        -- the template's geography_code is a region (ISO 3166-2)
-        'region' as geography_level,
+        -- the template's geography_code is a region (ISO 3166-2) or, in England, an ICB (ODS)
+        coalesce(england_geographies.geography_level, 'region') as geography_level,
         extract(year from ngo_service_use.period_start)::integer as year,
         ngo_service_use.stratifier,
         ngo_service_use.group_code,
         sum(ngo_service_use.people_reached) as reached,
         bool_or(ngo_service_use.people_reached_suppressed) as reached_withheld,
-        'people reached per month, summed over the year (NGO template)' as reached_basis
+        'people reached per month, summed over the year (service-use template)' as reached_basis
     from ngo_service_use
+    left join england_geographies
+        on
+            ngo_service_use.geography_code = england_geographies.geography_code
+            and ngo_service_use.country_code = 'GBR'
     group by 1, 2, 3, 4, 5, 6, 7
     -- only complete years: a part-year would understate reach
     having count(distinct ngo_service_use.period_start) = 12
@@ -96,15 +116,21 @@ with_need as (
     select
         reached.*,
         population.population,
-        coalesce(prevalence.prevalence_percent, place_prevalence.prevalence_percent)
-            as prevalence_percent,
+        -- the feed's prevalence is of common mental disorders: it measures the need of
+        -- interventions for them only
+        case when interventions.area_of_need_code = 'talking_therapies' then coalesce(
+            prevalence.prevalence_percent, place_prevalence.prevalence_percent
+        ) end as prevalence_percent,
         case
+            when interventions.area_of_need_code is distinct from 'talking_therapies' then null
             when prevalence.prevalence_percent is not null then prevalence.condition_basis
             -- no estimate for the group (ethnicity, IMD): the place's overall prevalence applies
             when place_prevalence.prevalence_percent is not null
                 then place_prevalence.condition_basis || ' (whole population estimate)'
         end as condition_basis
     from reached
+    left join interventions
+        on reached.intervention_code = interventions.intervention_code
     left join geographies
         on reached.geography_code = geographies.geography_code
     left join population
@@ -158,7 +184,10 @@ measured as (
                 then 100.0 * disclosed.published_reached / disclosed.need
         end as coverage,
         coverage_ci.lower as coverage_lower,
-        coverage_ci.upper as coverage_upper
+        coverage_ci.upper as coverage_upper,
+        reach_rate.value as reach_rate,
+        reach_rate.lower as reach_rate_lower,
+        reach_rate.upper as reach_rate_upper
     from disclosed
     -- Wilson score interval (PHEindicatormethods wilson) of reached out of need; undefined when
     -- more people were reached than the estimated need (coverage is then shown without a CI)
@@ -170,6 +199,14 @@ measured as (
         nullif(disclosed.need, 0),
         0.95
     ) as coverage_ci on true
+    -- people reached per 100,000 population of the group, from the published count (stats.rate_ci:
+    -- PHEindicatormethods phe_rate, Byar's method from 10 people, exact Poisson below)
+    left join lateral stats.rate_ci(
+        case when disclosed.suppression_reason is null then disclosed.published_reached end,
+        nullif(disclosed.population, 0),
+        {{ var('rate_multiplier') }},
+        0.95
+    ) as reach_rate on true
 
 ),
 
@@ -212,6 +249,9 @@ final as (
         trim_scale(round(100 * measured.coverage_upper, 4)) as coverage_upper_95,
         case when measured.suppression_reason is null then measured.need - measured.published_reached end::bigint
             as gap,
+        trim_scale(round(measured.reach_rate, 4)) as reached_per_100k,
+        trim_scale(round(measured.reach_rate_lower, 4)) as reached_per_100k_lower_95,
+        trim_scale(round(measured.reach_rate_upper, 4)) as reached_per_100k_upper_95,
         measured.suppression_reason is not null as is_suppressed,
         measured.suppression_reason
 
