@@ -1,8 +1,9 @@
 """Transform: dbt builds the candidate marts (cosmos, one task per model), the GX quality gate audits
 them and the current raw rows, and only a passing candidate is published to `marts`.
 
-Scheduled on the raw-table Assets; each run also checks feed health (stale sources, late
-submitters). A failed task calls the alert notifiers (KNOWDO_ALERT_NOTIFIERS: log, email, slack)."""
+Scheduled on the raw-table Assets. Feed health (stale sources, late submitters) runs daily in its
+own DAG, knowdo_feed_health. A failed task calls the alert notifiers (KNOWDO_ALERT_NOTIFIERS: log,
+email, slack)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def _any_of(assets):
     dag_id="knowdo_transform",
     # Scheduled on the raw-table Assets only. (A daily time trigger, for feed-health checks when
     # nobody sends data, made the scheduler create a run as soon as the DAG was unpaused on a fresh
-    # install, before any data: left for a separate feed-health DAG.)
+    # install, before any data: feed health runs in the knowdo_feed_health DAG.)
     schedule=_any_of(RAW_ASSETS),
     start_date=datetime(2026, 1, 1),
     catchup=False,
@@ -94,19 +95,9 @@ def knowdo_transform():
         except PublishRefused as exc:
             raise AirflowFailException(str(exc)) from None
 
-    @task
-    def feed_health() -> int:
-        """Stale sources (dbt source freshness) and late submitters: alert, never block publishing."""
-        from knowdo.alerts import check_feed_health
-
-        alerts = check_feed_health()
-        print(f"feed health: {len(alerts)} alert(s)" + "".join(f"\n  - {a.subject}" for a in alerts))
-        return len(alerts)
-
     gate = quality_gate()
     dbt_build >> gate
     publish(gate)
-    feed_health()
 
 
 knowdo_transform()

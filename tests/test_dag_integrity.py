@@ -14,7 +14,7 @@ def dagbag():
 
 def test_dags_import_without_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert {"knowdo_ingest", "knowdo_transform"} <= set(dagbag.dag_ids)
+    assert {"knowdo_ingest", "knowdo_transform", "knowdo_feed_health"} <= set(dagbag.dag_ids)
 
 
 def test_every_dag_has_tags_owner_and_retries(dagbag):
@@ -39,3 +39,25 @@ def test_transform_is_scheduled_on_the_raw_assets(dagbag):
     ingest = dagbag.dags["knowdo_ingest"]
     emitted = {o.name for t in ingest.tasks for o in t.outlets}
     assert emitted == set(raw_tables())
+
+
+def test_feed_health_runs_daily_on_a_cron_without_catchup_and_alerts_on_failure(dagbag):
+    from croniter import croniter
+
+    from knowdo.feed_health import AlertNotifier
+
+    dag = dagbag.dags["knowdo_feed_health"]
+    cron = dag.timetable.expression
+    assert croniter.is_valid(cron), f"schedule {cron!r} is not a cron expression"
+    runs = croniter(cron)
+    first = runs.get_next(float)
+    assert runs.get_next(float) - first == 86400, "feed health runs once a day"
+    assert dag.catchup is False and dag.max_active_runs == 1
+    # no run for the time missed before unpausing (a fresh install starts on the next morning)
+    assert dag.timetable.run_immediately is False
+    assert {"anything_to_check", "source_freshness", "late_submitters", "notify"} == set(dag.task_ids)
+    for t in dag.tasks:
+        callbacks = t.on_failure_callback if isinstance(t.on_failure_callback, list) else [t.on_failure_callback]
+        assert any(isinstance(c, AlertNotifier) for c in callbacks), f"{t.task_id} does not alert"
+    # findings are sent only after both checks ran
+    assert dag.get_task("notify").upstream_task_ids == {"source_freshness", "late_submitters"}

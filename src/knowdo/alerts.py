@@ -12,7 +12,8 @@ Notifiers are chosen by `KNOWDO_ALERT_NOTIFIERS` (comma-separated; default `log`
 
 A notifier that fails is logged and reported, never raised: an alert must not hide the failure it is
 about. Every alert is recorded in ops.alerts; stale-feed and late-submitter alerts about the same feed
-are not repeated within `KNOWDO_ALERT_REPEAT_HOURS` (24).
+are not repeated within `KNOWDO_ALERT_REPEAT_HOURS` (24). The late-submitter rule (each feed's own
+deadline) and the daily feed-health run live in knowdo.feed_health.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import subprocess
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import date
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
@@ -34,8 +35,6 @@ from knowdo.config import Settings
 
 log = logging.getLogger("knowdo.alerts")
 KINDS = ("gate_failed", "stale_feed", "late_submitter", "task_failed")
-# croniter knows @daily/@weekly/@monthly/@yearly; the registry also allows these
-PRESETS = {"@quarterly": "0 0 1 1,4,7,10 *", "@annually": "0 0 1 1 *", "@once": None}
 
 
 @dataclass(frozen=True)
@@ -229,73 +228,34 @@ def on_task_failure(context: Mapping) -> None:
     raise_alert(alert_from_task_context(context))
 
 
-# --- late submitters (registry schedule vs ops.load_batches) -----------------------------------
-
-def next_due(schedule: str, last_received: datetime) -> datetime | None:
-    """When the next file is due after `last_received` by the feed's schedule (None: no schedule)."""
-    from croniter import croniter
-
-    expr = PRESETS.get(schedule, schedule)
-    if expr is None:
-        return None
-    return croniter(expr, last_received).get_next(datetime)
-
-
-def late_submitter_alerts(feeds: Mapping, last_received: Mapping[str, datetime | None],
-                          now: datetime, grace: timedelta) -> list[Alert]:
-    """A feed is late when its next file was due more than `grace` ago (pure: no I/O)."""
-    alerts = []
-    for feed_id, feed in sorted(feeds.items()):
-        if not feed.schedule:
-            continue
-        last = last_received.get(feed_id)
-        who = f"{feed.publisher_name} ({feed_id}, {feed.schedule})"
-        if last is None:
-            alerts.append(Alert("late_submitter", f"no file received yet from {who}",
-                                f"feed {feed_id} is in the registry but ops.load_batches has no batch"
-                                " for it; check the source folder or ask the publisher.", feed_id))
-            continue
-        due = next_due(feed.schedule, last)
-        if due is not None and now > due + grace:
-            days = (now - due).days
-            alerts.append(Alert(
-                "late_submitter", f"{who} is {days} days late",
-                f"last file received {last:%Y-%m-%d %H:%M} UTC; the next was due {due:%Y-%m-%d}"
-                f" (grace {grace.days} days). Ask the publisher or check the source folder.", feed_id))
-    return alerts
-
-
-def check_late_submitters(settings: Settings | None = None, now: datetime | None = None) -> list[Alert]:
-    from knowdo.db import connect
-    from knowdo.registry import load_registry
-
-    settings = settings or Settings.from_env()
-    feeds = load_registry(settings.feeds_file)
-    with connect(settings.transformer_url) as conn:
-        last = dict(conn.execute(
-            "select feed_id, max(started_at) from ops.load_batches group by feed_id").fetchall())
-    grace = timedelta(days=float(os.environ.get("KNOWDO_LATE_GRACE_DAYS") or 7))
-    return late_submitter_alerts(feeds, last, now or datetime.now(UTC), grace)
-
-
 # --- stale feeds (dbt source freshness) ---------------------------------------------------------
 
-def freshness_alerts(sources_json: Mapping) -> list[Alert]:
-    """Alerts for every source dbt found stale (warn/error) or could not check (pure: no I/O)."""
+def freshness_alerts(sources_json: Mapping, expected: set[str] | None = None) -> list[Alert]:
+    """Alerts for every source dbt found stale (warn/error) or could not check (pure: no I/O).
+
+    With `expected` (schema.table names), a source outside it is not alerted: a raw table no
+    feed loads into (e.g. MHSDS before an ARC sends it) is empty, not stale."""
     alerts = []
     for result in sources_json.get("results", []):
         status = result.get("status")
         if status == "pass":
             continue
         source = result.get("unique_id", "?").removeprefix("source.").split(".", 1)[-1]
+        if expected is not None and source not in expected:
+            continue
         if status in ("warn", "error"):
             age = result.get("max_loaded_at_time_ago_in_s")
             age_days = f"{age / 86400:.0f} days" if isinstance(age, int | float) else "unknown"
             criteria = result.get("criteria") or {}
+            # dbt reports a table without a timestamp (empty, or its load-time column NULL) as
+            # data from the year 1
+            newest = (f"newest data {result.get('max_loaded_at')} ({age_days} old at"
+                      f" {result.get('snapshotted_at')})"
+                      if not str(result.get("max_loaded_at") or "0001").startswith("0001")
+                      else "no rows with a load time (empty table, or the column is NULL)")
             alerts.append(Alert(
                 "stale_feed", f"source {source} is stale ({status})",
-                f"newest data {result.get('max_loaded_at')} ({age_days} old at"
-                f" {result.get('snapshotted_at')}); thresholds {json.dumps(criteria, default=str)}."
+                f"{newest}; thresholds {json.dumps(criteria, default=str)}."
                 " A publisher may have stopped sending: see the late-submitter alerts and"
                 " ops.load_batches.", source))
         else:
@@ -321,13 +281,9 @@ def run_source_freshness(settings: Settings | None = None) -> dict:
         return json.loads(out.read_text(encoding="utf-8"))
 
 
-def check_feed_health(settings: Settings | None = None, now: datetime | None = None) -> list[Alert]:
-    """Stale sources and late submitters, each alerted (not repeated within the repeat window)."""
-    settings = settings or Settings.from_env()
-    repeat = float(os.environ.get("KNOWDO_ALERT_REPEAT_HOURS") or 24)
-    alerts = freshness_alerts(run_source_freshness(settings)) + check_late_submitters(settings, now)
-    for alert in alerts:
-        raise_alert(alert, settings, repeat_hours=repeat)
-    if not alerts:
-        log.info("feed health: every source fresh and every submitter on time")
-    return alerts
+def check_feed_health(settings: Settings | None = None, today: date | None = None) -> list[Alert]:
+    """Stale sources and late submitters, each alerted (not repeated within the repeat window);
+    nothing when the warehouse has nothing loaded yet (knowdo.feed_health.run_feed_health)."""
+    from knowdo.feed_health import run_feed_health
+
+    return run_feed_health(settings, today).alerts

@@ -40,6 +40,8 @@ DEFAULT_CURRENT_ROWS = (
     "select t.* from {schema}.{table} t"
     " where t.batch_id in (select batch_id from ops.load_batches where status = 'loaded')"
 )
+# Raw rows are named by where they came from, so a failure says which feed and batch to look at.
+RAW_ROW_KEYS = ["feed_id", "batch_id", "row_number"]
 _PARAMETER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_$]*")
 _FUNCTIONS = {"trunc", "round", "abs", "now"}
 
@@ -55,12 +57,15 @@ class ExpectationFailure:
     description: str
     unexpected_count: int | None
     examples: list[Any] = field(default_factory=list)
+    # raw rows only: the feeds and load batches the unexpected rows came from ("feed batch 12")
+    batches: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         where = f" on {self.column}" if self.column else ""
         n = f" ({self.unexpected_count} rows)" if self.unexpected_count is not None else ""
+        origin = f" in {', '.join(self.batches)}" if self.batches else ""
         ex = f"; e.g. {self.examples[:EXAMPLE_ROWS]}" if self.examples else ""
-        return f"{self.expectation}{where}{n}: {self.description}{ex}"
+        return f"{self.expectation}{where}{n}{origin}: {self.description}{ex}"
 
 
 @dataclass
@@ -232,11 +237,29 @@ def _context(settings: Settings):
     return ctx
 
 
+def batches_of(rows: list[Any], limit: int = 10) -> list[str]:
+    """Which feeds and load batches a list of unexpected raw rows came from (pure): rows are dicts
+    with feed_id and batch_id (GX's unexpected index list, or an unexpected-rows query's rows)."""
+    seen: dict[tuple[str, Any], int] = {}
+    for row in rows:
+        if isinstance(row, dict) and row.get("feed_id") is not None and "batch_id" in row:
+            key = (str(row["feed_id"]), row["batch_id"])
+            seen[key] = seen.get(key, 0) + 1
+    named = [f"{feed} batch {batch}" if batch is not None else feed
+             for feed, batch in sorted(seen, key=lambda k: (k[0], str(k[1])))]
+    return named[:limit] + ([f"and {len(named) - limit} more"] if len(named) > limit else [])
+
+
 def _failure(result) -> ExpectationFailure:
     cfg = result.expectation_config
     kwargs = cfg.kwargs or {}
     res = result.result or {}
-    examples = res.get("partial_unexpected_list") or res.get("details", {}).get("unexpected_rows") or []
+    rows = res.get("unexpected_index_list") or res.get("details", {}).get("unexpected_rows") or []
+    examples = (res.get("partial_unexpected_index_list") or res.get("partial_unexpected_list")
+                or res.get("details", {}).get("unexpected_rows") or [])
+    count = res.get("unexpected_count")
+    if count is None and cfg.type == "unexpected_rows_expectation":
+        count = res.get("observed_value")  # that expectation reports its row count here
     if not examples and "observed_value" in res:
         examples = [f"observed {res['observed_value']}"]
     description = (getattr(cfg, "description", None) or kwargs.get("description")
@@ -251,12 +274,15 @@ def _failure(result) -> ExpectationFailure:
             ",".join(kwargs["column_list"]) if "column_list" in kwargs else
             f"{kwargs['column_A']},{kwargs['column_B']}" if "column_A" in kwargs else None),
         description=str(description),
-        unexpected_count=res.get("unexpected_count"),
+        unexpected_count=count if isinstance(count, int) else None,
         examples=[_jsonable(e) for e in examples[:EXAMPLE_ROWS]],
+        batches=batches_of(rows if isinstance(rows, list) else []),
     )
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
     try:
         json.dumps(value)
         return value
@@ -304,15 +330,16 @@ class Planned:
     notes: list[str] = field(default_factory=list)
 
 
-def plan(settings: Settings, schema: str = "marts_candidate") -> list[Planned]:
+def plan(settings: Settings, schema: str = "marts_candidate",
+         layers: tuple[str, ...] = LAYERS) -> list[Planned]:
     """What the gate will validate: each suite, whether its table exists, its run-time parameters."""
     from knowdo.db import connect
 
-    suites = load_suites(settings)
+    suites = [s for s in load_suites(settings) if s.layer in layers]
     rules = load_conventions(settings)
     planned = []
     with connect(settings.transformer_url) as conn:
-        candidates = _tables(conn, schema)
+        candidates = _tables(conn, schema) if "marts" in layers else []
         with_suite = {s.table for s in suites if s.layer == "marts"}
         for table in candidates:
             if table not in with_suite:
@@ -343,11 +370,17 @@ def plan(settings: Settings, schema: str = "marts_candidate") -> list[Planned]:
 
 
 def run_gate(schema: str = "marts_candidate", settings: Settings | None = None,
-             run_id: str = "manual") -> GateResult:
+             run_id: str = "manual", layers: tuple[str, ...] = LAYERS) -> GateResult:
     """Validate the raw suites and every candidate mart in `schema`; build Data Docs; say what failed.
 
     A suite whose table is missing is reported, not run: a raw table no feed has filled yet passes
     with a note; a mart suite whose candidate was not built fails (nothing half-built is published).
+    `layers=("raw",)` audits the raw tables only (the raw rows as loaded, no marts needed).
+
+    Every raw suite blocks publishing like a mart suite: a raw row that breaks its feed's contract
+    got past the loader (a parser bug, a schema change, a hand edit), and marts built on it can be
+    wrong in ways their own suites do not see (a missing region-month reads as a lower rate). The
+    marts keep their last good version and the failure names the feed, batch and example rows.
     """
     import great_expectations as gx
     from great_expectations.core.expectation_suite import ExpectationSuite
@@ -358,7 +391,7 @@ def run_gate(schema: str = "marts_candidate", settings: Settings | None = None,
     ctx = _context(settings)
     source = ctx.data_sources.add_postgres(DATASOURCE, connection_string="${KNOWDO_GX_WAREHOUSE_URL}")
     outcomes: list[SuiteOutcome] = []
-    for planned in plan(settings, schema):
+    for planned in plan(settings, schema, layers):
         suite, parameters, notes = planned.suite, planned.parameters, planned.notes
         table_schema = RAW_SCHEMA if suite.layer == "raw" else schema
         if not planned.runnable:
@@ -387,7 +420,9 @@ def run_gate(schema: str = "marts_candidate", settings: Settings | None = None,
         checkpoint = ctx.checkpoints.add(gx.Checkpoint(
             name=f"gate_{table_schema}_{suite.table}", validation_definitions=[vd],
             actions=[gx.checkpoint.UpdateDataDocsAction(name="docs")],
-            result_format={"result_format": "COMPLETE", "partial_unexpected_count": EXAMPLE_ROWS},
+            result_format={"result_format": "COMPLETE", "partial_unexpected_count": EXAMPLE_ROWS,
+                           **({"unexpected_index_column_names": RAW_ROW_KEYS}
+                              if suite.layer == "raw" else {})},
         ))
         res = checkpoint.run(expectation_parameters={k: v for k, v in parameters.items()
                                                      if v is not None})

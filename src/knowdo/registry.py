@@ -10,8 +10,12 @@ import yaml
 
 PUBLISHER_KINDS = {"ministry", "ngo", "arc", "funder", "reference"}
 # Days after the end of the period a file covers by which it is due, unless the feed says
-# `due_within_days`; used for the on-time measure of feed health.
+# `due_within_days`; used for the on-time measure and the late-submitter alerts of feed health.
 DEFAULT_DUE_DAYS = {"@daily": 2, "@weekly": 10, "@monthly": 45, "@quarterly": 60, "@yearly": 120, "@annually": 120}
+# A cron schedule gets the default of the preset whose interval its own does not exceed (in days);
+# no schedule at all: one file a year is expected.
+_DUE_DAYS_BY_INTERVAL = ((1, 2), (7, 10), (31, 45), (92, 60))
+_DUE_DAYS_UNSCHEDULED = 120
 DOMAINS = {"funding", "service_use", "outcome", "reference"}
 
 
@@ -40,6 +44,39 @@ class Feed:
 
         return ParseContext(mapping=self.mapping, options=self.options,
                             today=today or date.today(), feed_id=self.id, file_name=file_name)
+
+
+def default_due_within_days(schedule: str | None) -> int:
+    """The deadline (days after the period a file covers) of a feed that does not set one: its
+    schedule's default; a cron schedule is judged by the interval between two of its runs."""
+    if schedule in DEFAULT_DUE_DAYS:
+        return DEFAULT_DUE_DAYS[schedule]
+    if not schedule or schedule == "@once":
+        return _DUE_DAYS_UNSCHEDULED
+    from datetime import datetime
+
+    from croniter import croniter
+
+    try:
+        runs = croniter(schedule, datetime(2026, 1, 1))
+    except (ValueError, KeyError):
+        raise RegistryError(f"schedule '{schedule}' is neither a cron expression nor one of "
+                            f"{', '.join(sorted(DEFAULT_DUE_DAYS))}") from None
+    first = runs.get_next(datetime)
+    days = (runs.get_next(datetime) - first).total_seconds() / 86400
+    return next((due for limit, due in _DUE_DAYS_BY_INTERVAL if days <= limit), _DUE_DAYS_UNSCHEDULED)
+
+
+def _due_within_days(entry: dict, where: str) -> int:
+    value = entry.get("due_within_days")
+    if value is None:
+        try:
+            return default_due_within_days(entry.get("schedule"))
+        except RegistryError as exc:
+            raise RegistryError(f"{where}: {exc}") from None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise RegistryError(f"{where}: due_within_days must be a whole number of days >= 0, not {value!r}")
+    return value
 
 
 def _require(entry: dict, key: str, where: str) -> Any:
@@ -88,7 +125,7 @@ def load_registry(path: Path) -> dict[str, Feed]:
             schedule=entry.get("schedule"),
             mapping=entry.get("mapping") or {},
             options=entry.get("options") or {},
-            due_within_days=int(entry.get("due_within_days") or DEFAULT_DUE_DAYS.get(entry.get("schedule"), 45)),
+            due_within_days=_due_within_days(entry, where),
         )
     return feeds
 

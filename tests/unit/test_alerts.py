@@ -8,7 +8,7 @@ import logging
 import socket
 import socketserver
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import date
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from types import SimpleNamespace
 
@@ -23,10 +23,16 @@ from knowdo.alerts import (
     alert_from_task_context,
     dispatch,
     freshness_alerts,
-    late_submitter_alerts,
-    next_due,
     notifiers_from_env,
 )
+from knowdo.feed_health import (
+    AlertNotifier,
+    FeedSubmissions,
+    deadline,
+    last_day_covered,
+    late_submitter_alerts,
+)
+from knowdo.registry import RegistryError, default_due_within_days, load_registry
 
 ALERT = Alert("gate_failed", "knowdo_transform.quality_gate failed in run r1",
               "expect_column_values_to_be_between on value (1 rows)", about="r1")
@@ -178,31 +184,95 @@ def test_slack_rejection_is_reported(webhook):
     assert delivery.failed == {"slack": "RuntimeError: Slack webhook answered HTTP 403: invalid_token"}
 
 
-def _feed(schedule, name="Ghana Health Service"):
-    return SimpleNamespace(schedule=schedule, publisher_name=name)
+def _feed(feed_id="f", schedule="@monthly", due=45, start=None, label=None, received=None,
+          files=1, name="MindBridge Ghana"):
+    return FeedSubmissions(feed_id, name, schedule, due, start, label, received, files)
 
 
-def test_next_due_follows_the_schedule():
-    last = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
-    assert next_due("@monthly", last) == datetime(2026, 4, 1, tzinfo=UTC)
-    assert next_due("@quarterly", last) == datetime(2026, 4, 1, tzinfo=UTC)
-    assert next_due("@yearly", last) == datetime(2027, 1, 1, tzinfo=UTC)
-    assert next_due("0 6 * * 1", last) == datetime(2026, 3, 16, 6, 0, tzinfo=UTC)
+@pytest.mark.parametrize(("start", "label", "schedule", "last_day"), [
+    (date(2025, 12, 1), "202512", "@yearly", date(2025, 12, 31)),            # DHIS2 month
+    (date(2025, 10, 1), "2025Q4", "@yearly", date(2025, 12, 31)),            # DHIS2 quarter
+    (date(2025, 1, 1), "GHA:2025", "@yearly", date(2025, 12, 31)),           # template year
+    (date(2025, 12, 1), "KD-NGO-0042:GHA:GH-AA:2025-12", "@monthly", date(2025, 12, 31)),
+    (date(2024, 4, 1), "2024-04-01/2025-03-31", "@yearly", date(2025, 3, 31)),  # NHS range
+    (date(2022, 1, 1), "GHED_CHE_pc_US_SHA2011:2022", "@yearly", date(2022, 12, 31)),  # WHO
+    (date(2026, 2, 1), "odd-label", "@monthly", date(2026, 2, 28)),          # by the schedule
+    (None, None, "@quarterly", None),                                        # no periods
+])
+def test_last_day_covered_reads_every_formats_period_label(start, label, schedule, last_day):
+    assert last_day_covered(start, label, schedule) == last_day
 
 
-def test_late_submitters_are_those_past_due_plus_grace():
-    now = datetime(2026, 5, 20, tzinfo=UTC)
-    feeds = {"on_time": _feed("@monthly"), "late": _feed("@monthly", "Late NGO"),
-             "never": _feed("@monthly", "Silent ARC"), "unscheduled": _feed(None)}
-    last = {"on_time": datetime(2026, 5, 3, tzinfo=UTC), "late": datetime(2026, 3, 2, tzinfo=UTC)}
-    alerts = late_submitter_alerts(feeds, last, now, grace=timedelta(days=7))
-    assert [(a.about, a.kind) for a in alerts] == [("late", "late_submitter"), ("never", "late_submitter")]
-    assert alerts[0].subject == "Late NGO (late, @monthly) is 49 days late"
-    assert "next was due 2026-04-01" in alerts[0].body
-    assert alerts[1].subject == "no file received yet from Silent ARC (never, @monthly)"
-    # inside the grace period nobody is late
-    assert late_submitter_alerts({"late": feeds["late"]}, last, datetime(2026, 4, 5, tzinfo=UTC),
-                                 timedelta(days=7)) == []
+def test_deadline_is_the_feeds_own_due_within_days_after_one_schedule_interval():
+    # a yearly DHIS2 feed with data to 2025-12-31 and 90 days: next year's file due 2027-03-31
+    ministry = _feed("gha", "@yearly", 90, date(2025, 12, 1), "202512")
+    assert deadline(ministry, date(2027, 3, 31)).status == "on_time"   # the boundary day
+    late = deadline(ministry, date(2027, 4, 2))
+    assert (late.status, late.basis, late.reference, late.due_on, late.days_late) == (
+        "late", "period", date(2025, 12, 31), date(2027, 3, 31), 2)
+    # the same data with another feed's deadline (10 days) is late much earlier
+    assert deadline(_feed("x", "@yearly", 10, date(2025, 12, 1), "202512"),
+                    date(2027, 1, 11)).days_late == 1
+
+
+def test_a_feed_without_due_within_days_uses_its_schedules_default():
+    quarterly = _feed("q", "@quarterly", None, date(2026, 1, 1), "2026Q1")
+    # data to 2026-03-31, one quarter to 2026-06-30, then the @quarterly default of 60 days
+    assert deadline(quarterly, date(2026, 8, 29)).status == "on_time"
+    assert deadline(quarterly, date(2026, 8, 30)).due_on == date(2026, 8, 29)
+    assert deadline(quarterly, date(2026, 8, 30)).status == "late"
+
+
+def test_feeds_without_periods_are_judged_on_their_last_arrival_and_unscheduled_ones_not_at_all():
+    iati = _feed("iati", "@quarterly", 60, received=date(2026, 1, 10))
+    d = deadline(iati, date(2026, 6, 10))
+    assert (d.status, d.basis, d.due_on) == ("late", "received", date(2026, 6, 9))
+    assert deadline(_feed("once", None, 45, date(2020, 1, 1), "2020"), date(2026, 1, 1)).status \
+        == "unscheduled"
+    assert deadline(_feed("silent", files=0), date(2026, 1, 1)).status == "never"
+
+
+def test_late_submitter_alerts_name_the_feed_its_deadline_and_what_to_do():
+    today = date(2026, 5, 20)
+    feeds = [_feed("on_time", start=date(2026, 3, 1), label="2026-03"),
+             _feed("late", start=date(2026, 1, 1), label="2026-01", name="Late NGO"),
+             _feed("silent", files=0, name="Silent ARC"),
+             _feed("failed_only", files=2, name="Broken Files NGO"),
+             _feed("unscheduled", schedule=None)]
+    alerts = late_submitter_alerts(feeds, today)
+    assert [(a.kind, a.about) for a in alerts] == [
+        ("late_submitter", "failed_only"), ("late_submitter", "late"), ("late_submitter", "silent")]
+    failed, late, silent = alerts
+    # data to 2026-01-31, one month on (2026-02-28, as Postgres adds a month) + 45 days
+    assert late.subject == "Late NGO (late, @monthly) is 36 days late"
+    assert ("its data covers up to 2026-01-31; the next file was due by 2026-04-14 (one @monthly"
+            " interval + 45 days, due_within_days)") in late.body
+    assert silent.subject == "no data loaded yet from Silent ARC (silent, @monthly)"
+    assert "ops.load_batches has no file for it" in silent.body
+    assert "2 file(s) received, none loaded" in failed.body
+
+
+def test_registry_due_within_days_default_and_validation(tmp_path):
+    assert default_due_within_days("@monthly") == 45
+    assert default_due_within_days("@yearly") == 120
+    assert default_due_within_days("0 6 * * 1") == 10      # weekly cron: the @weekly default
+    assert default_due_within_days("0 0 1 */3 *") == 60     # quarterly cron
+    assert default_due_within_days(None) == 120
+
+    def registry(extra):
+        path = tmp_path / "registry.yml"
+        path.write_text(
+            "feeds:\n  - id: f\n    publisher: {name: P, kind: ngo}\n    domain: service_use\n"
+            "    format: dhis2-json\n    source: {folder: x}\n" + extra)
+        return path
+
+    assert load_registry(registry("    schedule: '@weekly'\n"))["f"].due_within_days == 10
+    assert load_registry(registry("    schedule: '@weekly'\n    due_within_days: 0\n"))[
+        "f"].due_within_days == 0
+    with pytest.raises(RegistryError, match="feed 'f': due_within_days must be a whole number"):
+        load_registry(registry("    due_within_days: soon\n"))
+    with pytest.raises(RegistryError, match="schedule 'every tuesday' is neither a cron"):
+        load_registry(registry("    schedule: every tuesday\n"))
 
 
 def test_freshness_alerts_from_dbt_results():
@@ -220,6 +290,12 @@ def test_freshness_alerts_from_dbt_results():
     assert alerts[0].subject == "source raw.dhis2_data_values is stale (warn)"
     assert "356 days old" in alerts[0].body
     assert "could not be checked" in alerts[1].subject and "relation does not exist" in alerts[1].body
+    # a source no feed has loaded into is empty, not stale
+    expected = {"raw.dhis2_data_values", "ops.load_batches"}
+    assert [a.about for a in freshness_alerts(results, expected)] == ["raw.dhis2_data_values"]
+    empty = {"results": [{"unique_id": "source.knowdo.ops.alerts", "status": "warn",
+                          "max_loaded_at": "0001-01-01T00:00:00+00:00"}]}
+    assert freshness_alerts(empty)[0].body.startswith("no rows with a load time (empty table")
 
 
 def test_alert_from_a_failed_gate_task_context():
@@ -234,3 +310,22 @@ def test_alert_from_a_failed_gate_task_context():
     other = alert_from_task_context({"task_instance": SimpleNamespace(dag_id="d", task_id="dbt.x",
                                                                       run_id="r2")})
     assert other.kind == "task_failed"
+
+
+def test_the_airflow_notifier_sends_a_failed_task_to_the_configured_notifiers(monkeypatch, webhook,
+                                                                              caplog):
+    url, received, _ = webhook
+    monkeypatch.setenv("KNOWDO_ALERT_NOTIFIERS", "log,slack")
+    monkeypatch.setenv("KNOWDO_ALERT_SLACK_WEBHOOK_URL", url)
+    with socket.socket() as s:  # a warehouse that is down: the alert is still sent, not recorded
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    monkeypatch.setenv("KNOWDO_TRANSFORMER_URL", f"postgresql://nobody@127.0.0.1:{closed}/none")
+    ti = SimpleNamespace(dag_id="knowdo_feed_health", task_id="source_freshness", run_id="r3")
+    AlertNotifier().notify({"task_instance": ti, "run_id": "r3",
+                            "exception": RuntimeError("dbt source freshness produced no results")})
+    (message,) = received
+    assert message["text"].startswith(
+        "[KnowDo task failed] knowdo_feed_health.source_freshness failed in run r3")
+    assert "dbt source freshness produced no results" in message["text"]
+    assert "alert sent but not recorded in ops.alerts" in caplog.text

@@ -138,3 +138,39 @@ def test_a_suite_can_opt_out_of_a_convention_by_id():
     assert len(convention_expectations(rules, ["population"])) == 2
     kept = convention_expectations(rules, ["population"], skip=["not_empty"])
     assert [e["type"] for e in kept] == ["expect_column_values_to_be_between"]
+
+
+def test_every_raw_table_a_format_fills_has_a_raw_suite(settings):
+    from knowdo.pipeline import raw_tables
+
+    suites = {s.table for s in load_suites(settings) if s.layer == "raw"}
+    assert {t.split(".", 1)[1] for t in raw_tables()} <= suites
+
+
+def test_raw_suites_name_completeness_and_where_rows_came_from(settings):
+    """Each raw suite checks completeness per submitter and period, and its row queries return
+    feed_id and batch_id so a failure can name the file (or says why a query is per feed)."""
+    for suite in (s for s in load_suites(settings) if s.layer == "raw"):
+        descriptions = [e["kwargs"].get("description", "") for e in suite.spec["expectations"]]
+        assert any("completeness per" in d for d in descriptions), suite.name
+        for e in suite.spec["expectations"]:
+            query = e["kwargs"].get("unexpected_rows_query")
+            if query:
+                columns = query.split(" from ")[0]
+                assert "feed_id" in columns or columns.endswith("select *"), (suite.name, query[:80])
+
+
+def test_failures_name_the_feeds_and_batches_of_their_rows():
+    from knowdo.quality import batches_of
+
+    rows = [{"feed_id": "gha_moh_dhis2", "batch_id": 12, "row_number": 4},
+            {"feed_id": "gha_moh_dhis2", "batch_id": 12, "row_number": 9},
+            {"feed_id": "rou_moh_dhis2", "batch_id": 3}, {"feed_id": "wellcome", "batch_id": None},
+            "not a row", {"value": 5}]
+    assert batches_of(rows) == ["gha_moh_dhis2 batch 12", "rou_moh_dhis2 batch 3", "wellcome"]
+    many = [{"feed_id": f"f{i:02d}", "batch_id": i} for i in range(12)]
+    assert batches_of(many, limit=10)[-1] == "and 2 more"
+    failure = ExpectationFailure("unexpected_rows_expectation", None, "sessions >= people reached",
+                                 1, [{"feed_id": "ngo", "batch_id": 7}], ["ngo batch 7"])
+    assert failure.line() == ("unexpected_rows_expectation (1 rows) in ngo batch 7: sessions >="
+                              " people reached; e.g. [{'feed_id': 'ngo', 'batch_id': 7}]")

@@ -1,0 +1,288 @@
+"""Feed health: late submitters (each feed's own deadline) and stale sources (dbt source freshness),
+alerted through the notifiers of knowdo.alerts. Run daily by the `knowdo_feed_health` DAG.
+
+The late-submitter rule is the one the Data health dashboard shows (mart_feed_health): a feed's
+data is as fresh as the last day its loaded files cover (the day its last file arrived when the
+format has no periods, e.g. IATI, 360Giving); the next file covers one more schedule interval and
+is due `due_within_days` after that interval ends (ops.feeds, synced from feeds/registry.yml; a feed
+that does not set it gets its schedule's default, knowdo.registry.default_due_within_days). A feed
+is late once today is past that date. A feed without a schedule is not checked.
+
+A warehouse with nothing loaded yet (a fresh install) has nothing to check: the run succeeds and
+says so, rather than alerting about every feed or failing on empty sources.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from airflow.sdk import BaseNotifier
+from dateutil.relativedelta import relativedelta
+
+from knowdo.alerts import Alert, alert_from_task_context, raise_alert
+from knowdo.config import Settings
+from knowdo.registry import default_due_within_days
+
+log = logging.getLogger("knowdo.feed_health")
+SCHEDULE_INTERVALS = {
+    "@daily": relativedelta(days=1), "@weekly": relativedelta(days=7),
+    "@monthly": relativedelta(months=1), "@quarterly": relativedelta(months=3),
+    "@yearly": relativedelta(years=1), "@annually": relativedelta(years=1),
+}
+# How long one period lasts, by the shape of its label (after an optional `<scope>:` prefix);
+# the same table as fct_feed_submissions.
+_PERIOD_LENGTHS = (
+    (re.compile(r"^\d{8}$"), relativedelta(days=1)),
+    (re.compile(r"^\d{4}W\d{1,2}$"), relativedelta(days=7)),
+    (re.compile(r"^(\d{6}|\d{4}-\d{2})$"), relativedelta(months=1)),
+    (re.compile(r"^\d{6}B$"), relativedelta(months=2)),
+    (re.compile(r"^\d{4}Q[1-4]$"), relativedelta(months=3)),
+    (re.compile(r"^\d{4}S[12]$"), relativedelta(months=6)),
+    (re.compile(r"^\d{4}(April|July|Oct|Nov)?$"), relativedelta(years=1)),
+)
+_DATE_RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})/(\d{4}-\d{2}-\d{2})$")
+
+
+@dataclass(frozen=True)
+class FeedSubmissions:
+    """What the warehouse knows about one feed of the registry (ops.feeds + ops.load_batches)."""
+
+    feed_id: str
+    publisher_name: str
+    schedule: str | None
+    due_within_days: int | None
+    last_period_start: date | None = None  # first day of the last period a loaded file covers
+    last_period_label: str | None = None   # that file's last period label (202512, GHA:2025, ...)
+    last_loaded_on: date | None = None     # the day the last loaded file arrived
+    files_received: int = 0
+
+
+@dataclass(frozen=True)
+class Deadline:
+    feed_id: str
+    status: str                 # on_time | late | never | unscheduled
+    basis: str | None = None    # period | received: what the freshness is measured from
+    reference: date | None = None
+    due_on: date | None = None
+    days_late: int = 0
+
+
+def schedule_interval(schedule: str | None) -> relativedelta | None:
+    """One interval of a feed's schedule (None: no schedule or @once)."""
+    if not schedule or schedule == "@once":
+        return None
+    if schedule in SCHEDULE_INTERVALS:
+        return SCHEDULE_INTERVALS[schedule]
+    from croniter import croniter
+
+    runs = croniter(schedule, datetime(2026, 1, 1))
+    first = runs.get_next(datetime)
+    return relativedelta(seconds=int((runs.get_next(datetime) - first).total_seconds()))
+
+
+def last_day_covered(period_start: date | None, label: str | None,
+                     schedule: str | None = None) -> date | None:
+    """The last day of the period starting `period_start` whose label is `label` (pure)."""
+    if label:
+        bare = label.rsplit(":", 1)[-1]
+        if match := _DATE_RANGE.match(bare):  # NHS labels carry their own last day
+            return date.fromisoformat(match.group(2))
+    if period_start is None:
+        return None
+    bare = (label or "").rsplit(":", 1)[-1]
+    length = next((n for pattern, n in _PERIOD_LENGTHS if pattern.match(bare)), None)
+    length = length or schedule_interval(schedule)
+    if length is None:
+        return None
+    return period_start + length - timedelta(days=1)
+
+
+def deadline(feed: FeedSubmissions, today: date) -> Deadline:
+    """Is this feed's next file late today? The decision, without I/O."""
+    interval = schedule_interval(feed.schedule)
+    if interval is None:
+        return Deadline(feed.feed_id, "unscheduled")
+    covered = last_day_covered(feed.last_period_start, feed.last_period_label, feed.schedule)
+    basis, reference = ("period", covered) if covered else ("received", feed.last_loaded_on)
+    if reference is None:
+        return Deadline(feed.feed_id, "never")
+    due_days = (feed.due_within_days if feed.due_within_days is not None
+                else default_due_within_days(feed.schedule))
+    due_on = reference + interval + timedelta(days=due_days)
+    if today > due_on:
+        return Deadline(feed.feed_id, "late", basis, reference, due_on, (today - due_on).days)
+    return Deadline(feed.feed_id, "on_time", basis, reference, due_on)
+
+
+def late_submitter_alerts(feeds: list[FeedSubmissions], today: date) -> list[Alert]:
+    """An alert for every feed that is late or has never sent a file that loaded (pure)."""
+    alerts = []
+    for feed in sorted(feeds, key=lambda f: f.feed_id):
+        d = deadline(feed, today)
+        who = f"{feed.publisher_name} ({feed.feed_id}, {feed.schedule})"
+        due_days = (feed.due_within_days if feed.due_within_days is not None
+                    else default_due_within_days(feed.schedule))
+        if d.status == "never":
+            received = (f"{feed.files_received} file(s) received, none loaded (see ops.load_batches"
+                        f" where feed_id = '{feed.feed_id}')" if feed.files_received
+                        else "ops.load_batches has no file for it")
+            alerts.append(Alert("late_submitter", f"no data loaded yet from {who}",
+                                f"feed {feed.feed_id} is in the registry but {received}; check"
+                                " the source folder or ask the publisher.", feed.feed_id))
+        elif d.status == "late":
+            covered = (f"its data covers up to {d.reference:%Y-%m-%d}" if d.basis == "period"
+                       else f"its last file arrived on {d.reference:%Y-%m-%d}")
+            alerts.append(Alert(
+                "late_submitter", f"{who} is {d.days_late} days late",
+                f"{covered}; the next file was due by {d.due_on:%Y-%m-%d} (one {feed.schedule}"
+                f" interval + {due_days} days, due_within_days). Ask the publisher or check the"
+                " source folder.", feed.feed_id))
+    return alerts
+
+
+# --- reading the warehouse ---------------------------------------------------------------------
+
+FEED_SUBMISSIONS_SQL = """
+with loaded as (
+    select b.batch_id, b.feed_id, b.period_end as last_period_start,
+        b.periods[cardinality(b.periods)] as last_period_label, l.received_at
+    from ops.load_batches b
+    join ops.landed_files l on l.file_sha256 = b.file_sha256
+    where b.status = 'loaded'
+),
+latest_period as (
+    select distinct on (feed_id) feed_id, last_period_start, last_period_label
+    from loaded
+    where last_period_start is not null
+    order by feed_id, last_period_start desc, batch_id desc
+),
+last_loaded as (
+    select feed_id, max(received_at) as last_received_at from loaded group by feed_id
+),
+received as (
+    select feed_id, count(*) as files_received from ops.load_batches group by feed_id
+)
+select f.feed_id, f.publisher_name, f.schedule, f.due_within_days, p.last_period_start,
+    p.last_period_label, (ll.last_received_at at time zone 'UTC')::date as last_loaded_on,
+    coalesce(r.files_received, 0) as files_received
+from ops.feeds f
+left join latest_period p on p.feed_id = f.feed_id
+left join last_loaded ll on ll.feed_id = f.feed_id
+left join received r on r.feed_id = f.feed_id
+where f.in_registry
+order by f.feed_id
+"""
+
+
+def read_feed_submissions(conn) -> list[FeedSubmissions]:
+    return [FeedSubmissions(*row) for row in conn.execute(FEED_SUBMISSIONS_SQL)]
+
+
+def nothing_to_check(conn) -> str | None:
+    """Why there is nothing to check yet (a fresh install), or None when there is."""
+    if conn.execute("select to_regclass('ops.load_batches'), to_regclass('ops.feeds')"
+                    ).fetchone() != ("ops.load_batches", "ops.feeds"):
+        return "the warehouse has no ops tables yet (run `knowdo db migrate`)"
+    if conn.execute("select not exists (select 1 from ops.load_batches)").fetchone()[0]:
+        return "no file has been received yet (ops.load_batches is empty)"
+    if conn.execute("select not exists (select 1 from ops.feeds where in_registry)").fetchone()[0]:
+        return "no feed is registered yet (ops.feeds is empty: the ingest DAG syncs it)"
+    return None
+
+
+# --- the daily run -----------------------------------------------------------------------------
+
+@dataclass
+class FeedHealthReport:
+    checked: bool
+    reason: str | None = None
+    alerts: list[Alert] = field(default_factory=list)
+    deadlines: list[Deadline] = field(default_factory=list)
+
+    def summary(self) -> str:
+        if not self.checked:
+            return f"feed health: nothing to check: {self.reason}"
+        late = sum(d.status in ("late", "never") for d in self.deadlines)
+        head = (f"feed health: {len(self.deadlines)} feeds checked, {late} late or never loaded,"
+                f" {len(self.alerts)} alert(s)")
+        return "\n".join([head] + [f"  - {a.subject}" for a in self.alerts])
+
+
+def precheck(settings: Settings | None = None) -> str | None:
+    from knowdo.db import connect
+
+    settings = settings or Settings.from_env()
+    with connect(settings.transformer_url) as conn:
+        return nothing_to_check(conn)
+
+
+def check_late_submitters(settings: Settings | None = None,
+                          today: date | None = None) -> tuple[list[Deadline], list[Alert]]:
+    from knowdo.db import connect
+
+    settings = settings or Settings.from_env()
+    today = today or datetime.now(UTC).date()
+    with connect(settings.transformer_url) as conn:
+        feeds = read_feed_submissions(conn)
+    return [deadline(f, today) for f in feeds], late_submitter_alerts(feeds, today)
+
+
+EXPECTED_SOURCES_SQL = """
+select distinct raw_table from ops.load_batches where status = 'loaded' and raw_table is not null
+union select 'ops.' || table_name from information_schema.tables where table_schema = 'ops'
+"""
+
+
+def check_stale_sources(settings: Settings | None = None) -> list[Alert]:
+    """dbt source freshness over the ops tables and every raw table a feed has loaded into (an
+    empty raw table no feed fills yet is not stale)."""
+    from knowdo.alerts import freshness_alerts, run_source_freshness
+    from knowdo.db import connect
+
+    settings = settings or Settings.from_env()
+    with connect(settings.transformer_url) as conn:
+        expected = {r[0] for r in conn.execute(EXPECTED_SOURCES_SQL)}
+    return freshness_alerts(run_source_freshness(settings), expected)
+
+
+def send(alerts: list[Alert], settings: Settings | None = None) -> list[Alert]:
+    """Dispatch each alert (not repeated within KNOWDO_ALERT_REPEAT_HOURS); returns those sent."""
+    settings = settings or Settings.from_env()
+    repeat = float(os.environ.get("KNOWDO_ALERT_REPEAT_HOURS") or 24)
+    return [a for a in alerts if raise_alert(a, settings, repeat_hours=repeat) is not None]
+
+
+def run_feed_health(settings: Settings | None = None, today: date | None = None,
+                    freshness: bool = True) -> FeedHealthReport:
+    """Both checks and their alerts; with nothing loaded yet, nothing is checked or alerted."""
+    settings = settings or Settings.from_env()
+    reason = precheck(settings)
+    if reason:
+        report = FeedHealthReport(False, reason)
+        log.info(report.summary())
+        return report
+    deadlines, alerts = check_late_submitters(settings, today)
+    if freshness:
+        alerts = check_stale_sources(settings) + alerts
+    send(alerts, settings)
+    report = FeedHealthReport(True, None, alerts, deadlines)
+    log.info(report.summary())
+    return report
+
+
+# --- Airflow -------------------------------------------------------------------------------------
+
+def alert_to_dict(alert: Alert) -> dict:
+    return {"kind": alert.kind, "subject": alert.subject, "body": alert.body, "about": alert.about}
+
+
+class AlertNotifier(BaseNotifier):
+    """Airflow notifier (`on_failure_callback=AlertNotifier()`): a failed task is sent to the
+    notifiers KNOWDO_ALERT_NOTIFIERS names (log, email, slack) and recorded in ops.alerts."""
+
+    def notify(self, context) -> None:
+        raise_alert(alert_from_task_context(context))
