@@ -310,10 +310,16 @@ def _allowed(spec: Any, codelists: dict[str, Allowed], where: str) -> Allowed:
     found = codelists[name]
     keyed = bool(found.codes_by)
     if "key" in spec:
-        if not keyed or str(spec["key"]) not in found.codes_by:
-            raise ContractError(f"{where}: code list {name} has no key {spec['key']!r}")
-        return Allowed(codes=found.codes_by[str(spec["key"])],
-                       source=f"code list {name} ({spec['key']})")
+        # one key, or several whose codes the column takes together (population: the high-level
+        # and the detailed ethnic groups)
+        keys = [str(k) for k in spec["key"]] if isinstance(spec["key"], list) else [str(spec["key"])]
+        if not keys:
+            raise ContractError(f"{where}: 'key' names no key of code list {name}")
+        for key in keys:
+            if not keyed or key not in found.codes_by:
+                raise ContractError(f"{where}: code list {name} has no key {key!r}")
+        return Allowed(codes=frozenset().union(*(found.codes_by[key] for key in keys)),
+                       source=f"code list {name} ({', '.join(keys)})")
     if "within" in spec:
         if not keyed:
             raise ContractError(f"{where}: 'within' needs a code list with codes_by; {name} has none")

@@ -1,5 +1,6 @@
 """Template contracts: loading (and refusing malformed ones), every record rule, no drift from SQL."""
 
+import csv
 import re
 import shutil
 from datetime import date
@@ -232,6 +233,49 @@ def test_an_optional_column_may_be_empty_or_absent():
     assert problems("population", record, imd_decile="3") == []
     assert "'11' is not in code list stratifier_groups (imd_decile)" in reasons(
         "population", record, imd_decile="11")
+
+
+def test_population_takes_the_high_level_and_the_detailed_ons_2021_ethnic_groups():
+    """population 1.1.0: ONS 2021 detailed groups (White British the reference of PCREF), each
+    detailed code named in ref_stratifier_groups with a high-level group that is also allowed."""
+    record = {"geography_code": "QOP", "year": "2024", "sex": "F", "age_band": "25-49",
+              "population": "120000", "source": "ONS"}
+    assert contract("population").version == "1.1.0"
+    for code in ("white", "white_british", "asian_pakistani", "black_caribbean", "not_stated"):
+        assert problems("population", record, ethnicity=code) == [], code
+    assert "is not in code list stratifier_groups (ethnicity, ethnicity_detailed)" in reasons(
+        "population", record, ethnicity="White British")
+    seed = REPO / "dbt_project" / "seeds" / "ref_stratifier_groups.csv"
+    with seed.open(newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["stratifier"] == "ethnicity_detailed"]
+    high_level = CODELISTS["stratifier_groups"].codes_by["ethnicity"]
+    assert {r["group_code"] for r in rows} == CODELISTS["stratifier_groups"].codes_by[
+        "ethnicity_detailed"]
+    assert {r["parent_group_code"] for r in rows} <= high_level
+    assert [r["group_code"] for r in rows if r["is_reference"] == "true"] == ["white_british"]
+
+
+def test_a_column_may_take_the_codes_of_several_keys_of_a_code_list(tmp_path):
+    both = GOOD_CONTRACT_WITH_KEYED_CODE.format(key="[sex, age_band]")
+    loaded = load_contract(write_contract(tmp_path, both))
+    assert {"F", "M", "0-14", "50+"} <= loaded.column("group").allowed.codes
+    unknown = GOOD_CONTRACT_WITH_KEYED_CODE.format(key="[sex, colour]")
+    with pytest.raises(ContractError, match="code list stratifier_groups has no key 'colour'"):
+        load_contract(write_contract(tmp_path, unknown))
+
+
+GOOD_CONTRACT_WITH_KEYED_CODE = """\
+name: sample
+version: 1.0.0
+description: A contract for tests.
+grain: [group]
+columns:
+  - name: group
+    type: code
+    required: true
+    allowed: {{codelist: stratifier_groups, key: {key}}}
+    description: A group.
+"""
 
 
 def test_years_are_four_digits_within_range_and_not_future_where_declared():

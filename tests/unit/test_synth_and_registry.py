@@ -4,10 +4,11 @@ import pytest
 
 from knowdo.checking import check_file
 from knowdo.config import REPO_ROOT
+from knowdo.contracts import load_codelists
 from knowdo.formats import FORMATS
 from knowdo.registry import RegistryError, load_registry
-from knowdo.synth import arc, dhis2, mhsds, write_sample_feeds
-from knowdo.synth.geography import ARC_AREAS, BEING_COUNTRIES
+from knowdo.synth import arc, dhis2, mhsds, templates, write_sample_feeds
+from knowdo.synth.geography import ARC_AREAS, BEING_COUNTRIES, ETHNIC_GROUPS, ETHNIC_GROUPS_DETAILED
 
 SAMPLE_FEEDS = REPO_ROOT / "sample_feeds"
 
@@ -95,3 +96,36 @@ def test_registry_errors_name_the_feed_and_field(tmp_path):
                    "    format: nope\n    source: {folder: a}\n")
     with pytest.raises(RegistryError, match="feed 'y': unknown format 'nope'"):
         load_registry(bad)
+
+
+def test_detailed_ethnic_groups_split_each_high_level_group_exactly():
+    """ONS 2021 detailed groups (population contract 1.1.0): England's shares add up to the
+    high-level shares, and a high-level count is split into whole persons that add up to it."""
+    detailed_codes = load_codelists()["stratifier_groups"].codes_by["ethnicity_detailed"]
+    assert {code for code, _parent, _pct in ETHNIC_GROUPS_DETAILED} == detailed_codes - {"not_stated"}
+    for _label, group, share, _access in ETHNIC_GROUPS:
+        within = [pct for _code, parent, pct in ETHNIC_GROUPS_DETAILED if parent == group]
+        assert sum(within) == pytest.approx(100 * share, abs=0.05), group
+        for people in (0, 1, 7, 2_345, 181_004):
+            split = templates.detailed_ethnic_split(group, people)
+            assert sum(n for _code, n in split) == people and all(n > 0 for _code, n in split)
+    white = dict(templates.detailed_ethnic_split("white", 81_000))
+    assert white["white_british"] == 73_500 and white["white_other"] == 6_300
+
+
+def test_icb_population_gets_a_detailed_ethnicity_set_when_switched_on(tmp_path, monkeypatch):
+    monkeypatch.setattr(templates, "ICB_DETAILED_ETHNICITY", True)
+    written = templates.write_population(tmp_path, None, 1.0)
+    icb_file = next(p for p in written if p.name == "england_icb_population.csv")
+    rows = [line.split(",") for line in icb_file.read_text().splitlines()[1:]]
+    high, detailed = {}, {}
+    parent = {code: group for code, group, _pct in ETHNIC_GROUPS_DETAILED}
+    for geography, year, sex, band, ethnicity, _imd, population, *_source in rows:
+        if ethnicity in parent:
+            key = (geography, year, sex, band, parent[ethnicity])
+            detailed[key] = detailed.get(key, 0) + int(population)
+        elif ethnicity:
+            high[geography, year, sex, band, ethnicity] = int(population)
+    assert detailed == high and len(high) == 15 * 5 * 2 * 3 * 5
+    report = check_file(icb_file, "knowdo-population-csv")
+    assert report["rows_read"] == len(rows) and report["rows_rejected"] == 0, report["errors"]

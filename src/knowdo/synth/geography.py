@@ -108,5 +108,19 @@ ETHNIC_GROUPS = (  # ONS 2021 high-level groups: (NHS label, KnowDo code, share,
     ("Black or Black British", "black", 0.042, 0.55), ("Mixed", "mixed", 0.03, 0.85),
     ("Other Ethnic Groups", "other", 0.022, 0.60),
 )
+# ONS 2021 census detailed ethnic groups, England: (KnowDo code, high-level code, percent of
+# England's residents). The shares of each high-level group add up to its share above.
+ETHNIC_GROUPS_DETAILED = (
+    ("white_british", "white", 73.5), ("white_irish", "white", 0.9),
+    ("white_gypsy_irish_traveller", "white", 0.1), ("white_roma", "white", 0.2),
+    ("white_other", "white", 6.3),
+    ("asian_indian", "asian", 3.3), ("asian_pakistani", "asian", 2.8),
+    ("asian_bangladeshi", "asian", 1.1), ("asian_chinese", "asian", 0.7),
+    ("asian_other", "asian", 1.7),
+    ("black_african", "black", 2.6), ("black_caribbean", "black", 1.1), ("black_other", "black", 0.5),
+    ("mixed_white_black_caribbean", "mixed", 0.9), ("mixed_white_black_african", "mixed", 0.4),
+    ("mixed_white_asian", "mixed", 0.8), ("mixed_other", "mixed", 0.9),
+    ("other_arab", "other", 0.6), ("other_any", "other", 1.6),
+)
 # (NHS label, KnowDo code, share, relative access); decile 1 is the most deprived
 IMD_DECILES = tuple((f"{d:02d}", str(d), 0.1, 0.8 + 0.04 * d) for d in range(1, 11))

@@ -14,6 +14,7 @@ from knowdo.synth.geography import (
     ARC_AREAS,
     BEING_COUNTRIES,
     ETHNIC_GROUPS,
+    ETHNIC_GROUPS_DETAILED,
     IMD_DECILES,
     SEXES,
     USD_RATE,
@@ -22,6 +23,11 @@ from knowdo.synth.geography import (
 YEARS = (2021, 2022, 2023, 2024, 2025)
 ADULT_BANDS = ("15-24", "25-49", "50+")
 SOURCE = "KnowDo synthetic sample (shaped like UN WPP / ONS estimates)"
+# England's ICBs also by ONS 2021 detailed ethnic group (population contract 1.1.0), a third set
+# beside the high-level and IMD sets, so PCREF rates can be compared with White British. Off until
+# the warehouse keeps that set apart (int_population__cells: breakdown `ethnicity_detailed`);
+# read as a high-level set it would count every resident twice.
+ICB_DETAILED_ETHNICITY = False
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
@@ -61,10 +67,28 @@ def write_population(out_dir: Path, rng: random.Random, scale: float) -> list[Pa
                     base = adults * adult_share[band] / 2 * (1 + 0.005 * (year - 2024))
                     for _label, code, share, _access in ETHNIC_GROUPS:
                         rows.append([icb, year, sex, band, code, "", round(base * share), SOURCE])
+                        if ICB_DETAILED_ETHNICITY:
+                            rows += [[icb, year, sex, band, detailed, "", n, SOURCE]
+                                     for detailed, n in detailed_ethnic_split(code, round(base * share))]
                     for _label, code, share, _access in IMD_DECILES:
                         rows.append([icb, year, sex, band, "", code, round(base * share), SOURCE])
     written.append(_write_csv(out_dir / "population" / "england_icb_population.csv", header, rows))
     return written
+
+
+def detailed_ethnic_split(group: str, people: int) -> list[tuple[str, int]]:
+    """The people of an ONS 2021 high-level ethnic group split over its detailed groups in
+    England's census proportions, in whole persons that add up exactly to `people` (largest
+    remainder), so the detailed set and the high-level set describe the same residents."""
+    shares = [(code, pct) for code, parent, pct in ETHNIC_GROUPS_DETAILED if parent == group]
+    total = sum(pct for _code, pct in shares)
+    exact = [(code, people * pct / total) for code, pct in shares]
+    counts = {code: int(value) for code, value in exact}
+    by_remainder = sorted(exact, key=lambda item: item[1] - int(item[1]), reverse=True)
+    for code, _value in by_remainder[: people - sum(counts.values())]:
+        counts[code] += 1
+    # a group with no residents is left out (the contract's population minimum is 1)
+    return [(code, counts[code]) for code, _pct in shares if counts[code] > 0]
 
 
 CONDITIONS = {"depression": (4.0, 1.35), "anxiety": (4.2, 1.5)}  # % all ages, female:male ratio

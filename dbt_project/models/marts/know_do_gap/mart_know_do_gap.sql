@@ -160,50 +160,99 @@ with_need as (
 
 ),
 
+-- NHS Digital primary suppression and rounding (macros/disclosure); NHS England's own '*' cells
+-- stay suppressed
 disclosed as (
 
     select
         with_need.*,
+        md5(concat_ws('|',
+            with_need.intervention_code, with_need.geography_code, with_need.year,
+            with_need.stratifier, with_need.group_code
+        )) as know_do_gap_key,
+        stratifier_groups.group_label,
+        stratifier_groups.group_order,
         round(with_need.population * with_need.prevalence_percent / 100)::bigint as need,
         {{ disclosure_published_count('reached', 'geography_level') }} as published_reached,
+        coalesce(with_need.reached_withheld, false)
+        or {{ disclosure_is_suppressed('reached', 'geography_level') }} as is_primary_suppressed,
         case
             when with_need.reached_withheld then 'suppressed by the publisher'
             when {{ disclosure_is_suppressed('reached', 'geography_level') }}
                 then 'count below {{ var("disclosure_min_count") }}'
-        end as suppression_reason
+        end as primary_suppression_reason
     from with_need
+    left join stratifier_groups
+        on
+            with_need.stratifier = stratifier_groups.stratifier
+            and with_need.group_code = stratifier_groups.group_code
+
+),
+
+-- Secondary suppression (macros/disclosure/secondary_suppression.sql): when one group of a
+-- stratifier is suppressed in an intervention x place x year, the `all` row minus its published
+-- siblings would give it back, so the next smallest group is suppressed too. Same order as
+-- fct_outcomes' access_rate (which publishes the same Talking Therapies counts), so the two
+-- marts suppress the same cells.
+secondary_suppressed as (
+
+    {{ disclosure_secondary_suppressed_keys(
+        relation='disclosed',
+        key_column='know_do_gap_key',
+        place_columns=['intervention_code', 'geography_code', 'year'],
+        is_suppressed_column='is_primary_suppressed',
+        size_columns=['reached'],
+        tie_breaker_columns=['group_order', 'group_code'],
+    ) }}
+
+),
+
+suppressed as (
+
+    select
+        disclosed.*,
+        coalesce(
+            disclosed.primary_suppression_reason,
+            case
+                when secondary_suppressed.know_do_gap_key is not null
+                    then 'secondary suppression (another group of the stratifier is suppressed)'
+            end
+        ) as suppression_reason
+    from disclosed
+    left join secondary_suppressed
+        on disclosed.know_do_gap_key = secondary_suppressed.know_do_gap_key
 
 ),
 
 measured as (
 
     select
-        disclosed.*,
+        suppressed.*,
         case
-            when disclosed.suppression_reason is null and disclosed.need > 0
-                then 100.0 * disclosed.published_reached / disclosed.need
+            when suppressed.suppression_reason is null and suppressed.need > 0
+                then 100.0 * suppressed.published_reached / suppressed.need
         end as coverage,
         coverage_ci.lower as coverage_lower,
         coverage_ci.upper as coverage_upper,
         reach_rate.value as reach_rate,
         reach_rate.lower as reach_rate_lower,
         reach_rate.upper as reach_rate_upper
-    from disclosed
+    from suppressed
     -- Wilson score interval (PHEindicatormethods wilson) of reached out of need; undefined when
     -- more people were reached than the estimated need (coverage is then shown without a CI)
     left join lateral stats.wilson_ci(
         case
-            when disclosed.suppression_reason is null and disclosed.published_reached <= disclosed.need
-                then disclosed.published_reached
+            when suppressed.suppression_reason is null and suppressed.published_reached <= suppressed.need
+                then suppressed.published_reached
         end,
-        nullif(disclosed.need, 0),
+        nullif(suppressed.need, 0),
         0.95
     ) as coverage_ci on true
     -- people reached per 100,000 population of the group, from the published count (stats.rate_ci:
     -- PHEindicatormethods phe_rate, Byar's method from 10 people, exact Poisson below)
     left join lateral stats.rate_ci(
-        case when disclosed.suppression_reason is null then disclosed.published_reached end,
-        nullif(disclosed.population, 0),
+        case when suppressed.suppression_reason is null then suppressed.published_reached end,
+        nullif(suppressed.population, 0),
         {{ var('rate_multiplier') }},
         0.95
     ) as reach_rate on true
@@ -215,10 +264,7 @@ final as (
     select
 
         ----------  key and grain
-        md5(concat_ws('|',
-            measured.intervention_code, measured.geography_code, measured.year,
-            measured.stratifier, measured.group_code
-        )) as know_do_gap_key,
+        measured.know_do_gap_key,
         measured.year,
         measured.intervention_code,
 
@@ -231,8 +277,8 @@ final as (
         ----------  group
         measured.stratifier,
         measured.group_code,
-        stratifier_groups.group_label,
-        stratifier_groups.group_order,
+        measured.group_label,
+        measured.group_order,
 
         ----------  need
         measured.population::bigint as population,
@@ -258,9 +304,6 @@ final as (
     from measured
     left join {{ ref('ref_icb_arcs') }} as icb_arcs
         on measured.geography_code = icb_arcs.icb_code
-    left join stratifier_groups
-        on measured.stratifier = stratifier_groups.stratifier
-        and measured.group_code = stratifier_groups.group_code
 
 )
 

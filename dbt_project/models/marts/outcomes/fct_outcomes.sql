@@ -96,6 +96,13 @@ disclosed as (
 
     select
         unioned.*,
+        md5(concat_ws('|',
+            unioned.period_start, unioned.geography_code, unioned.intervention_code,
+            unioned.stratifier, unioned.group_code, unioned.measure
+        )) as outcome_key,
+        stratifier_groups.group_label,
+        stratifier_groups.group_order,
+        coalesce(stratifier_groups.is_reference, false) as is_reference_group,
         {{ disclosure_published_count('numerator', 'geography_level') }} as published_numerator,
         case
             when measure_kind = 'rate' then denominator
@@ -112,67 +119,101 @@ disclosed as (
             when measure_kind = 'mean_change' and mean_change is null then 'no mean scores reported'
             when measure_kind = 'proportion' and numerator > denominator
                 then 'inconsistent counts (numerator above denominator)'
-        end as suppression_reason
+        end as primary_suppression_reason
     from unioned
+    left join stratifier_groups
+        on
+            unioned.stratifier = stratifier_groups.stratifier
+            and unioned.group_code = stratifier_groups.group_code
+
+),
+
+-- Secondary suppression per measure (macros/disclosure/secondary_suppression.sql): when one group
+-- of a stratifier is suppressed in a period x place x programme x measure, the `all` row minus its
+-- published siblings would give back its numerator and denominator, so the group with the next
+-- smallest counts is suppressed too. Ordered as in mart_know_do_gap, which publishes the same
+-- Talking Therapies access counts, so the two marts suppress the same cells.
+primary_suppressed as (
+
+    select
+        disclosed.*,
+        disclosed.primary_suppression_reason is not null as is_primary_suppressed
+    from disclosed
+
+),
+
+secondary_suppressed as (
+
+    {{ disclosure_secondary_suppressed_keys(
+        relation='primary_suppressed',
+        key_column='outcome_key',
+        place_columns=['period_start', 'geography_code', 'intervention_code', 'measure'],
+        is_suppressed_column='is_primary_suppressed',
+        size_columns=['numerator', 'denominator'],
+        tie_breaker_columns=['group_order', 'group_code'],
+    ) }}
+
+),
+
+suppressed as (
+
+    select
+        primary_suppressed.*,
+        coalesce(
+            primary_suppressed.primary_suppression_reason,
+            case
+                when secondary_suppressed.outcome_key is not null
+                    then 'secondary suppression (another group of the stratifier is suppressed)'
+            end
+        ) as suppression_reason
+    from primary_suppressed
+    left join secondary_suppressed
+        on primary_suppressed.outcome_key = secondary_suppressed.outcome_key
 
 ),
 
 measured as (
 
     select
-        disclosed.*,
-        disclosed.suppression_reason is not null as is_suppressed,
-        case disclosed.measure_kind
+        suppressed.*,
+        suppressed.suppression_reason is not null as is_suppressed,
+        case suppressed.measure_kind
             when 'rate' then {{ var('rate_multiplier') }}
             when 'proportion' then 100
         end as multiplier,
         case
-            when disclosed.suppression_reason is not null then null
-            when disclosed.measure_kind = 'rate' then rate_95.value
-            when disclosed.measure_kind = 'proportion'
-                then 100.0 * disclosed.published_numerator / disclosed.published_denominator
-            else disclosed.mean_change
+            when suppressed.suppression_reason is not null then null
+            when suppressed.measure_kind = 'rate' then rate_95.value
+            when suppressed.measure_kind = 'proportion'
+                then 100.0 * suppressed.published_numerator / suppressed.published_denominator
+            else suppressed.mean_change
         end as value,
-        case disclosed.measure_kind when 'rate' then rate_95.lower when 'proportion' then 100 * wilson_95.lower end as lower_95,
-        case disclosed.measure_kind when 'rate' then rate_95.upper when 'proportion' then 100 * wilson_95.upper end as upper_95,
-        case disclosed.measure_kind when 'rate' then rate_998.lower when 'proportion' then 100 * wilson_998.lower end as lower_998,
-        case disclosed.measure_kind when 'rate' then rate_998.upper when 'proportion' then 100 * wilson_998.upper end as upper_998
-    from disclosed
+        case suppressed.measure_kind when 'rate' then rate_95.lower when 'proportion' then 100 * wilson_95.lower end as lower_95,
+        case suppressed.measure_kind when 'rate' then rate_95.upper when 'proportion' then 100 * wilson_95.upper end as upper_95,
+        case suppressed.measure_kind when 'rate' then rate_998.lower when 'proportion' then 100 * wilson_998.lower end as lower_998,
+        case suppressed.measure_kind when 'rate' then rate_998.upper when 'proportion' then 100 * wilson_998.upper end as upper_998
+    from suppressed
     -- each CI function only for its kind of measure and unsuppressed cells (strict: NULL in, NULL out)
     left join lateral stats.rate_ci(
-        case when disclosed.measure_kind = 'rate' and disclosed.suppression_reason is null
-            then disclosed.published_numerator end,
-        nullif(disclosed.published_denominator, 0), {{ var('rate_multiplier') }}, 0.95
+        case when suppressed.measure_kind = 'rate' and suppressed.suppression_reason is null
+            then suppressed.published_numerator end,
+        nullif(suppressed.published_denominator, 0), {{ var('rate_multiplier') }}, 0.95
     ) as rate_95 on true
     left join lateral stats.rate_ci(
-        case when disclosed.measure_kind = 'rate' and disclosed.suppression_reason is null
-            then disclosed.published_numerator end,
-        nullif(disclosed.published_denominator, 0), {{ var('rate_multiplier') }}, 0.998
+        case when suppressed.measure_kind = 'rate' and suppressed.suppression_reason is null
+            then suppressed.published_numerator end,
+        nullif(suppressed.published_denominator, 0), {{ var('rate_multiplier') }}, 0.998
     ) as rate_998 on true
     left join lateral stats.wilson_ci(
-        case when disclosed.measure_kind = 'proportion' and disclosed.suppression_reason is null
-            then disclosed.published_numerator end,
-        disclosed.published_denominator, 0.95
+        case when suppressed.measure_kind = 'proportion' and suppressed.suppression_reason is null
+            then suppressed.published_numerator end,
+        suppressed.published_denominator, 0.95
     ) as wilson_95 on true
     left join lateral stats.wilson_ci(
-        case when disclosed.measure_kind = 'proportion' and disclosed.suppression_reason is null
-            then disclosed.published_numerator end,
-        disclosed.published_denominator, 0.998
+        case when suppressed.measure_kind = 'proportion' and suppressed.suppression_reason is null
+            then suppressed.published_numerator end,
+        suppressed.published_denominator, 0.998
     ) as wilson_998 on true
-
-),
-
-described as (
-
-    select
-        measured.*,
-        stratifier_groups.group_label,
-        stratifier_groups.group_order,
-        coalesce(stratifier_groups.is_reference, false) as is_reference_group
-    from measured
-    left join stratifier_groups
-        on measured.stratifier = stratifier_groups.stratifier
-        and measured.group_code = stratifier_groups.group_code
 
 ),
 
@@ -183,19 +224,19 @@ described as (
 compared as (
 
     select
-        described.*,
+        measured.*,
         reference.group_code as reference_group_code,
         reference.value as reference_value,
         reference.lower_95 as reference_lower_95,
         reference.upper_95 as reference_upper_95
-    from described
-    left join described as reference
+    from measured
+    left join measured as reference
         on
-            described.period_start = reference.period_start
-            and described.geography_code = reference.geography_code
-            and described.intervention_code = reference.intervention_code
-            and described.measure = reference.measure
-            and described.stratifier = reference.stratifier
+            measured.period_start = reference.period_start
+            and measured.geography_code = reference.geography_code
+            and measured.intervention_code = reference.intervention_code
+            and measured.measure = reference.measure
+            and measured.stratifier = reference.stratifier
             and reference.is_reference_group
 
 ),
@@ -205,9 +246,7 @@ final as (
     select
 
         ----------  key and grain
-        md5(concat_ws('|',
-            period_start, geography_code, intervention_code, stratifier, group_code, measure
-        )) as outcome_key,
+        outcome_key,
         period_start,
         period_end,
         period_type,
