@@ -1,6 +1,7 @@
 """stats.inequality_measures (the WHO HEAT set) against an independent numpy implementation of the
 formulas in shared/EQUITY-METHODS.md and WHO's healthequal package (subgroup selection for D, R,
-PAR and MDB; SII and RII from an explicit weighted least-squares fit)."""
+PAR and MDB; SII and RII from an explicit weighted least-squares fit, their CIs from the fit's
+sampling covariance hat diag(se^2) hat' and, for RII, the delta method)."""
 
 from __future__ import annotations
 
@@ -47,12 +48,28 @@ def heat_reference(y, se, pop, ordered, reference=None, favourable=True, confide
         # weighted least squares y = b0 + b1 x with weights p, solved as a linear system
         design = np.column_stack([np.ones(n), x])
         weights = np.diag(p)
-        b0, b1 = np.linalg.solve(design.T @ weights @ design, design.T @ weights @ y)
-        out["sii"] = (b1, None, None)
-        out["rii"] = ((b0 + b1) / b0, None, None) if b0 > 0 else None
-        aci = float(np.sum(p * (2 * x - 1) * y))
-        out["aci"] = (aci, None, None)
-        out["rci"] = (aci / mu, None, None)
+        hat = np.linalg.solve(design.T @ weights @ design, design.T @ weights)  # beta = hat @ y
+        b0, b1 = hat @ y
+        # sampling covariance of (b0, b1) from the subgroups' variances: hat diag(se^2) hat'
+        beta_cov = hat @ np.diag(se**2) @ hat.T
+        sii_se = np.sqrt(beta_cov[1, 1])
+        out["sii"] = (b1, b1 - z * sii_se, b1 + z * sii_se)
+        if b0 > 0:
+            rii = (b0 + b1) / b0
+            # delta method: gradient of ln(b0 + b1) - ln(b0) with respect to (b0, b1)
+            gradient = np.array([1 / (b0 + b1) - 1 / b0, 1 / (b0 + b1)])
+            ln_rii_se = np.sqrt(gradient @ beta_cov @ gradient)
+            out["rii"] = (rii, rii * np.exp(-z * ln_rii_se), rii * np.exp(z * ln_rii_se))
+        else:
+            out["rii"] = None
+        aci_weights = p * (2 * x - 1)
+        aci = float(aci_weights @ y)
+        aci_se = np.sqrt(np.sum(aci_weights**2 * se**2))
+        out["aci"] = (aci, aci - z * aci_se, aci + z * aci_se)
+        # RCI = ACI / mu, both linear in y: gradient (w_j mu - ACI p_j) / mu^2
+        rci_se = np.sqrt(np.sum(((aci_weights * mu - aci * p) / mu**2) ** 2 * se**2))
+        rci = aci / mu
+        out["rci"] = (rci, rci - z * rci_se, rci + z * rci_se)
     if n > 2:
         best = int(np.argmax(y)) if favourable else int(np.argmin(y))
         y_ref = y[n - 1] if ordered else y[best]
@@ -162,6 +179,22 @@ CASES = {
         "pop": [1000, 1000, 1000],
         "ordered": True,
     },
+    # IMD deciles (1 = most deprived), Talking Therapies recovery in percent with binomial
+    # standard errors 100 sqrt(p (1 - p) / n), as mart_inequality_measures passes them
+    "imd_deciles_recovery": {
+        "y": [42.1, 44.0, 45.3, 47.9, 48.2, 50.5, 51.0, 52.7, 53.9, 55.2],
+        "se": [1.10, 1.05, 1.02, 1.08, 1.11, 1.07, 1.12, 1.15, 1.13, 1.20],
+        "pop": [2015, 2230, 2390, 2140, 2025, 2185, 1990, 1885, 1945, 1710],
+        "ordered": True,
+    },
+    # IMD quintiles, access per 100,000 with Poisson standard errors, 99.8% limits
+    "imd_quintiles_access_998": {
+        "y": [1850.0, 1712.5, 1640.2, 1590.8, 1495.0],
+        "se": [19.8, 18.6, 18.9, 19.5, 20.7],
+        "pop": [437000, 495000, 459000, 418000, 349000],
+        "ordered": True,
+        "confidence": 0.998,
+    },
     # 99.8% limits
     "regions_998": {
         "y": [310.0, 275.5, 160.25, 95.0],
@@ -261,3 +294,106 @@ def test_without_standard_errors_there_are_no_intervals(warehouse):
 def test_mismatched_arrays_raise(warehouse):
     with pytest.raises(psycopg.errors.InvalidParameterValue):
         call(warehouse, [1.0, 2.0], [1.0, 1.0], [100], False)
+
+
+# --- the built mart: NHS Talking Therapies by IMD, recomputed from fct_outcomes with numpy --------
+
+
+def ordered_reference(y, se, pop, confidence=0.95):
+    """SII and RII with their CIs for an ordered dimension (most deprived first)."""
+    measures = heat_reference(y, se, pop, True, confidence=confidence)
+    return {measure: measures[measure] for measure in ("sii", "rii", "d")}
+
+
+def published_standard_error(kind, numerator, denominator, multiplier):
+    if kind == "rate":
+        return multiplier * np.sqrt(numerator) / denominator
+    share = numerator / denominator
+    return multiplier * np.sqrt(share * (1 - share) / denominator)
+
+
+@pytest.fixture(scope="module")
+def built_mart(run_dbt, transformer_conninfo):
+    result = run_dbt(
+        "build",
+        "--select",
+        "+mart_inequality_measures",
+        "--exclude-resource-type",
+        "test",
+        "unit_test",
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    with psycopg.connect(transformer_conninfo, autocommit=True) as connection:
+        yield connection
+
+
+def imd_sets(connection, quintiles: bool):
+    """(icb, period, indicator) -> arrays of the deciles (or the quintiles summed from them)."""
+    rows = connection.execute(
+        "select geography_code, period_start, measure, measure_kind, multiplier, group_order,"
+        " numerator, denominator, value from marts_candidate.fct_outcomes"
+        " where intervention_code = 'talking_therapies' and stratifier = 'imd_decile'"
+        " order by 1, 2, 3, group_order"
+    ).fetchall()
+    sets: dict[tuple, list] = {}
+    for icb, period, measure, kind, multiplier, order, numerator, denominator, value in rows:
+        sets.setdefault(
+            (icb, period, f"talking_therapies__{measure}", kind, multiplier), []
+        ).append((order, numerator, denominator, value))
+    out = {}
+    for (icb, period, indicator, kind, multiplier), groups in sets.items():
+        if any(v is None or n is None or d is None for _, n, d, v in groups):
+            out[(icb, period, indicator)] = None  # a suppressed group: no measures
+            continue
+        numerators = np.array([float(n) for _, n, _, _ in groups])
+        denominators = np.array([float(d) for _, _, d, _ in groups])
+        if quintiles:
+            numerators = numerators.reshape(5, 2).sum(axis=1)
+            denominators = denominators.reshape(5, 2).sum(axis=1)
+            values = multiplier * numerators / denominators
+        else:
+            values = np.array([float(v) for *_, v in groups])
+        errors = published_standard_error(kind, numerators, denominators, multiplier)
+        out[(icb, period, indicator)] = ordered_reference(values, errors, denominators)
+    return out
+
+
+@pytest.mark.parametrize("stratifier", ["imd_decile", "imd_quintile"])
+def test_talking_therapies_sii_rii_by_imd_match_numpy(built_mart, stratifier):
+    expected = imd_sets(built_mart, quintiles=stratifier == "imd_quintile")
+    rows = built_mart.execute(
+        "select geography_code, period_start, indicator_code, measure, value, lower_95, upper_95,"
+        " not_applicable_reason, arc_code from marts_candidate.mart_inequality_measures"
+        " where source_model = 'fct_outcomes' and stratifier = %s and measure in ('sii', 'rii', 'd')",
+        (stratifier,),
+    ).fetchall()
+    assert len(rows) == 3 * len(expected) > 0
+    computed = 0
+    for icb, period, indicator, measure, value, lower, upper, reason, arc_code in rows:
+        assert arc_code, (icb, period)
+        reference = expected[(icb, period, indicator)]
+        if reference is None or reference.get(measure) is None:
+            assert value is None and reason, (icb, period, indicator, measure)
+            continue
+        want_value, want_lower, want_upper = reference[measure]
+        assert float(value) == pytest.approx(want_value, abs=ABS_TOL), (icb, period, measure)
+        assert float(lower) == pytest.approx(want_lower, abs=ABS_TOL), (icb, period, measure)
+        assert float(upper) == pytest.approx(want_upper, abs=ABS_TOL), (icb, period, measure)
+        computed += 1
+    assert computed > 0
+
+
+def test_ethnicity_is_unordered_so_sii_and_rii_say_why(built_mart):
+    rows = built_mart.execute(
+        "select measure, value, not_applicable_reason, is_ordered_dimension"
+        " from marts_candidate.mart_inequality_measures"
+        " where source_model = 'fct_outcomes' and stratifier = 'ethnicity'"
+        " and measure in ('sii', 'rii')"
+    ).fetchall()
+    assert rows
+    for measure, value, reason, is_ordered in rows:
+        assert value is None and not is_ordered, measure
+        assert reason in (
+            "applies to ordered dimensions with more than 2 groups",
+            "a group has no published estimate (suppressed or without population)",
+        )

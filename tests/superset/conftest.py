@@ -54,12 +54,13 @@ def imported(superset: SupersetClient) -> list[str]:
     return superset.import_assets(REPO / "superset" / "assets")
 
 
-# What the chart must show: the national rate per 100,000 by sex, one value per month and group.
+# What the chart must show: the national rate per 100,000 by sex, one value per month, country and
+# group (a reader who sees several countries gets one line per country, never a mix).
 EXPECTED_SQL = """
-select period_start, group_label, max(value) as rate_per_100k
+select period_start, geography_name, group_label, max(value) as rate_per_100k
 from marts.fct_service_use
 where stratifier = 'sex' and geography_level = 'national' and indicator_code = 'mh_outpatient_contacts'
-group by period_start, group_label
+group by period_start, geography_name, group_label
 """
 
 
@@ -81,4 +82,4 @@ def mart_rows(superset, pipeline_run) -> dict[tuple, object]:
         rows = conn.execute(EXPECTED_SQL).fetchall()
     if not rows:
         pytest.fail("marts.fct_service_use has no national rows by sex: run the pipeline first")
-    return {(period, label): value for period, label, value in rows}
+    return {(period, country, label): value for period, country, label, value in rows}

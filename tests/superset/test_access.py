@@ -177,7 +177,7 @@ def truth(superset, applied):
 @pytest.mark.e2e
 @pytest.mark.parametrize("ministry", MINISTRIES, ids=[m.code for m in MINISTRIES])
 def test_a_ministry_sees_only_its_own_country(superset, truth, ministry):
-    all_rows, chart_id, chart_rows = truth
+    all_rows, chart_id, _chart_rows = truth
     client = _login_as(superset, ministry.username)
     seen = _rows_by_country(client, _dataset_id(client))
     # The matrix row of this ministry: its own country in full, every other country zero.

@@ -9,6 +9,7 @@ a table) with no error box and no "No results"; the screenshots go to
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -147,3 +148,49 @@ def test_dashboard_draws_every_chart(slug, browser, superset, demo_users):
         f"{slug} as {VIEWERS[slug]}: charts that did not draw: {failed} ('No results': this viewer"
         " may see no row of the chart's mart under row-level security, or the mart is empty)"
     )
+
+
+def test_admin_sees_the_national_charts_one_country_at_a_time(browser, superset, demo_users):
+    """The admin sees every country: the Country overview's required Country filter (first country
+    preselected; Superset applies it with "Apply filters") makes each national chart one country,
+    and before that the per-group CI series stay empty rather than mixing countries in one line."""
+    slug = "knowdo-country-overview"
+    chart = yaml.safe_load(
+        (REPO / "superset" / "assets" / "charts" / "service_use_by_sex_national.yaml").read_text()
+    )
+    chart_id = superset.find_chart_id(str(chart["uuid"]))
+    series: list[list[str]] = []  # the chart's series names, per data response, in order
+
+    def on_response(response):
+        request = response.request
+        if "/api/v1/chart/data" not in response.url or request.method != "POST":
+            return
+        form_data = json.loads(request.post_data or "{}").get("form_data") or {}
+        if form_data.get("slice_id") != chart_id:
+            return
+        (result,) = response.json()["result"]
+        series.append([c for c in result["colnames"] if c != "period_start"])
+
+    context, page = open_as(browser, superset.base_url, superset.username, superset.password)
+    page.on("response", on_response)
+    try:
+        page.goto(f"{superset.base_url}/superset/dashboard/{slug}/")
+        page.wait_for_selector(".dashboard-component-chart-holder")
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(1500)
+        before = len(series)
+        page.click("[data-test='filter-bar__apply-button']")
+        page.wait_for_timeout(1000)
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(1500)
+        states = {s["name"]: s for s in page.evaluate(CHART_STATES)}
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{slug}-admin.png"), full_page=True)
+    finally:
+        context.close()
+    ci = states["Outpatient contacts per 100,000 by sex, with 95% CI (national)"]
+    assert ci["drawn"] and not ci["error"], ci["text"]
+    assert len(series) > before, "the chart was not queried again with the Country filter"
+    # after the filter: "<country>, Female" and "<country>, Male" of ONE country
+    countries = {name.split(", ")[-2] for name in series[-1] if ", " in name}
+    assert len(countries) == 1, series[-1]

@@ -40,16 +40,21 @@ def test_chart_data_equals_the_mart(superset, imported, mart_rows):
 
     # Superset returns temporal columns as epoch milliseconds (UTC).
     got = {
-        (datetime.fromtimestamp(r["period_start"] / 1000, tz=UTC).date(), r["group_label"]): r[
-            "rate_per_100k"
-        ]
+        (
+            datetime.fromtimestamp(r["period_start"] / 1000, tz=UTC).date(),
+            r["geography_name"],
+            r["group_label"],
+        ): r["rate_per_100k"]
         for r in rows
     }
-    assert len(got) == len(rows), "duplicate (month, group) rows in the chart data"
+    assert len(got) == len(rows), "duplicate (month, country, group) rows in the chart data"
     assert got.keys() == mart_rows.keys()
     for key, expected in mart_rows.items():
         if expected is None:
             assert got[key] is None, key
         else:
             assert got[key] == pytest.approx(float(expected), rel=1e-9), key
-    assert {label for _, label in got} <= {"Female", "Male"}
+    assert {label for *_, label in got} <= {"Female", "Male"}
+    # one series per country: an admin who sees every country never gets them mixed in one line
+    countries = {country for _, country, _ in mart_rows}
+    assert {country for _, country, _ in got} == countries

@@ -1,9 +1,9 @@
 {#-
     Population by geography x year x equity stratifier x group: the denominators of the published
-    rates. Plain cells give `all`, `sex` and `age_band`; England's ICB cells come as two sets that
-    each add up to the whole population (one by ethnic group, one by IMD decile), so `all`, `sex`
-    and `age_band` of an ICB are taken from the ethnicity set alone (never from both sets, which
-    would count everyone twice).
+    rates. Plain cells give `all`, `sex` and `age_band`; England's ICB cells come as sets that
+    each add up to the whole population (by ONS 2021 high-level ethnic group, by detailed ethnic
+    group, by IMD decile), so `all`, `sex` and `age_band` of an ICB are taken from the high-level
+    ethnicity set alone (never from two sets, which would count everyone twice).
 -#}
 
 {#- a table with an index, not a view: every rate joins it row by row, and the planner cannot
@@ -65,7 +65,7 @@ by_group as (
 
     select geography_code, population_year, breakdown, breakdown_group_code, sum(population)
     from cells
-    where breakdown in ('ethnicity', 'imd_decile')
+    where breakdown in ('ethnicity', 'ethnicity_detailed', 'imd_decile')
     group by 1, 2, 3, 4
 
 ),

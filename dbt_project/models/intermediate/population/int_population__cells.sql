@@ -30,6 +30,18 @@ geographies as (
 
 ),
 
+-- ONS 2021 detailed ethnic groups (population contract 1.1.0): a set of their own beside the
+-- high-level groups (`not_stated` is in both lists and is read as high-level)
+detailed_ethnic_groups as (
+
+    select group_code from {{ ref('ref_stratifier_groups') }}
+    where stratifier = 'ethnicity_detailed'
+    except
+    select group_code from {{ ref('ref_stratifier_groups') }}
+    where stratifier = 'ethnicity'
+
+),
+
 england_geographies as (
 
     select * from {{ ref('ref_england_geography') }}
@@ -81,6 +93,8 @@ final as (
         ) as country_code,
         current_cells.population_year,
         case
+            when current_cells.ethnicity_code in (select group_code from detailed_ethnic_groups)
+                then 'ethnicity_detailed'
             when current_cells.ethnicity_code is not null then 'ethnicity'
             when current_cells.imd_decile_code is not null then 'imd_decile'
             else 'none'
