@@ -24,10 +24,10 @@ YEARS = (2021, 2022, 2023, 2024, 2025)
 ADULT_BANDS = ("15-24", "25-49", "50+")
 SOURCE = "KnowDo synthetic sample (shaped like UN WPP / ONS estimates)"
 # England's ICBs also by ONS 2021 detailed ethnic group (population contract 1.1.0), a third set
-# beside the high-level and IMD sets, so PCREF rates can be compared with White British. Off until
-# the warehouse keeps that set apart (int_population__cells: breakdown `ethnicity_detailed`);
-# read as a high-level set it would count every resident twice.
-ICB_DETAILED_ETHNICITY = False
+# beside the high-level and IMD sets, so PCREF rates can be compared with White British. The
+# warehouse keeps that set apart (int_population__cells: breakdown `ethnicity_detailed`); read as a
+# high-level set it would count every resident twice.
+ICB_DETAILED_ETHNICITY = True
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
