@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,20 +29,33 @@ class LandedFile:
     is_new: bool  # False when these exact bytes had been received before
 
 
+def _copy_hashing(source: Path, tmp: Path) -> tuple[str, int]:
+    """Copy `source` to `tmp` in one read, hashing what is written: the landed copy's sha256 is
+    the hash by construction, however the source changes while it is read."""
+    digest, size = hashlib.sha256(), 0
+    with source.open("rb") as src, tmp.open("wb") as dst:
+        while block := src.read(CHUNK):
+            digest.update(block)
+            dst.write(block)
+            size += len(block)
+    return digest.hexdigest(), size
+
+
 def land(conn: psycopg.Connection, landing_dir: Path, feed_id: str, source: Path) -> LandedFile:
     """Copy `source` into the landing zone (once per content) and record it in ops.landed_files."""
-    sha = sha256_of(source)
-    size = source.stat().st_size
-    target = landing_dir / sha[:2] / f"{sha}{''.join(source.suffixes)[-16:]}"
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + f".part{os.getpid()}")
-        shutil.copyfile(source, tmp)
-        if sha256_of(tmp) != sha:
-            tmp.unlink()
-            raise OSError(f"{source}: the file changed while it was being copied to the landing zone")
-        tmp.chmod(0o444)
-        tmp.replace(target)
+    landing_dir.mkdir(parents=True, exist_ok=True)
+    tmp = landing_dir / f".incoming-{os.getpid()}-{source.name[-64:]}"
+    try:
+        sha, size = _copy_hashing(source, tmp)
+        target = landing_dir / sha[:2] / f"{sha}{''.join(source.suffixes)[-16:]}"
+        if target.exists():
+            tmp.unlink()  # these bytes were received before: the landed copy stays as it was
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp.chmod(0o444)
+            tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
     with conn.transaction():
         cur = conn.execute(
             "insert into ops.landed_files (file_sha256, feed_id, file_name, size_bytes, landing_path)"

@@ -7,14 +7,19 @@ and nothing of it reaches raw. A crash mid-file leaves nothing half-loaded (one 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 import psycopg
 
-from knowdo.formats import FORMATS, FileRejected, Rejection, Row
-from knowdo.landing import land
+from knowdo.formats import FORMATS, FastPathUnavailable, FileRejected, ParseContext, Rejection, Row
+from knowdo.landing import LandedFile, land
 from knowdo.registry import Feed
 
 BATCH_COLUMNS = ("batch_id", "file_sha256", "row_number", "feed_id")
@@ -33,6 +38,7 @@ class LoadResult:
     error: str | None
     already_loaded: bool
     superseded: tuple[int, ...] = ()
+    vectorised: bool = False  # loaded through the format's vectorised path (not row by row)
 
     @property
     def ok(self) -> bool:
@@ -53,18 +59,22 @@ def ingest_file(
     path: Path,
     landing_dir: Path,
     on_progress: Callable[[int], None] | None = None,
+    vectorised: bool = True,
 ) -> LoadResult:
-    """Land `path` for `feed` and load it. Idempotent: the same bytes again change nothing."""
+    """Land `path` for `feed` and load it. Idempotent: the same bytes again change nothing.
+
+    A format with a vectorised path (`FormatSpec.load_tables`) is loaded through it, a block at a
+    time, unless `vectorised` is False; both paths load the same rows and rejections."""
     spec = FORMATS[feed.format]
+    vectorised = bool(spec.load_tables and vectorised)
+    if vectorised:  # pyarrow's imports (~0.5 s) overlap the landing's hashing and copying
+        threading.Thread(target=_import_pyarrow, name="knowdo-import-pyarrow", daemon=True).start()
     landed = land(conn, landing_dir, feed.id, path)
     if existing := _existing_batch(conn, feed.id, landed.sha256):
         batch_id, status, read, loaded, rejected, error = existing
         return LoadResult(feed.id, path.name, landed.sha256, batch_id, status, read, loaded,
                           rejected, error, already_loaded=True)
 
-    read = loaded = rejected = 0
-    periods: set[str] = set()
-    first_period = last_period = None
     try:
         with conn.transaction():
             batch_id = conn.execute(
@@ -72,30 +82,21 @@ def ingest_file(
                 " values (%s, %s, %s, %s, %s, 'loading') returning batch_id",
                 (feed.id, landed.sha256, path.name, feed.format, spec.raw_table),
             ).fetchone()[0]
-            rejections: list[Rejection] = []
-            rejected_rows: set[int] = set()
-            columns = ", ".join(BATCH_COLUMNS + spec.columns)
-            with conn.cursor() as cur, cur.copy(f"copy {spec.raw_table} ({columns}) from stdin") as copy:
-                ctx = replace(feed.parse_context(file_name=path.name),
-                              defer_duplicate_check=bool(spec.key_columns))
-                for item in spec.parse(landed.path, ctx):
-                    if isinstance(item, Row):
-                        copy.write_row((batch_id, landed.sha256, item.row, feed.id, *item.values))
-                        loaded += 1
-                        if item.period:
-                            periods.add(item.period)
-                        if item.period_start:
-                            first_period = min(first_period or item.period_start, item.period_start)
-                            last_period = max(last_period or item.period_start, item.period_start)
-                        read = max(read, item.row)
-                    else:
-                        rejections.append(item)
-                        rejected_rows.add(item.row)
-                        read = max(read, item.row)
-                    if on_progress and (loaded + len(rejected_rows)) % 10000 == 0:
-                        on_progress(loaded + len(rejected_rows))
+            ctx = replace(feed.parse_context(file_name=path.name),
+                          defer_duplicate_check=bool(spec.key_columns))
+            copied = None
+            if vectorised:
+                try:
+                    with conn.transaction():  # a savepoint: a fall back keeps nothing of the attempt
+                        copied = _copy_tables(conn, spec, ctx, landed, batch_id, feed.id, on_progress)
+                except FastPathUnavailable:
+                    copied, vectorised = None, False
+            if copied is None:
+                copied = _copy_rows(conn, spec, ctx, landed, batch_id, feed.id, on_progress)
+            loaded, rejected_rows, rejections = copied.loaded, copied.rejected_rows, copied.rejections
             if spec.key_columns:
-                duplicates = _reject_duplicate_keys(conn, spec, batch_id, landed.sha256)
+                duplicates = _reject_duplicate_keys(conn, spec, batch_id, landed.sha256,
+                                                    copied.key_candidates)
                 loaded -= len(duplicates)
                 rejected_rows.update(duplicates)
             rejected = len(rejected_rows)
@@ -106,14 +107,15 @@ def ingest_file(
                 ) as copy:
                     for r in rejections:
                         copy.write_row((batch_id, landed.sha256, r.row, r.field, r.value, r.reason))
-            superseded = _supersede_earlier(conn, feed.id, batch_id, sorted(periods))
+            periods = sorted(copied.periods)
+            superseded = _supersede_earlier(conn, feed.id, batch_id, periods)
             # fresh statistics, or the planner misjudges row counts in the models built next
             conn.execute(f"analyze {spec.raw_table}")
             conn.execute(
                 "update ops.load_batches set status = 'loaded', rows_read = %s, rows_loaded = %s,"
                 " rows_rejected = %s, periods = %s, period_start = %s, period_end = %s,"
                 " submitted_at = %s, finished_at = now() where batch_id = %s",
-                (read, loaded, rejected, sorted(periods), first_period, last_period,
+                (copied.read, loaded, rejected, periods, copied.first_period, copied.last_period,
                  spec.submitted_at(landed.path) if spec.submitted_at else None, batch_id),
             )
     except FileRejected as exc:
@@ -128,24 +130,195 @@ def ingest_file(
                           str(exc), already_loaded=False)
     if on_progress:
         on_progress(loaded + rejected)
-    return LoadResult(feed.id, path.name, landed.sha256, batch_id, "loaded", read, loaded,
-                      rejected, None, already_loaded=False, superseded=tuple(superseded))
+    return LoadResult(feed.id, path.name, landed.sha256, batch_id, "loaded", copied.read, loaded,
+                      rejected, None, already_loaded=False, superseded=tuple(superseded),
+                      vectorised=vectorised)
 
 
-def _reject_duplicate_keys(conn: psycopg.Connection, spec, batch_id: int, sha256: str) -> set[int]:
+def _import_pyarrow() -> None:
+    import pyarrow as pa
+
+    import knowdo.formats._arrow  # noqa: F401
+
+    pa.array([0])  # the first conversion imports pandas (pyarrow looks for its types)
+
+
+@dataclass
+class _Copied:
+    """What went into the raw table for one file, before the duplicate-key check."""
+
+    read: int = 0
+    loaded: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+    rejected_rows: set[int] = field(default_factory=set)
+    periods: set[str] = field(default_factory=set)
+    first_period: date | None = None
+    last_period: date | None = None
+    # keys that may repeat (the only ones the duplicate check must look at); None: look at all
+    key_candidates: set[tuple] | None = None
+
+    def add_periods(self, periods: set[str], first: date | None, last: date | None) -> None:
+        self.periods |= periods
+        if first is not None:
+            self.first_period = min(self.first_period or first, first)
+        if last is not None:
+            self.last_period = max(self.last_period or last, last)
+
+
+def _copy_rows(conn: psycopg.Connection, spec, ctx: ParseContext, landed: LandedFile,
+               batch_id: int, feed_id: str, on_progress) -> _Copied:
+    """The format's row parser into COPY, one row at a time (the exact path every format has)."""
+    copied = _Copied()
+    columns = ", ".join(BATCH_COLUMNS + spec.columns)
+    with conn.cursor() as cur, cur.copy(f"copy {spec.raw_table} ({columns}) from stdin") as copy:
+        for item in spec.parse(landed.path, ctx):
+            if isinstance(item, Row):
+                copy.write_row((batch_id, landed.sha256, item.row, feed_id, *item.values))
+                copied.loaded += 1
+                if item.period:
+                    copied.periods.add(item.period)
+                if item.period_start:
+                    copied.add_periods(set(), item.period_start, item.period_start)
+            else:
+                copied.rejections.append(item)
+                copied.rejected_rows.add(item.row)
+            copied.read = max(copied.read, item.row)
+            if on_progress and (copied.loaded + len(copied.rejected_rows)) % 10000 == 0:
+                on_progress(copied.loaded + len(copied.rejected_rows))
+    return copied
+
+
+def _copy_tables(conn: psycopg.Connection, spec, ctx: ParseContext, landed: LandedFile,
+                 batch_id: int, feed_id: str, on_progress) -> _Copied:
+    """The format's vectorised path into COPY (CSV), a block at a time. Blocks are parsed and
+    encoded in a thread while this one sends the previous block, so the client's work overlaps
+    the server's. Raises FastPathUnavailable (from the format) when the file needs the row path."""
+    import pyarrow as pa
+
+    from knowdo.formats._arrow import KeyFilter, constant, copy_csv
+
+    copied = _Copied()
+    with KeyFilter(spec.key_columns) if spec.key_columns else nullcontext() as key_filter:
+
+        def encoded():
+            for chunk in spec.load_tables(landed.path, ctx):
+                table = chunk.table
+                if key_filter is not None:
+                    key_filter.add(table)
+                n = table.num_rows
+                batch = {"batch_id": constant(batch_id, n, pa.int64()),
+                         "file_sha256": constant(landed.sha256, n, pa.string()),
+                         "row_number": table.column("row_number"),
+                         "feed_id": constant(feed_id, n, pa.string())}
+                names = BATCH_COLUMNS + spec.columns
+                arrays = [batch[c] if c in batch else table.column(c) for c in names]
+                yield chunk, copy_csv(pa.Table.from_arrays(arrays, names=list(names)))
+
+        columns = ", ".join(BATCH_COLUMNS + spec.columns)
+        with conn.cursor() as cur, cur.copy(
+            f"copy {spec.raw_table} ({columns}) from stdin with (format csv)"
+        ) as copy:
+            for chunk, data in _in_background(encoded()):
+                if data:
+                    copy.write(data)
+                copied.loaded += chunk.table.num_rows
+                copied.rejections.extend(chunk.rejections)
+                copied.rejected_rows.update(r.row for r in chunk.rejections)
+                copied.read += chunk.records
+                copied.add_periods(chunk.periods, chunk.first_period, chunk.last_period)
+                if on_progress:
+                    on_progress(copied.read)
+        if key_filter is not None:
+            copied.key_candidates = key_filter.repeated_keys()
+    return copied
+
+
+T = TypeVar("T")
+
+
+def _in_background(items: Iterator[T], ahead: int = 6) -> Iterator[T]:
+    """Iterate `items` in a thread, at most `ahead` items ahead of the consumer (memory stays
+    bounded; a few blocks of slack keep the server fed when the thread is briefly descheduled on
+    a busy machine); its exceptions are raised here. If the consumer stops early, it stops too."""
+    handoff: queue.Queue = queue.Queue(maxsize=ahead)
+    stop = threading.Event()
+
+    def put(entry) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(("item", item)):
+                    return
+            put(("done", None))
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            put(("error", exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close:
+                close()
+
+    worker = threading.Thread(target=produce, name="knowdo-load-blocks", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = handoff.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        worker.join()
+
+
+def _reject_duplicate_keys(conn: psycopg.Connection, spec, batch_id: int, sha256: str,
+                           candidates: set[tuple] | None = None) -> set[int]:
     """Move every repeat of a key within this batch from raw to ops.rejected_rows (the first
-    occurrence stays). Done in SQL after COPY so memory stays flat however large the file."""
+    occurrence stays). Done in SQL after COPY so memory stays flat however large the file.
+
+    `candidates` (from the vectorised path's key filter) are the only keys that may repeat: the
+    check then looks at their rows alone, and costs nothing when there are none. None: all keys."""
     from psycopg import sql
 
+    if candidates is not None and not candidates:
+        return set()
     table = sql.Identifier(*spec.raw_table.split("."))
     keys = sql.SQL(", ").join(sql.Identifier(c) for c in spec.key_columns)
+    restrict = sql.SQL("")
+    params = {"batch": batch_id, "sha": sha256, "field": spec.key_columns[0],
+              "what": spec.key_description or ", ".join(spec.key_columns)}
+    if candidates is not None:
+        # the candidate keys as one text array per key column (the loader may not create
+        # temporary tables); NULL-safe match, and the coalesce equality lets PostgreSQL hash them
+        names = [f"k{i}" for i in range(len(spec.key_columns))]
+        for i, name in enumerate(names):
+            params[name] = [None if key[i] is None else str(key[i]) for key in candidates]
+        match = sql.SQL(" and ").join(
+            sql.SQL("coalesce(c.{n}, '') = coalesce(t.{k}::text, '')"
+                    " and c.{n} is not distinct from t.{k}::text").format(
+                n=sql.Identifier(n), k=sql.Identifier(c))
+            for n, c in zip(names, spec.key_columns))
+        restrict = sql.SQL(
+            " and exists (select 1 from unnest({arrays}) as c({names}) where {match})"
+        ).format(arrays=sql.SQL(", ").join(sql.SQL("{}::text[]").format(sql.Placeholder(n))
+                                           for n in names),
+                 names=sql.SQL(", ").join(sql.Identifier(n) for n in names), match=match)
     rows = conn.execute(
         sql.SQL(
             """
             with ranked as (
                 select ctid as rid, row_number,
                        min(row_number) over (partition by {keys}) as first_row
-                from {table} where batch_id = %(batch)s
+                from {table} t where batch_id = %(batch)s {restrict}
             ),
             removed as (
                 delete from {table} t using ranked
@@ -159,9 +332,8 @@ def _reject_duplicate_keys(conn: psycopg.Connection, spec, batch_id: int, sha256
             from removed
             returning row_number
             """
-        ).format(keys=keys, table=table),
-        {"batch": batch_id, "sha": sha256, "field": spec.key_columns[0],
-         "what": spec.key_description or ", ".join(spec.key_columns)},
+        ).format(keys=keys, table=table, restrict=restrict),
+        params,
     ).fetchall()
     return {r[0] for r in rows}
 

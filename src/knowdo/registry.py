@@ -89,7 +89,9 @@ def load_registry(path: Path) -> dict[str, Feed]:
     from knowdo.formats import FORMATS
 
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        # the C loader when PyYAML has it: ~10x faster on registries that map thousands of org units
+        safe_loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=safe_loader) or {}
     except FileNotFoundError:
         raise RegistryError(f"feed registry not found: {path} (set KNOWDO_FEEDS_FILE)") from None
     except yaml.YAMLError as exc:

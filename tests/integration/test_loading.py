@@ -2,13 +2,17 @@
 
 import json
 from dataclasses import replace
+from datetime import date
+from pathlib import Path
 
 import pytest
 
+from knowdo.formats.dhis2 import COLUMNS
 from knowdo.landing import sha256_of
 from knowdo.loading import ingest_file
 from knowdo.registry import load_registry
 from knowdo.synth.dhis2 import org_unit_uid
+from tests.unit.formats import dhis2_csv_faults as faults
 
 pytestmark = pytest.mark.integration
 
@@ -95,3 +99,94 @@ def test_duplicate_keys_are_rejected_in_the_database_after_copy(loader_conn, fee
     batch = loader_conn.execute("select rows_loaded, rows_rejected from ops.load_batches where batch_id = %s",
                                 (result.batch_id,)).fetchone()
     assert batch == (2, 2)
+
+
+# --- DHIS2 CSV: the vectorised path loads exactly what the row path loads ------------------------
+CSV_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "dhis2_csv" / "dataValueSet.csv"
+RAW_COLUMNS = ("row_number", *COLUMNS)
+
+
+@pytest.fixture
+def csv_feeds(feed):
+    """Two feeds over the same mapping (a file's bytes load once per feed): one per path."""
+    mapping = {**faults.MAPPING, "org_units": {**faults.ORG_UNITS, "DiszpKrYNg8": "GH-AA"},
+               "data_elements": faults.ELEMENTS,
+               "category_option_combos": {**faults.COMBOS, "HllvX50cXC0": None}}
+    base = replace(feed, format="dhis2-csv", mapping=mapping, options={})
+    return replace(base, id="test_loading_rows"), replace(base, id="test_loading_vectorised")
+
+
+def loaded_state(conn, result):
+    raw = conn.execute(f"select {', '.join(RAW_COLUMNS)} from raw.dhis2_data_values"
+                       " where batch_id = %s order by row_number", (result.batch_id,)).fetchall()
+    rejected = conn.execute("select row_number, field, value, reason from ops.rejected_rows"
+                            " where batch_id = %s order by 1, 2, 3, 4", (result.batch_id,)).fetchall()
+    batch = conn.execute("select status, rows_read, rows_loaded, rows_rejected, periods,"
+                         " period_start, period_end from ops.load_batches where batch_id = %s",
+                         (result.batch_id,)).fetchone()
+    return raw, rejected, batch
+
+
+def load_both_ways(conn, feeds, path, landing):
+    by_rows = ingest_file(conn, feeds[0], path, landing, vectorised=False)
+    vectorised = ingest_file(conn, feeds[1], path, landing)
+    assert not by_rows.vectorised
+    assert (vectorised.rows_read, vectorised.rows_loaded, vectorised.rows_rejected) == (
+        by_rows.rows_read, by_rows.rows_loaded, by_rows.rows_rejected)
+    assert loaded_state(conn, vectorised) == loaded_state(conn, by_rows)
+    return vectorised
+
+
+def test_vectorised_csv_load_equals_the_row_load_on_the_real_fixture(loader_conn, csv_feeds, tmp_path):
+    vectorised = load_both_ways(loader_conn, csv_feeds, CSV_FIXTURE, tmp_path / "landing")
+    assert vectorised.vectorised and (vectorised.rows_loaded, vectorised.rows_rejected) == (3, 0)
+
+
+@pytest.mark.parametrize("shape", [{"records": 30_000}, {"records": 3000, "newline": "\r\n", "bom": True}])
+def test_vectorised_csv_load_equals_the_row_load_with_planted_faults(loader_conn, csv_feeds, tmp_path,
+                                                                     shape):
+    path = faults.planted_faults_csv(tmp_path / "faults.csv", **shape)
+    vectorised = load_both_ways(loader_conn, csv_feeds, path, tmp_path / "landing")
+    assert vectorised.vectorised
+    reasons = [r[0] for r in loader_conn.execute(
+        "select reason from ops.rejected_rows where batch_id = %s", (vectorised.batch_id,))]
+    # repeated keys far apart (other blocks) and a repeat with a NULL attributeOptionCombo
+    assert sum("duplicate key" in r for r in reasons) > 10
+    assert loader_conn.execute(
+        "select count(*) from raw.dhis2_data_values where batch_id = %s and period = '201404'"
+        " and attribute_option_combo is null", (vectorised.batch_id,)).fetchone()[0] == 1
+    assert vectorised.rows_loaded > 0.8 * shape["records"]
+
+
+def test_a_record_pyarrow_cannot_read_late_in_the_file_falls_back_whole(loader_conn, csv_feeds, tmp_path):
+    path = faults.planted_faults_csv(tmp_path / "late_fault.csv", records=30_000)
+    with path.open("a", encoding="utf-8") as fh:  # ~2.5 MB in: blocks were already sent to COPY
+        fh.write("f7n9E0hX8qk,201909,Ou000000002,cocF,aoc,4,,,,,one cell too many\n")
+    vectorised = load_both_ways(loader_conn, csv_feeds, path, tmp_path / "landing")
+    assert not vectorised.vectorised  # the savepoint dropped what the attempt had copied
+    assert loader_conn.execute("select count(*) from raw.dhis2_data_values where batch_id = %s",
+                               (vectorised.batch_id,)).fetchone()[0] == vectorised.rows_loaded
+    assert loader_conn.execute(
+        "select reason from ops.rejected_rows where batch_id = %s and reason like '%%more cell%%'",
+        (vectorised.batch_id,)).fetchone() is not None
+
+
+def test_copy_csv_gives_postgresql_null_and_empty_string_apart(loader_conn):
+    import pyarrow as pa
+
+    from knowdo.formats._arrow import copy_csv
+
+    comments = [None, "", 'say "hi",\nthen go', "\\."]
+    table = pa.table({"batch_id": pa.array([-1] * 4, pa.int64()), "file_sha256": ["x"] * 4,
+                      "row_number": pa.array(range(4), pa.int64()), "feed_id": ["f"] * 4,
+                      "data_element": ["de"] * 4, "period": ["201201"] * 4, "org_unit": ["ou"] * 4,
+                      "comment": comments, "indicator_code": ["i"] * 4, "geography_code": ["g"] * 4,
+                      "period_start": pa.array([date(2012, 1, 1)] * 4, pa.date32()),
+                      "period_type": ["month"] * 4})
+    with loader_conn.cursor() as cur, cur.copy(
+        f"copy raw.dhis2_data_values ({', '.join(table.column_names)}) from stdin with (format csv)"
+    ) as copy:
+        copy.write(copy_csv(table))
+    back = loader_conn.execute("select comment from raw.dhis2_data_values where batch_id = -1"
+                               " order by row_number").fetchall()
+    assert [r[0] for r in back] == comments

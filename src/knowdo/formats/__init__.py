@@ -17,6 +17,12 @@ class FileRejected(Exception):
     """The whole file cannot be read as the declared format; the message is one plain sentence."""
 
 
+class FastPathUnavailable(Exception):
+    """A vectorised loader path cannot read this file exactly as the row parser would (an encoding
+    it does not handle, a record with more or fewer cells than the header, ...): the loader
+    discards whatever the attempt wrote and loads the file with `parse` instead."""
+
+
 @dataclass(frozen=True)
 class Rejection:
     row: int
@@ -49,7 +55,23 @@ class ParseContext:
     defer_duplicate_check: bool = False
 
 
+@dataclass
+class TableChunk:
+    """A block of a file parsed at once by a format's vectorised loader path (`load_tables`).
+
+    `table` is a pyarrow Table: `row_number` (int64), then the spec's columns in order, already
+    in the text PostgreSQL parses (numbers as decimal text, timestamps in ISO form)."""
+
+    table: Any
+    rejections: list[Rejection]
+    records: int  # data records in this block (loaded or rejected; blank lines are not records)
+    periods: set[str]  # the reporting periods of the loaded rows
+    first_period: date | None = None
+    last_period: date | None = None
+
+
 ParseFn = Callable[[Path, ParseContext], Iterator[Row | Rejection]]
+TablesFn = Callable[[Path, ParseContext], Iterator[TableChunk]]
 SniffFn = Callable[[str], bool]
 
 
@@ -68,6 +90,10 @@ class FormatSpec:
     # raw columns that identify a value within one file; a repeat is a duplicate-key rejection
     key_columns: tuple[str, ...] = ()
     key_description: str = ""  # how a submitter would name that key, for the rejection reason
+    # Optional vectorised path for the loader only (`knowdo check` always runs `parse`): yields
+    # blocks with exactly the rows and rejections `parse` would give, or raises
+    # FastPathUnavailable for a file it cannot read exactly as `parse` does.
+    load_tables: TablesFn | None = None
 
 
 class DuplicateKeys:
@@ -91,12 +117,16 @@ class DuplicateKeys:
 
 
 def _registry() -> dict[str, FormatSpec]:
-    """Every module of this package that defines FORMAT_SPECS contributes its formats."""
+    """Every public module of this package that defines FORMAT_SPECS contributes its formats.
+
+    Private modules (`_csv`, `_arrow`, ...) are helpers imported by the formats that use them:
+    skipping them keeps pyarrow out of `knowdo check` and the DAGs, which never load a file."""
     import importlib
     import pkgutil
 
     specs: dict[str, FormatSpec] = {}
-    for module_info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+    public = (m for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    for module_info in sorted(public, key=lambda m: m.name):
         module = importlib.import_module(f"{__name__}.{module_info.name}")
         for spec in getattr(module, "FORMAT_SPECS", ()):
             if spec.name in specs:

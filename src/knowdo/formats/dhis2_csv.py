@@ -5,6 +5,9 @@ comment,flwup` (names matched without regard to case; newer exports write `categ
 `attributeoptioncombo`, `followup`, `created`, `deleted`, and the camelCase names of the JSON API
 are accepted too). Same raw table, registry mapping and validation as DHIS2 JSON: every record is
 turned into the JSON shape and handed to `dhis2.map_value`, so both formats reject the same things.
+
+The loader reads these files a block at a time with pyarrow (`_dhis2_csv_fast`), with exactly the
+rows and rejections of `parse_csv`; `knowdo check` runs `parse_csv` itself.
 """
 
 from __future__ import annotations
@@ -88,6 +91,13 @@ def parse_csv(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
         yield result
 
 
+def _load_tables(path: Path, ctx: ParseContext):
+    """The loader's vectorised path (imported only when loading: pyarrow is heavy to import)."""
+    from knowdo.formats._dhis2_csv_fast import load_tables
+
+    return load_tables(path, ctx)
+
+
 def _sniff(head: str) -> bool:
     first = head.lstrip("\ufeff").splitlines()[0] if head.strip() else ""
     cells = {c.strip().strip('"').lower() for c in first.split(",")}
@@ -103,6 +113,7 @@ DHIS2_CSV = FormatSpec(
     sniff=_sniff,
     key_columns=KEY_COLUMNS,
     key_description=KEY_DESCRIPTION,
+    load_tables=_load_tables,
 )
 
 FORMAT_SPECS = [DHIS2_CSV]
