@@ -538,6 +538,16 @@ begin
         if intercept <= 0 then
             value := null;
             not_applicable_reason := 'the fitted value at the disadvantaged end is not positive';
+        elsif fitted_top <= 0 then
+            value := null;
+            not_applicable_reason := 'the fitted value at the advantaged end is not positive';
+        elsif intercept < 0.05 * abs(mu) then
+            -- e.g. contacts by age band, where the line nearly reaches 0 at the youngest end: the
+            -- ratio (> ~40) and its interval (delta method, dividing by the intercept) explode
+            -- and say nothing a reader can use; SII, the absolute measure, still applies
+            value := null;
+            not_applicable_reason := 'the fitted value at the disadvantaged end is under 5% of the mean: '
+                'a ratio to it is not meaningful (read the SII)';
         else
             value := fitted_top / intercept; not_applicable_reason := null;
             if has_se and fitted_top > 0 then
