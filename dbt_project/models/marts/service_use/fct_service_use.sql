@@ -1,8 +1,28 @@
+{#-
+    Incremental: each run rebuilds only the months whose load state changed (new month, corrected
+    resend, new population load; macros/incremental/service_use_periods.sql). Disclosure control,
+    secondary suppression and reference-group comparisons stay within one month x geography x
+    indicator, so rebuilding whole months is exact; `dbt run --full-refresh` rebuilds every month.
+    The publish step copies this candidate into `marts` (it is never moved).
+-#}
+
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='period_start',
+    on_schema_change='fail',
+    indexes=[{'columns': ['period_start', 'source_batch_id', 'source_batch_count']}],
+    pre_hook="{{ delete_stale_service_use_periods() }}",
+) }}
+
+-- the incremental filter reads the load state: depends_on: {{ ref('int_service_use__load_state') }}
+
 with
 
 service_use as (
 
     select * from {{ ref('service_use_unrounded') }}
+    where {{ is_service_use_period_to_build('period_start') }}
 
 ),
 
@@ -13,53 +33,27 @@ published_counts as (
     select
         service_use.*,
         {{ disclosure_published_count('numerator', 'geography_level') }} as published_numerator,
-        {{ disclosure_is_suppressed('numerator', 'geography_level') }} as is_primary_suppressed
+        {{ disclosure_is_suppressed('numerator', 'geography_level') }}
+            -- a count the publisher withheld (MHSDS '*': under 5) arrives as NULL: suppressed, never zero
+            or (numerator is null and geography_level <> 'national') as is_primary_suppressed
     from service_use
 
 ),
 
--- Secondary suppression: below national level, when exactly one group of a stratifier in a
--- place-month is suppressed, the `all` row minus its published siblings would give it back, so
--- the next smallest group of that stratifier is suppressed too (ties: the first in group order).
-primary_suppressed_per_stratum as (
-
-    select
-        period_start,
-        geography_code,
-        indicator_code,
-        stratifier,
-        count(*) filter (where is_primary_suppressed) as suppressed_groups
-    from published_counts
-    where geography_level <> 'national' and stratifier <> 'all'
-    group by 1, 2, 3, 4
-
-),
-
+-- Secondary suppression (macros/disclosure/secondary_suppression.sql): below national level, when
+-- exactly one cell of a stratifier's groups plus the place-month's `all` row is suppressed, the
+-- `all` row minus its published siblings (or the siblings' sum) would give it back, so the next
+-- smallest group of that stratifier is suppressed too (ties: the first in group order).
 secondary_suppressed as (
 
-    select distinct on (
-        published_counts.period_start,
-        published_counts.geography_code,
-        published_counts.indicator_code,
-        published_counts.stratifier
-    )
-        published_counts.service_use_key
-    from published_counts
-    inner join primary_suppressed_per_stratum as strata
-        on
-            published_counts.period_start = strata.period_start
-            and published_counts.geography_code = strata.geography_code
-            and published_counts.indicator_code = strata.indicator_code
-            and published_counts.stratifier = strata.stratifier
-    where strata.suppressed_groups = 1 and not published_counts.is_primary_suppressed
-    order by
-        published_counts.period_start,
-        published_counts.geography_code,
-        published_counts.indicator_code,
-        published_counts.stratifier,
-        published_counts.numerator,
-        published_counts.group_order,
-        published_counts.group_code
+    {{ disclosure_secondary_suppressed_keys(
+        relation='published_counts',
+        key_column='service_use_key',
+        place_columns=['period_start', 'geography_code', 'indicator_code'],
+        is_suppressed_column='is_primary_suppressed',
+        size_columns=['numerator'],
+        tie_breaker_columns=['group_order', 'group_code'],
+    ) }}
 
 ),
 
@@ -231,7 +225,11 @@ final as (
         case when not is_suppressed then trim_scale(round(age_standardised_lower_95, 4)) end
             as age_standardised_lower_95,
         case when not is_suppressed then trim_scale(round(age_standardised_upper_95, 4)) end
-            as age_standardised_upper_95
+            as age_standardised_upper_95,
+
+        ----------  lineage: the load state the month was built from (incremental rebuilds)
+        source_batch_id,
+        source_batch_count
 
     from with_comparisons
 

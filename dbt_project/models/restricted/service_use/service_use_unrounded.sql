@@ -1,14 +1,51 @@
+{#-
+    Incremental: each run rebuilds only the months whose load state changed (new month, corrected
+    resend, new population load; macros/incremental/service_use_periods.sql). Everything computed
+    across groups here (the `all` row, age standardisation) stays within one month x geography x
+    indicator, so rebuilding whole months is exact; `dbt run --full-refresh` rebuilds every month.
+-#}
+
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='period_start',
+    on_schema_change='fail',
+    indexes=[{'columns': ['period_start', 'source_batch_id', 'source_batch_count']}],
+    pre_hook="{{ delete_stale_service_use_periods() }}",
+) }}
+
 with
 
 service_use as (
 
-    select * from {{ ref('int_service_use__dhis2_monthly') }}
+    select
+        period_start, period_type, period_year, indicator_code, geography_code, geography_level,
+        stratifier, group_code, numerator, denominator, reporting_geographies
+    from {{ ref('int_service_use__dhis2_monthly') }}
+
+    union all
+
+    -- England: MHSDS measures relevant to PCREF by ethnic group, ICBs and ARCs (its first eleven
+    -- columns are the DHIS2 model's; a suppressed MHSDS value arrives as a NULL numerator)
+    select
+        period_start, period_type, period_year, indicator_code, geography_code, geography_level,
+        stratifier, group_code, numerator, denominator, reporting_geographies
+    from {{ ref('int_service_use__mhsds_monthly') }}
 
 ),
 
 geographies as (
 
-    select * from {{ ref('ref_geography') }}
+    select geography_code, geography_name, country_code from {{ ref('ref_geography') }}
+
+    union all
+
+    -- England's places belong to the United Kingdom (no ISO 3166-1 code of their own)
+    select geography_code, geography_name, 'GBR' from {{ ref('ref_england_geography') }}
+
+    union all
+
+    select arc_code, arc_name, 'GBR' from {{ ref('ref_arcs') }}
 
 ),
 
@@ -27,6 +64,13 @@ stratifier_groups as (
 age_sex_cells as (
 
     select * from {{ ref('int_service_use__dhis2_age_sex_cells') }}
+    where {{ is_service_use_period_to_build('period_start') }}
+
+),
+
+load_state as (
+
+    select * from {{ ref('int_service_use__load_state') }}
 
 ),
 
@@ -130,7 +174,9 @@ described as (
         age_standardised.age_standardised_lower_95,
         age_standardised.age_standardised_upper_95,
         age_standardised.age_standardised_lower_998,
-        age_standardised.age_standardised_upper_998
+        age_standardised.age_standardised_upper_998,
+        load_state.source_batch_id,
+        load_state.source_batch_count
     from service_use
     inner join geographies
         on service_use.geography_code = geographies.geography_code
@@ -145,6 +191,9 @@ described as (
         and service_use.geography_code = age_standardised.geography_code
         and service_use.stratifier = age_standardised.stratifier
         and service_use.group_code = age_standardised.group_code
+    left join load_state
+        on service_use.period_start = load_state.period_start
+    where {{ is_service_use_period_to_build('service_use.period_start') }}
 
 ),
 
@@ -217,7 +266,11 @@ final as (
         trim_scale(round(age_standardised_lower_95, 4)) as age_standardised_lower_95,
         trim_scale(round(age_standardised_upper_95, 4)) as age_standardised_upper_95,
         trim_scale(round(age_standardised_lower_998, 4)) as age_standardised_lower_998,
-        trim_scale(round(age_standardised_upper_998, 4)) as age_standardised_upper_998
+        trim_scale(round(age_standardised_upper_998, 4)) as age_standardised_upper_998,
+
+        ----------  lineage: the load state the month was built from (incremental rebuilds)
+        source_batch_id,
+        source_batch_count
 
     from with_rates
 
