@@ -11,8 +11,9 @@
     {%- set built = relation if relation is not none else this -%}
     select load_state.period_start
     from {{ ref('int_service_use__load_state') }} as load_state
-    {#- built before the load keys existed: every month is stale (and dbt's on_schema_change='fail'
-        then asks for the one --full-refresh that adds the key columns) -#}
+    {#- built before the load keys existed (a warehouse from an earlier version): every month is
+        stale, so the run rebuilds them all and on_schema_change='append_new_columns' adds the key
+        columns; no manual --full-refresh is needed to upgrade -#}
     {%- if service_use_has_load_keys(built) %}
     where not exists (
         select 1

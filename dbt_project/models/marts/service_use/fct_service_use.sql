@@ -10,7 +10,7 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='period_start',
-    on_schema_change='fail',
+    on_schema_change='append_new_columns',
     indexes=[{'columns': ['period_start', 'source_batch_id', 'source_batch_count']}],
     pre_hook="{{ delete_stale_service_use_periods() }}",
 ) }}
