@@ -5,7 +5,7 @@ STACK := infra/local/stack.sh
 ENV := source infra/local/env.sh &&
 PYTEST_ARGS ?=
 
-.PHONY: help setup up down status test test-fast lint dbt-docs logs clean-local bench
+.PHONY: help setup up down status test test-fast lint dbt-docs logs clean-local bench bench-ingest bench-transform
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,9 +42,15 @@ lint: ## ruff on Python
 dbt-docs: ## build dbt docs (catalog and manifest) into .local/dbt/target
 	@$(ENV) cd dbt_project && $$KNOWDO_DBT_VENV/bin/dbt docs generate
 
-bench: ## ingest benchmark: knowdo ingest vs psql \copy and pandas, 1M and 10M rows (~15 min; bench/ingest/README.md)
+bench: bench-ingest bench-transform ## both benchmarks (~35 min; bench/README.md)
+
+bench-ingest: ## knowdo ingest vs psql \copy and pandas, 1M and 10M rows (~15 min; bench/ingest/README.md)
 	@bash $(STACK) start-pg
 	@$(ENV) .venv/bin/python bench/ingest/run.py --rows 1000000 10000000 $(BENCH_ARGS)
+
+bench-transform: ## incremental dbt run (+1 month) vs full refresh, 44.6M DHIS2 values (~20 min, ~15 GB disk; bench/transform/README.md)
+	@bash $(STACK) start-pg
+	@$(ENV) .venv/bin/python bench/transform/run.py $(BENCH_ARGS)
 
 logs: ## list the service logs
 	@ls -l .local/log/
