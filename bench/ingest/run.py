@@ -71,6 +71,10 @@ class SizeResult:
     pandas_rss_mb: list[float] = field(default_factory=list)
     pandas_cpu_s: list[float] = field(default_factory=list)
     pandas_extrapolated_from: int | None = None  # rows of the measured size it was scaled from
+    # `knowdo ingest` with KNOWDO_COPY_FORMAT=csv (--with-csv-route): the former COPY route
+    ingest_csv_s: list[float] = field(default_factory=list)
+    ingest_csv_rss_mb: list[float] = field(default_factory=list)
+    ingest_csv_cpu_s: list[float] = field(default_factory=list)
 
     def rate(self, seconds: list[float]) -> float:
         return self.rows / statistics.median(seconds)
@@ -249,7 +253,8 @@ def remove_feed_files(work_dir: Path, rows: int) -> None:
 
 
 # --- the benchmark ----------------------------------------------------------------------------------
-def bench_size(conn, rows: int, repeats: int, pandas_on: bool, work_dir: Path, db: str) -> SizeResult:
+def bench_size(conn, rows: int, repeats: int, pandas_on: bool, work_dir: Path, db: str,
+               csv_route: bool = False) -> SizeResult:
     source, raw_copy, registry = feed_files(work_dir, rows)
     landing = work_dir / "landing"
     env = knowdo_env(db, registry, landing)
@@ -260,6 +265,12 @@ def bench_size(conn, rows: int, repeats: int, pandas_on: bool, work_dir: Path, d
         result.ingest_s.append(done.seconds)
         result.ingest_rss_mb.append(done.rss_mb)
         result.ingest_cpu_s.append(done.cpu_s)
+        if csv_route:
+            empty_tables(conn, landing)
+            done = measure_ingest(rows, source, {**env, "KNOWDO_COPY_FORMAT": "csv"})
+            result.ingest_csv_s.append(done.seconds)
+            result.ingest_csv_rss_mb.append(done.rss_mb)
+            result.ingest_csv_cpu_s.append(done.cpu_s)
         empty_tables(conn, landing)
         done = measure_psql_copy(rows, raw_copy, db)
         result.psql_s.append(done.seconds)
@@ -272,7 +283,8 @@ def bench_size(conn, rows: int, repeats: int, pandas_on: bool, work_dir: Path, d
             result.pandas_rss_mb.append(done.rss_mb)
             result.pandas_cpu_s.append(done.cpu_s)
         print(f"{rows:,} rows, run {attempt}/{repeats}: ingest {result.ingest_s[-1]:.1f} s, "
-              f"psql \\copy {result.psql_s[-1]:.1f} s"
+              + (f"ingest (csv route) {result.ingest_csv_s[-1]:.1f} s, " if csv_route else "")
+              + f"psql \\copy {result.psql_s[-1]:.1f} s"
               + (f", pandas {result.pandas_s[-1]:.1f} s" if pandas_on and attempt == 1 else ""),
               file=sys.stderr)
     empty_tables(conn, landing)
@@ -296,6 +308,9 @@ def print_table(results: list[SizeResult]) -> None:
     for r in results:
         lines = [("knowdo ingest", r.ingest_s, r.ingest_rss_mb, r.ingest_cpu_s),
                  ("psql \\copy", r.psql_s, r.psql_rss_mb, r.psql_cpu_s)]
+        if r.ingest_csv_s:
+            lines.insert(1, ("knowdo ingest (csv)", r.ingest_csv_s, r.ingest_csv_rss_mb,
+                             r.ingest_csv_cpu_s))
         if r.pandas_s:
             label = "pandas to_sql" if r.pandas_extrapolated_from is None else "pandas (extrapolated)"
             lines.append((label, r.pandas_s, r.pandas_rss_mb, r.pandas_cpu_s))
@@ -359,6 +374,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="keep the generated feeds for the next run")
     parser.add_argument("--profile", action="store_true",
                         help="instead of benchmarking, profile one ingest of the smallest size")
+    parser.add_argument("--with-csv-route", action="store_true",
+                        help="also time `knowdo ingest` with KNOWDO_COPY_FORMAT=csv (the former"
+                             " COPY route), interleaved with the others")
     parser.add_argument("--top", type=int, default=25, help="functions listed by --profile")
     args = parser.parse_args(argv)
     if args.db in ("warehouse", os.environ.get("KNOWDO_WAREHOUSE_DB", "warehouse")):
@@ -385,7 +403,8 @@ def main(argv: list[str] | None = None) -> int:
                 for rows in sizes:
                     repeats = args.repeats if rows <= args.repeat_max_rows else 1
                     pandas_on = not args.no_pandas and rows <= args.pandas_max_rows
-                    results.append(bench_size(conn, rows, repeats, pandas_on, args.work_dir, args.db))
+                    results.append(bench_size(conn, rows, repeats, pandas_on, args.work_dir, args.db,
+                                              args.with_csv_route))
                     if not args.keep_files:
                         remove_feed_files(args.work_dir, rows)
                 measured = [r for r in results if r.pandas_s]

@@ -7,7 +7,9 @@ and nothing of it reaches raw. A crash mid-file leaves nothing half-loaded (one 
 
 from __future__ import annotations
 
+import os
 import queue
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
@@ -188,17 +190,48 @@ def _copy_rows(conn: psycopg.Connection, spec, ctx: ParseContext, landed: Landed
     return copied
 
 
+def copy_format() -> str:
+    """How the vectorised path sends blocks: "binary" (PostgreSQL's binary COPY format, the
+    default: 20-30% less work for the server) or "csv" (KNOWDO_COPY_FORMAT=csv, the former route,
+    kept so the two can be compared)."""
+    chosen = os.environ.get("KNOWDO_COPY_FORMAT", "binary").strip().lower() or "binary"
+    if chosen not in ("binary", "csv"):
+        raise ValueError(f"KNOWDO_COPY_FORMAT must be binary or csv, not {chosen!r}")
+    return chosen
+
+
+def _column_types(conn: psycopg.Connection, raw_table: str, names: tuple[str, ...]) -> list[str]:
+    schema, table = raw_table.split(".")
+    found = dict(conn.execute(
+        "select column_name, data_type from information_schema.columns"
+        " where table_schema = %s and table_name = %s", (schema, table)).fetchall())
+    return [found.get(name, "") for name in names]
+
+
 def _copy_tables(conn: psycopg.Connection, spec, ctx: ParseContext, landed: LandedFile,
                  batch_id: int, feed_id: str, on_progress) -> _Copied:
-    """The format's vectorised path into COPY (CSV), a block at a time. Blocks are parsed and
-    encoded in a thread while this one sends the previous block, so the client's work overlaps
-    the server's. Raises FastPathUnavailable (from the format) when the file needs the row path."""
+    """The format's vectorised path into COPY, a block at a time. Blocks are parsed and encoded in
+    a thread while this one sends the previous block, so the client's work overlaps the server's.
+
+    Binary COPY (see _pgbinary) by default: the rows whose values it cannot encode with certainty
+    (rare: a numeric not written as plain digits, a naive timestamp in a DST change) are spilled
+    to a temporary file as CSV and sent by a second COPY (format csv) after the binary one.
+    Raises FastPathUnavailable (from the format) when the file needs the row path."""
     import pyarrow as pa
 
+    from knowdo.formats import _pgbinary
     from knowdo.formats._arrow import KeyFilter, constant, copy_csv
 
     copied = _Copied()
-    with KeyFilter(spec.key_columns) if spec.key_columns else nullcontext() as key_filter:
+    names = BATCH_COLUMNS + spec.columns
+    columns = ", ".join(names)
+    binary = copy_format() == "binary" and conn.info.encoding == "utf-8"
+    if binary:
+        types = _column_types(conn, spec.raw_table, names)
+        binary = all(t in _pgbinary.SUPPORTED_TYPES for t in types)
+        zone = _pgbinary.session_zone(conn.info.parameter_status("TimeZone"))
+    with (KeyFilter(spec.key_columns) if spec.key_columns else nullcontext() as key_filter,
+          tempfile.TemporaryFile(prefix="knowdo-copy-csv-") as leftovers):
 
         def encoded():
             for chunk in spec.load_tables(landed.path, ctx):
@@ -210,14 +243,22 @@ def _copy_tables(conn: psycopg.Connection, spec, ctx: ParseContext, landed: Land
                          "file_sha256": constant(landed.sha256, n, pa.string()),
                          "row_number": table.column("row_number"),
                          "feed_id": constant(feed_id, n, pa.string())}
-                names = BATCH_COLUMNS + spec.columns
                 arrays = [batch[c] if c in batch else table.column(c) for c in names]
-                yield chunk, copy_csv(pa.Table.from_arrays(arrays, names=list(names)))
+                block = pa.Table.from_arrays(arrays, names=list(names))
+                if not binary:
+                    yield chunk, copy_csv(block)
+                    continue
+                data, rest = _pgbinary.encode(block, types, zone)
+                if rest.num_rows:
+                    leftovers.write(copy_csv(rest))
+                yield chunk, data
 
-        columns = ", ".join(BATCH_COLUMNS + spec.columns)
         with conn.cursor() as cur, cur.copy(
-            f"copy {spec.raw_table} ({columns}) from stdin with (format csv)"
+            f"copy {spec.raw_table} ({columns}) from stdin"
+            f" with (format {'binary' if binary else 'csv'})"
         ) as copy:
+            if binary:
+                copy.write(_pgbinary.SIGNATURE)
             for chunk, data in _in_background(encoded()):
                 if data:
                     copy.write(data)
@@ -228,6 +269,15 @@ def _copy_tables(conn: psycopg.Connection, spec, ctx: ParseContext, landed: Land
                 copied.add_periods(chunk.periods, chunk.first_period, chunk.last_period)
                 if on_progress:
                     on_progress(copied.read)
+            if binary:
+                copy.write(_pgbinary.TRAILER)
+        if leftovers.tell():
+            leftovers.seek(0)
+            with conn.cursor() as cur, cur.copy(
+                f"copy {spec.raw_table} ({columns}) from stdin with (format csv)"
+            ) as copy:
+                while data := leftovers.read(1 << 20):
+                    copy.write(data)
         if key_filter is not None:
             copied.key_candidates = key_filter.repeated_keys()
     return copied

@@ -190,3 +190,78 @@ def test_copy_csv_gives_postgresql_null_and_empty_string_apart(loader_conn):
     back = loader_conn.execute("select comment from raw.dhis2_data_values where batch_id = -1"
                                " order by row_number").fetchall()
     assert [r[0] for r in back] == comments
+
+
+# --- binary COPY (the default) loads exactly what COPY of CSV loads ------------------------------
+VALUE_SHAPES = ["0", "7", '"1,234"', "12.50", "0.001", "99999999999", "-5", "", "007", "1.0001",
+                "10000", "0.0000", '"12,34,5"', "1e3", "+5", ".5", "1.", "123456789.123456789",
+                "1" * 70]
+STAMP_SHAPES = ["", "2025-01-15T10:00:00.000", "2025-01-15T10:00:00", "2025-01-15",
+                "2014-02-01T10:00:00+03:00", "2014-02-01T10:00:00Z", "2014-02-01T10:00:00.123+01:00",
+                "2024-03-31T01:30:00", "2024-10-27T01:30:00", "2014-13-01T00:00:00"]
+
+
+def value_shapes_csv(path: Path) -> Path:
+    """Every value shape with every timestamp shape, and comments of every kind of text."""
+    comments = ["", "Clinique Ménière 診療所", '"two\nlines, ""quoted"""', "plain"]
+    lines = [faults.HEADER]
+    units = iter(faults.ORG_UNITS)
+    for i, stamp in enumerate(STAMP_SHAPES):
+        unit = next(units)
+        for j, value in enumerate(VALUE_SHAPES):
+            lines.append(f"f7n9E0hX8qk,{2015 + j // 12}{j % 12 + 1:02d},{unit},cocF,aoc,{value},"
+                         f"admin,{stamp},{comments[(i + j) % len(comments)]},")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def raw_as_text_differ(conn, first: int, second: int) -> list:
+    """Rows of one batch not in the other (either way, duplicates counted), every column as text,
+    so '12.50' and '12.5' differ although the numbers are equal."""
+    text = ", ".join(f"{c}::text" for c in RAW_COLUMNS)
+    return conn.execute(
+        f"(select {text} from raw.dhis2_data_values where batch_id = %(a)s except all"
+        f" select {text} from raw.dhis2_data_values where batch_id = %(b)s) union all"
+        f" (select {text} from raw.dhis2_data_values where batch_id = %(b)s except all"
+        f" select {text} from raw.dhis2_data_values where batch_id = %(a)s)",
+        {"a": first, "b": second}).fetchall()
+
+
+@pytest.mark.parametrize("zone", ["Etc/UTC", "Europe/London"])
+@pytest.mark.parametrize("source", ["fixture", "faults", "value_shapes"])
+def test_binary_copy_loads_exactly_what_csv_copy_loads(loader_conn, csv_feeds, tmp_path,
+                                                       monkeypatch, zone, source):
+    path = {"fixture": lambda: CSV_FIXTURE,
+            "faults": lambda: faults.planted_faults_csv(tmp_path / "faults.csv", records=30_000),
+            "value_shapes": lambda: value_shapes_csv(tmp_path / "shapes.csv")}[source]()
+    loader_conn.execute(f"set local timezone = '{zone}'")
+    monkeypatch.setenv("KNOWDO_COPY_FORMAT", "csv")
+    by_csv = ingest_file(loader_conn, csv_feeds[0], path, tmp_path / "landing")
+    monkeypatch.setenv("KNOWDO_COPY_FORMAT", "binary")
+    by_binary = ingest_file(loader_conn, csv_feeds[1], path, tmp_path / "landing")
+    assert by_csv.vectorised and by_binary.vectorised and by_binary.rows_loaded > 0
+    assert raw_as_text_differ(loader_conn, by_csv.batch_id, by_binary.batch_id) == []
+    assert loaded_state(loader_conn, by_binary)[1:] == loaded_state(loader_conn, by_csv)[1:]
+    assert loader_conn.execute("select count(*) from raw.dhis2_data_values where batch_id = %s",
+                               (by_binary.batch_id,)).fetchone()[0] == by_binary.rows_loaded
+
+
+def test_value_shapes_load_as_the_row_path_loads_them(loader_conn, csv_feeds, tmp_path):
+    """The binary default against the row parser itself, on every value and timestamp shape."""
+    path = value_shapes_csv(tmp_path / "shapes.csv")
+    vectorised = load_both_ways(loader_conn, csv_feeds, path, tmp_path / "landing")
+    by_rows = loader_conn.execute("select batch_id from ops.load_batches where feed_id = %s",
+                                  (csv_feeds[0].id,)).fetchone()[0]
+    assert raw_as_text_differ(loader_conn, by_rows, vectorised.batch_id) == []
+    loaded = dict(loader_conn.execute(
+        "select value::text, count(*) from raw.dhis2_data_values where batch_id = %s group by 1",
+        (vectorised.batch_id,)).fetchall())
+    assert {"0", "7", "1234", "12.50", "0.001", "99999999999", "0.0000"} <= set(loaded)
+
+
+def test_an_unknown_copy_format_is_refused(monkeypatch):
+    from knowdo.loading import copy_format
+
+    monkeypatch.setenv("KNOWDO_COPY_FORMAT", "parquet")
+    with pytest.raises(ValueError, match="binary or csv"):
+        copy_format()
