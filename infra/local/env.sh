@@ -6,10 +6,13 @@
 KNOWDO_HOME="${KNOWDO_HOME:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 export KNOWDO_HOME
 if [ -f "$KNOWDO_HOME/.env" ]; then
-  set -a
-  # shellcheck disable=SC1091
-  . "$KNOWDO_HOME/.env"
-  set +a
+  # .env fills in what the environment does not set: a variable given on the command line (or by a
+  # test's scratch stack) wins over the file, as with every other default here
+  while IFS= read -r -d '' assignment; do
+    key="${assignment%%=*}"
+    [ -n "${!key+x}" ] || export "$assignment"
+  done < <(bash -c 'set -a; . "$1"; env -0' _ "$KNOWDO_HOME/.env")
+  unset assignment key
 fi
 
 : "${KNOWDO_LOCAL_DIR:=$KNOWDO_HOME/.local}"
