@@ -1,15 +1,17 @@
 """Ingest: land and load every feed of the registry (one mapped task per feed), then announce each raw
-table that received new data as an Asset, which schedules the transform DAG."""
+table that received new data with an event on its Asset (through one AssetAlias, all at once), which
+schedules the transform DAG."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import Asset, AssetAlias, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from knowdo.pipeline import raw_asset_uri, raw_tables
+from knowdo.pipeline import raw_asset_uri
 
+RAW_TABLES_ALIAS = AssetAlias("knowdo-raw-tables")
 DEFAULT_ARGS = {"owner": "knowdo-data-engineering", "retries": 2, "retry_delay": timedelta(seconds=30)}
 
 
@@ -38,20 +40,25 @@ def knowdo_ingest():
 
     summaries = ingest_feed.expand(feed_id=list_feeds())
 
-    for raw_table in raw_tables():
-        asset = Asset(name=raw_table, uri=raw_asset_uri(raw_table))
+    # One task announces every raw table that received new batches, all at once, through an
+    # AssetAlias: the events land on the raw-table Assets the transform DAG is scheduled on, and
+    # arriving together they start ONE transform run (a task per table emitted them seconds apart,
+    # and each wave started a run of its own). all_done: one feed's outage (its task failed after
+    # retries) must not hold back the events of the feeds that loaded.
+    @task(outlets=[RAW_TABLES_ALIAS], trigger_rule="all_done")
+    def announce_new_raw_data(summaries: list[dict], *, outlet_events=None) -> dict[str, list[int]]:
+        """Add an Asset event per raw table with new batches (skip when nothing new landed)."""
+        from knowdo.pipeline import new_batches_by_raw_table
 
-        # all_done: one feed's outage (its task failed after retries) must not hold back the
-        # Asset events of the feeds that loaded
-        @task(task_id=f"announce_{raw_table.replace('.', '__')}", outlets=[asset], trigger_rule="all_done")
-        def announce(summaries: list[dict], raw_table: str = raw_table) -> list[int]:
-            """Emit the Asset event only when new batches landed in this raw table (skip otherwise)."""
-            batches = [b for s in summaries if s and s["raw_table"] == raw_table for b in s["new_batches"]]
-            if not batches:
-                raise AirflowSkipException(f"no new data for {raw_table}")
-            return batches
+        new = new_batches_by_raw_table(summaries)
+        if not new:
+            raise AirflowSkipException("no new data in any raw table")
+        for raw_table, batches in new.items():
+            outlet_events[RAW_TABLES_ALIAS].add(Asset(name=raw_table, uri=raw_asset_uri(raw_table)),
+                                                extra={"batches": batches})
+        return new
 
-        announce(summaries)
+    announce_new_raw_data(summaries)
 
 
 knowdo_ingest()

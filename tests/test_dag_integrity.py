@@ -36,9 +36,23 @@ def test_transform_is_scheduled_on_the_raw_assets(dagbag):
 
     dag = dagbag.dags["knowdo_transform"]
     assert _asset_names(dag.timetable.asset_condition) == set(raw_tables())
+    # the ingest DAG adds the raw-table events through one AssetAlias, all at once (one run)
     ingest = dagbag.dags["knowdo_ingest"]
-    emitted = {o.name for t in ingest.tasks for o in t.outlets}
-    assert emitted == set(raw_tables())
+    outlets = [(t.task_id, type(o).__name__, o.name) for t in ingest.tasks for o in t.outlets]
+    assert outlets == [("announce_new_raw_data", "AssetAlias", "knowdo-raw-tables")]
+
+
+def test_new_batches_are_grouped_by_raw_table_and_failed_feeds_ignored():
+    from knowdo.pipeline import new_batches_by_raw_table
+
+    summaries = [
+        {"raw_table": "raw.b", "new_batches": [7]},
+        None,  # a feed whose task failed after its retries
+        {"raw_table": "raw.a", "new_batches": []},
+        {"raw_table": "raw.b", "new_batches": [3]},
+    ]
+    assert new_batches_by_raw_table(summaries) == {"raw.b": [3, 7]}
+    assert new_batches_by_raw_table([None, {"raw_table": "raw.a", "new_batches": []}]) == {}
 
 
 def test_feed_health_runs_daily_on_a_cron_without_catchup_and_alerts_on_failure(dagbag):

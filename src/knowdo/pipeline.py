@@ -21,6 +21,15 @@ def raw_asset_uri(raw_table: str) -> str:
     return f"knowdo://warehouse/{schema}/{table}"
 
 
+def new_batches_by_raw_table(summaries: list[dict | None]) -> dict[str, list[int]]:
+    """{raw table: new batch ids} from the ingest tasks' summaries (a failed feed has none)."""
+    new: dict[str, list[int]] = {}
+    for summary in summaries:
+        if summary and summary.get("new_batches"):
+            new.setdefault(summary["raw_table"], []).extend(summary["new_batches"])
+    return {table: sorted(batches) for table, batches in sorted(new.items())}
+
+
 def list_feeds(settings: Settings | None = None) -> list[str]:
     """The registry's feed ids, after mirroring the registry into ops.feeds."""
     from knowdo.db import connect
