@@ -62,12 +62,16 @@ def ingest_file(
     landing_dir: Path,
     on_progress: Callable[[int], None] | None = None,
     vectorised: bool = True,
+    copy_format: str | None = None,
 ) -> LoadResult:
     """Land `path` for `feed` and load it. Idempotent: the same bytes again change nothing.
 
     A format with a vectorised path (`FormatSpec.load_tables`) is loaded through it, a block at a
-    time, unless `vectorised` is False; both paths load the same rows and rejections."""
+    time, unless `vectorised` is False; both paths load the same rows and rejections.
+    `copy_format` ("binary" or "csv") is how the vectorised path sends its blocks; by default the
+    KNOWDO_COPY_FORMAT setting (see `resolve_copy_format`)."""
     spec = FORMATS[feed.format]
+    copy_format = resolve_copy_format(copy_format)
     vectorised = bool(spec.load_tables and vectorised)
     if vectorised:  # pyarrow's imports (~0.5 s) overlap the landing's hashing and copying
         threading.Thread(target=_import_pyarrow, name="knowdo-import-pyarrow", daemon=True).start()
@@ -90,7 +94,8 @@ def ingest_file(
             if vectorised:
                 try:
                     with conn.transaction():  # a savepoint: a fall back keeps nothing of the attempt
-                        copied = _copy_tables(conn, spec, ctx, landed, batch_id, feed.id, on_progress)
+                        copied = _copy_tables(conn, spec, ctx, landed, batch_id, feed.id,
+                                              on_progress, copy_format)
                 except FastPathUnavailable:
                     copied, vectorised = None, False
             if copied is None:
@@ -190,13 +195,16 @@ def _copy_rows(conn: psycopg.Connection, spec, ctx: ParseContext, landed: Landed
     return copied
 
 
-def copy_format() -> str:
+def resolve_copy_format(chosen: str | None = None) -> str:
     """How the vectorised path sends blocks: "binary" (PostgreSQL's binary COPY format, the
-    default: 20-30% less work for the server) or "csv" (KNOWDO_COPY_FORMAT=csv, the former route,
-    kept so the two can be compared)."""
-    chosen = os.environ.get("KNOWDO_COPY_FORMAT", "binary").strip().lower() or "binary"
+    default: 20-30% less work for the server) or "csv" (the former route, kept so the two can be
+    compared). `chosen` wins; without it, the KNOWDO_COPY_FORMAT setting, else binary."""
+    source = "copy_format" if chosen is not None else "KNOWDO_COPY_FORMAT"
+    if chosen is None:
+        chosen = os.environ.get("KNOWDO_COPY_FORMAT", "")
+    chosen = chosen.strip().lower() or "binary"
     if chosen not in ("binary", "csv"):
-        raise ValueError(f"KNOWDO_COPY_FORMAT must be binary or csv, not {chosen!r}")
+        raise ValueError(f"{source} must be binary or csv, not {chosen!r}")
     return chosen
 
 
@@ -209,7 +217,7 @@ def _column_types(conn: psycopg.Connection, raw_table: str, names: tuple[str, ..
 
 
 def _copy_tables(conn: psycopg.Connection, spec, ctx: ParseContext, landed: LandedFile,
-                 batch_id: int, feed_id: str, on_progress) -> _Copied:
+                 batch_id: int, feed_id: str, on_progress, copy_format: str) -> _Copied:
     """The format's vectorised path into COPY, a block at a time. Blocks are parsed and encoded in
     a thread while this one sends the previous block, so the client's work overlaps the server's.
 
@@ -225,7 +233,7 @@ def _copy_tables(conn: psycopg.Connection, spec, ctx: ParseContext, landed: Land
     copied = _Copied()
     names = BATCH_COLUMNS + spec.columns
     columns = ", ".join(names)
-    binary = copy_format() == "binary" and conn.info.encoding == "utf-8"
+    binary = copy_format == "binary" and conn.info.encoding == "utf-8"
     if binary:
         types = _column_types(conn, spec.raw_table, names)
         binary = all(t in _pgbinary.SUPPORTED_TYPES for t in types)

@@ -229,16 +229,15 @@ def raw_as_text_differ(conn, first: int, second: int) -> list:
 
 @pytest.mark.parametrize("zone", ["Etc/UTC", "Europe/London"])
 @pytest.mark.parametrize("source", ["fixture", "faults", "value_shapes"])
-def test_binary_copy_loads_exactly_what_csv_copy_loads(loader_conn, csv_feeds, tmp_path,
-                                                       monkeypatch, zone, source):
+def test_binary_copy_loads_exactly_what_csv_copy_loads(loader_conn, csv_feeds, tmp_path, zone,
+                                                       source):
     path = {"fixture": lambda: CSV_FIXTURE,
             "faults": lambda: faults.planted_faults_csv(tmp_path / "faults.csv", records=30_000),
             "value_shapes": lambda: value_shapes_csv(tmp_path / "shapes.csv")}[source]()
     loader_conn.execute(f"set local timezone = '{zone}'")
-    monkeypatch.setenv("KNOWDO_COPY_FORMAT", "csv")
-    by_csv = ingest_file(loader_conn, csv_feeds[0], path, tmp_path / "landing")
-    monkeypatch.setenv("KNOWDO_COPY_FORMAT", "binary")
-    by_binary = ingest_file(loader_conn, csv_feeds[1], path, tmp_path / "landing")
+    by_csv = ingest_file(loader_conn, csv_feeds[0], path, tmp_path / "landing", copy_format="csv")
+    by_binary = ingest_file(loader_conn, csv_feeds[1], path, tmp_path / "landing",
+                            copy_format="binary")
     assert by_csv.vectorised and by_binary.vectorised and by_binary.rows_loaded > 0
     assert raw_as_text_differ(loader_conn, by_csv.batch_id, by_binary.batch_id) == []
     assert loaded_state(loader_conn, by_binary)[1:] == loaded_state(loader_conn, by_csv)[1:]
@@ -259,9 +258,9 @@ def test_value_shapes_load_as_the_row_path_loads_them(loader_conn, csv_feeds, tm
     assert {"0", "7", "1234", "12.50", "0.001", "99999999999", "0.0000"} <= set(loaded)
 
 
-def test_an_unknown_copy_format_is_refused(monkeypatch):
-    from knowdo.loading import copy_format
-
-    monkeypatch.setenv("KNOWDO_COPY_FORMAT", "parquet")
-    with pytest.raises(ValueError, match="binary or csv"):
-        copy_format()
+def test_an_unknown_copy_format_is_refused(loader_conn, csv_feeds, tmp_path):
+    with pytest.raises(ValueError, match="copy_format must be binary or csv, not 'parquet'"):
+        ingest_file(loader_conn, csv_feeds[0], CSV_FIXTURE, tmp_path / "landing",
+                    copy_format="parquet")
+    assert loader_conn.execute("select count(*) from ops.load_batches where feed_id = %s",
+                               (csv_feeds[0].id,)).fetchone()[0] == 0
