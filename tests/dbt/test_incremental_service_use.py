@@ -29,6 +29,7 @@ SCRATCH_DB = "knowdo_test_incremental"
 SAMPLE = REPO_ROOT / "sample_feeds"
 FEED = "gha_moh_dhis2"
 CHAIN = [  # (schema, model) in build order
+    ("intermediate", "int_service_use__dhis2_region_cells"),
     ("intermediate", "int_service_use__dhis2_monthly"),
     ("intermediate", "int_service_use__dhis2_age_sex_cells"),
     ("restricted", "service_use_unrounded"),

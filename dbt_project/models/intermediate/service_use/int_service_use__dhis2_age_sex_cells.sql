@@ -1,10 +1,11 @@
 {#-
     DHIS2 service-use events by month x region (and country) x indicator x sex x age band, with the
     cell's population: the inputs of the age-standardised rates (restricted.service_use_unrounded).
-    Same rules as int_service_use__dhis2_monthly: the latest loaded batch per feed and period,
-    deleted values dropped, zero events for cells a reporting region-month sent nothing for
-    (DHIS2 omits zeros), the country = the sum of its reporting regions and their population.
-    Incremental by month, like int_service_use__dhis2_monthly.
+    Built on int_service_use__dhis2_region_cells (the latest loaded batch per feed and period,
+    deleted values dropped), like int_service_use__dhis2_monthly: zero events for cells a
+    reporting region-month sent nothing for (DHIS2 omits zeros), the country = the sum of its
+    reporting regions and their population. Incremental by month, like
+    int_service_use__dhis2_monthly.
 -#}
 
 {{ config(
@@ -21,23 +22,6 @@ with
 load_state as (
 
     select * from {{ ref('int_service_use__load_state') }}
-
-),
-
-data_values as (
-
-    -- monthly periods only, here rather than below: the planner then sizes this CTE (a filter
-    -- on a CTE scan is guessed at 0.5%, which chose a nested loop over it)
-    select * from {{ ref('stg_dhis2__data_values') }}
-    where
-        period_type = 'month'
-        and {{ service_use_raw_rows_to_build('raw.dhis2_data_values') }}
-
-),
-
-load_batches as (
-
-    select * from {{ ref('stg_ops__load_batches') }}
 
 ),
 
@@ -60,45 +44,22 @@ stratifier_groups as (
 
 ),
 
-current_batches as (
-
-    select
-        data_values.feed_id,
-        data_values.dhis2_period,
-        max(data_values.batch_id) as batch_id
-    from data_values
-    inner join load_batches
-        on data_values.batch_id = load_batches.batch_id
-    where load_batches.batch_status = 'loaded'
-    group by data_values.feed_id, data_values.dhis2_period
-
-),
-
 region_cells as (
 
-    -- only values with both a sex and an age band can be standardised
+    -- the current load's events per region and cell (int_service_use__dhis2_region_cells); only
+    -- values with both a sex and an age band can be standardised
     select
-        data_values.period_start,
-        data_values.indicator_code,
-        data_values.geography_code,
-        data_values.sex_code,
-        data_values.age_band_code,
-        sum(data_values.data_value) as event_count
-    from data_values
-    inner join current_batches
-        on
-            data_values.batch_id = current_batches.batch_id
-            and data_values.feed_id = current_batches.feed_id
-            and data_values.dhis2_period = current_batches.dhis2_period
-    inner join geographies
-        on data_values.geography_code = geographies.geography_code
+        period_start,
+        indicator_code,
+        geography_code,
+        sex_code,
+        age_band_code,
+        event_count
+    from {{ ref('int_service_use__dhis2_region_cells') }}
     where
-        not data_values.is_deleted
-        and data_values.data_value is not null
-        and geographies.geography_level = 'region'
-        and data_values.sex_code is not null
-        and data_values.age_band_code is not null
-    group by 1, 2, 3, 4, 5
+        {{ is_service_use_period_to_build('period_start') }}
+        and sex_code is not null
+        and age_band_code is not null
 
 ),
 

@@ -1,7 +1,8 @@
 {#-
+    Built on int_service_use__dhis2_region_cells, the chain's one reader of the raw DHIS2 values.
     Incremental: each run rebuilds only the months whose load state changed (new month, corrected
-    resend, new population load; macros/incremental/service_use_periods.sql), reading only the
-    load batches that cover them; `dbt run --full-refresh` rebuilds every month.
+    resend, new population load; macros/incremental/service_use_periods.sql); `dbt run
+    --full-refresh` rebuilds every month.
 -#}
 
 {{ config(
@@ -21,20 +22,19 @@ load_state as (
 
 ),
 
-load_batches as (
+region_cells as (
 
-    select * from {{ ref('stg_ops__load_batches') }}
-
-),
-
-data_values as (
-
-    -- monthly periods only, here rather than below: the planner then sizes this CTE (a filter
-    -- on a CTE scan is guessed at 0.5%, which chose a nested loop over it)
-    select * from {{ ref('stg_dhis2__data_values') }}
-    where
-        period_type = 'month'
-        and {{ service_use_raw_rows_to_build('raw.dhis2_data_values') }}
+    -- the current load's events per region and cell (int_service_use__dhis2_region_cells); the
+    -- national figures are built from these regions below
+    select
+        period_start,
+        indicator_code,
+        geography_code,
+        sex_code,
+        age_band_code,
+        event_count
+    from {{ ref('int_service_use__dhis2_region_cells') }}
+    where {{ is_service_use_period_to_build('period_start') }}
 
 ),
 
@@ -62,56 +62,6 @@ population_by_group as (
 stratifier_groups as (
 
     select * from {{ ref('ref_stratifier_groups') }}
-
-),
-
-current_batches as (
-
-    -- a corrected resend wins for every period it covers, even when it does not cover all the
-    -- periods of the batch it corrects: the latest loaded batch per feed and period counts
-    select
-        data_values.feed_id,
-        data_values.dhis2_period,
-        max(data_values.batch_id) as batch_id
-    from data_values
-    inner join load_batches
-        on data_values.batch_id = load_batches.batch_id
-    where load_batches.batch_status = 'loaded'
-    group by data_values.feed_id, data_values.dhis2_period
-
-),
-
-published_values as (
-
-    -- failed and superseded batches stay in raw for audit; only the current load of a period counts
-    select data_values.*
-    from data_values
-    inner join current_batches
-        on
-            data_values.batch_id = current_batches.batch_id
-            and data_values.feed_id = current_batches.feed_id
-            and data_values.dhis2_period = current_batches.dhis2_period
-    where
-        not data_values.is_deleted
-        and data_values.data_value is not null
-
-),
-
-region_cells as (
-
-    -- national figures are built from the regions below, so only region-level values enter
-    select
-        published_values.period_start,
-        published_values.indicator_code,
-        published_values.geography_code,
-        published_values.sex_code,
-        published_values.age_band_code,
-        sum(published_values.data_value) as event_count
-    from published_values
-    inner join geographies
-        on published_values.geography_code = geographies.geography_code
-    where geographies.geography_level = 'region'
-    group by 1, 2, 3, 4, 5
 
 ),
 

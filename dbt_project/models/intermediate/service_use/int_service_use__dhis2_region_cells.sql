@@ -1,0 +1,128 @@
+{#-
+    DHIS2 service-use events by month x indicator x region x sex x age band: the one model of the
+    chain that reads the raw DHIS2 values (int_service_use__dhis2_monthly and
+    int_service_use__dhis2_age_sex_cells build on it). Only the current load of a feed's period
+    counts (the latest loaded batch with values for it: a corrected resend wins, failed and
+    superseded batches stay in raw for audit); deleted and empty values are dropped.
+
+    One pass over the raw rows: they are summed per batch first (a hash aggregate over the narrow
+    columns it needs), and the current batch of each feed and period is picked from those sums, so
+    the raw rows are neither materialised nor read twice.
+
+    Incremental like the models above it: each run rebuilds only the months whose load state
+    changed (macros/incremental/service_use_periods.sql), reading only the batches that cover them.
+-#}
+
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='period_start',
+    on_schema_change='append_new_columns',
+    indexes=[{'columns': ['period_start', 'source_batch_id', 'source_batch_count']}],
+    pre_hook="{{ delete_stale_service_use_periods() }}",
+) }}
+
+with
+
+load_state as (
+
+    select * from {{ ref('int_service_use__load_state') }}
+
+),
+
+load_batches as (
+
+    select * from {{ ref('stg_ops__load_batches') }}
+
+),
+
+geographies as (
+
+    select * from {{ ref('ref_geography') }}
+
+),
+
+data_values as (
+
+    select * from {{ ref('stg_dhis2__data_values') }}
+    where
+        period_type = 'month'
+        and {{ service_use_raw_rows_to_build('raw.dhis2_data_values') }}
+
+),
+
+batch_cells as (
+
+    -- every batch's sums, kept apart until the current batch is known; a batch whose values for
+    -- a period were all deleted still supersedes the earlier ones (published_values = 0)
+    select
+        batch_id,
+        feed_id,
+        dhis2_period,
+        period_start,
+        indicator_code,
+        geography_code,
+        sex_code,
+        age_band_code,
+        sum(data_value) filter (where not is_deleted and data_value is not null) as event_count,
+        count(*) filter (where not is_deleted and data_value is not null) as published_values
+    from data_values
+    group by 1, 2, 3, 4, 5, 6, 7, 8
+
+),
+
+current_batches as (
+
+    -- a corrected resend wins for every period it covers, even when it does not cover all the
+    -- periods of the batch it corrects: the latest loaded batch per feed and period counts
+    select
+        batch_cells.feed_id,
+        batch_cells.dhis2_period,
+        max(batch_cells.batch_id) as batch_id
+    from batch_cells
+    inner join load_batches
+        on batch_cells.batch_id = load_batches.batch_id
+    where load_batches.batch_status = 'loaded'
+    group by batch_cells.feed_id, batch_cells.dhis2_period
+
+),
+
+region_cells as (
+
+    -- national figures are built from the regions downstream, so only region-level values enter;
+    -- feeds reporting the same region and month add up
+    select
+        batch_cells.period_start,
+        batch_cells.indicator_code,
+        batch_cells.geography_code,
+        batch_cells.sex_code,
+        batch_cells.age_band_code,
+        sum(batch_cells.event_count) as event_count
+    from batch_cells
+    inner join current_batches
+        on
+            batch_cells.batch_id = current_batches.batch_id
+            and batch_cells.feed_id = current_batches.feed_id
+            and batch_cells.dhis2_period = current_batches.dhis2_period
+    inner join geographies
+        on batch_cells.geography_code = geographies.geography_code
+    where
+        batch_cells.published_values > 0
+        and geographies.geography_level = 'region'
+    group by 1, 2, 3, 4, 5
+
+),
+
+final as (
+
+    select
+        region_cells.*,
+        load_state.source_batch_id,
+        load_state.source_batch_count
+    from region_cells
+    left join load_state
+        on region_cells.period_start = load_state.period_start
+
+)
+
+select * from final
