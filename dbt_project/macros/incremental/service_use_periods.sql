@@ -91,3 +91,19 @@
     true
     {%- endif -%}
 {%- endmacro %}
+
+
+{#- The config every incremental service-use model shares: whole months replaced (delete+insert
+    on period_start, after the pre-hook above emptied the stale ones), the load key indexed for
+    the staleness check, new columns added to an older build. In a model:
+    `{{ config(**service_use_incremental_config()) }}`; `pre_hooks` run after the delete. -#}
+{% macro service_use_incremental_config(pre_hooks=[]) -%}
+    {{ return({
+        'materialized': 'incremental',
+        'incremental_strategy': 'delete+insert',
+        'unique_key': 'period_start',
+        'on_schema_change': 'append_new_columns',
+        'indexes': [{'columns': ['period_start', 'source_batch_id', 'source_batch_count']}],
+        'pre_hook': ['{{ delete_stale_service_use_periods() }}'] + pre_hooks,
+    }) }}
+{%- endmacro %}

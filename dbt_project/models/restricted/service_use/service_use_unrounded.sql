@@ -5,14 +5,7 @@
     indicator, so rebuilding whole months is exact; `dbt run --full-refresh` rebuilds every month.
 -#}
 
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='period_start',
-    on_schema_change='append_new_columns',
-    indexes=[{'columns': ['period_start', 'source_batch_id', 'source_batch_count']}],
-    pre_hook="{{ delete_stale_service_use_periods() }}",
-) }}
+{{ config(**service_use_incremental_config()) }}
 
 with
 
