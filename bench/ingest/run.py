@@ -35,17 +35,14 @@ import psycopg
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-sys.path.insert(0, str(HERE))
-import feedgen  # a sibling module of this script, not an installed package
+sys.path[:0] = [str(HERE), str(HERE.parent)]
+import feedgen  # sibling modules of this script, not an installed package
+from scratch import BenchError, init_scratch_db, role_url
 
 COPY_TABLE = "raw.bench_psql_copy"
 PANDAS_SCHEMA, PANDAS_TABLE = "raw", "bench_pandas"
 # What one ingest leaves behind in the scratch database; emptied before every run.
 INGEST_TABLES = ("raw.dhis2_data_values", "ops.rejected_rows", "ops.load_batches", "ops.landed_files")
-
-
-class BenchError(Exception):
-    """A step of the benchmark failed; the message is one sentence for the user."""
 
 
 @dataclass(frozen=True)
@@ -136,30 +133,9 @@ def last_line(result: SizeResult) -> str:
 
 
 # --- the scratch database ---------------------------------------------------------------------------
-def settings(db: str) -> dict[str, str]:
-    host = os.environ.get("KNOWDO_PG_HOST") or "127.0.0.1"
-    port = os.environ.get("KNOWDO_PG_PORT") or "55432"
-    password = os.environ.get("KNOWDO_LOADER_PASSWORD") or "knowdo-loader-local"
-    auth = f"knowdo_loader:{password}@{host}:{port}/{db}"
-    return {"loader_url": f"postgresql://{auth}", "sqlalchemy_url": f"postgresql+psycopg2://{auth}"}
-
-
-def init_scratch_db(db: str) -> None:
-    """Create (or bring up to date) the scratch database with the warehouse's roles and tables."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("KNOWDO_WAREHOUSE_URL", "KNOWDO_GX_WAREHOUSE_URL", "KNOWDO_TRANSFORMER_URL",
-                        "AIRFLOW_CONN_KNOWDO_WAREHOUSE")}
-    env["KNOWDO_WAREHOUSE_DB"] = db
-    done = subprocess.run(["bash", str(REPO / "infra/local/stack.sh"), "init-db"], env=env,
-                          capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        detail = " ".join((done.stderr or done.stdout).split())[-300:]
-        raise BenchError(f"could not prepare the scratch database {db}: {detail}")
-
-
 def connect(db: str) -> psycopg.Connection:
     try:
-        conn = psycopg.connect(settings(db)["loader_url"], autocommit=True)
+        conn = psycopg.connect(role_url(db, "loader"), autocommit=True)
     except psycopg.OperationalError as exc:
         raise BenchError(f"cannot reach PostgreSQL ({' '.join(str(exc).split())[:200]}); "
                          "start it with `bash infra/local/stack.sh start-pg`") from None
@@ -179,7 +155,7 @@ def empty_tables(conn: psycopg.Connection, landing_dir: Path) -> None:
 # --- the three methods ------------------------------------------------------------------------------
 def knowdo_env(db: str, registry: Path, landing: Path) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(KNOWDO_WAREHOUSE_DB=db, KNOWDO_WAREHOUSE_URL=settings(db)["loader_url"],
+    env.update(KNOWDO_WAREHOUSE_DB=db, KNOWDO_WAREHOUSE_URL=role_url(db, "loader"),
                KNOWDO_FEEDS_FILE=str(registry), KNOWDO_LANDING_DIR=str(landing))
     return env
 
@@ -212,7 +188,7 @@ def measure_psql_copy(rows: int, raw_copy: Path, db: str) -> Measured:
     path = str(raw_copy).replace("'", "''")
     columns = ", ".join(feedgen.RAW_COLUMNS)
     command = f"\\copy {COPY_TABLE} ({columns}) from '{path}' with (format csv, header true)"
-    done = run_measured([psql_cmd(), "-X", "-v", "ON_ERROR_STOP=1", "-d", settings(db)["loader_url"],
+    done = run_measured([psql_cmd(), "-X", "-v", "ON_ERROR_STOP=1", "-d", role_url(db, "loader"),
                          "-c", command], dict(os.environ))
     if done.returncode != 0 or done.stdout.strip() != f"COPY {rows}":
         raise BenchError(f"psql \\copy failed: {' '.join((done.stderr or done.stdout).split())[:300]}")
@@ -221,7 +197,7 @@ def measure_psql_copy(rows: int, raw_copy: Path, db: str) -> Measured:
 
 def measure_pandas(rows: int, source: Path, db: str) -> Measured:
     done = run_measured([sys.executable, str(HERE / "pandas_load.py"), str(source),
-                         settings(db)["sqlalchemy_url"], PANDAS_SCHEMA, PANDAS_TABLE],
+                         role_url(db, "loader", "postgresql+psycopg2"), PANDAS_SCHEMA, PANDAS_TABLE],
                         dict(os.environ))
     if done.returncode != 0 or done.stdout.strip() != str(rows):
         raise BenchError(f"pandas to_sql failed: {' '.join(done.stderr.split())[-300:]}")

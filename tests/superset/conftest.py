@@ -64,18 +64,24 @@ group by period_start, geography_name, group_label
 """
 
 
-@pytest.fixture(scope="session")
-def mart_rows(superset, pipeline_run) -> dict[tuple, object]:
-    """The mart read as Superset's own read-only role, so grants are part of what is tested."""
+def connect_as_superset() -> psycopg.Connection:
+    """The warehouse as Superset's own read-only role (knowdo_superset), so grants are part of
+    what a test reads."""
     env = os.environ
-    with psycopg.connect(
+    return psycopg.connect(
         host=env["KNOWDO_PG_HOST"],
         port=env["KNOWDO_PG_PORT"],
         dbname=env["KNOWDO_WAREHOUSE_DB"],
         user="knowdo_superset",
         password=env["KNOWDO_SUPERSET_DB_PASSWORD"],
         connect_timeout=10,
-    ) as conn:
+    )
+
+
+@pytest.fixture(scope="session")
+def mart_rows(superset, pipeline_run) -> dict[tuple, object]:
+    """The mart read as Superset's own read-only role, so grants are part of what is tested."""
+    with connect_as_superset() as conn:
         exists = conn.execute("select to_regclass('marts.fct_service_use')").fetchone()[0]
         if exists is None:
             pytest.fail("marts.fct_service_use does not exist: run the pipeline (make run) first")

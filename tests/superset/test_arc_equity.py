@@ -5,11 +5,9 @@ the real Superset: they return the published mart's rows, an ARC viewer sees onl
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 import pytest
 import yaml
 
@@ -22,6 +20,7 @@ from knowdo.superset_access import (
     load_access,
 )
 from knowdo.superset_api import SupersetClient
+from tests.superset.conftest import connect_as_superset
 
 pytestmark = pytest.mark.e2e
 
@@ -44,15 +43,7 @@ SII_SERIES = {
 @pytest.fixture(scope="module")
 def warehouse():
     """The published mart, read as Superset's own read-only role."""
-    env = os.environ
-    with psycopg.connect(
-        host=env["KNOWDO_PG_HOST"],
-        port=env["KNOWDO_PG_PORT"],
-        dbname=env["KNOWDO_WAREHOUSE_DB"],
-        user="knowdo_superset",
-        password=env["KNOWDO_SUPERSET_DB_PASSWORD"],
-        connect_timeout=10,
-    ) as conn:
+    with connect_as_superset() as conn:
         published = conn.execute(
             "select count(*) from information_schema.columns where table_schema = 'marts'"
             " and table_name = 'mart_inequality_measures' and column_name = 'arc_code'"

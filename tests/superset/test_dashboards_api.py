@@ -8,13 +8,13 @@ with the word "suppressed", never as 0.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 import pytest
 import yaml
+
+from tests.superset.conftest import connect_as_superset
 
 pytestmark = pytest.mark.e2e
 
@@ -65,23 +65,11 @@ def mart_tables(dataset: dict) -> list[str]:
 @pytest.fixture(scope="module")
 def warehouse(request):
     """Superset's own read-only connection; runs the pipeline once if the marts are not published."""
-    env = os.environ
-
-    def connect():
-        return psycopg.connect(
-            host=env["KNOWDO_PG_HOST"],
-            port=env["KNOWDO_PG_PORT"],
-            dbname=env["KNOWDO_WAREHOUSE_DB"],
-            user="knowdo_superset",
-            password=env["KNOWDO_SUPERSET_DB_PASSWORD"],
-            connect_timeout=10,
-        )
-
-    with connect() as conn:
+    with connect_as_superset() as conn:
         published = conn.execute("select to_regclass('marts.mart_feed_health')").fetchone()[0]
     if published is None:
         request.getfixturevalue("pipeline_run")
-    with connect() as conn:
+    with connect_as_superset() as conn:
         yield conn
 
 

@@ -19,22 +19,12 @@ import pytest
 import yaml
 
 from knowdo.superset_access import demo_password
+from tests.superset.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARDS = REPO / "superset" / "assets" / "dashboards"
-CHROMIUM = os.environ.get("KNOWDO_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = REPO / ".local" / "artifacts" / "screenshots"
 # Who each dashboard is for; the ministry of Ghana is the only country with service-use data in the
 # sample feeds, and ARC rows are keyed by arc_code, which a ministry role never sees.
