@@ -18,8 +18,8 @@
     prices a hash table too big for hash_mem and sorts every raw row instead (spilling to disk past
     ~50M rows: 120 s instead of 27 s at 88M raw rows; 1.0 s instead of 0.35 s for a month). The
     groups are few (one per batch and cell), so hashing is right at every scale: this model's
-    transaction allows hash tables 64 x work_mem (256 MB with the default 4 MB; `set local`, so
-    nothing else is affected). -#}
+    transaction allows hash tables 64 x work_mem (256 MB with the default 4 MB; `set local`: no
+    other model is affected). -#}
 {{ config(**service_use_incremental_config(pre_hooks=['set local hash_mem_multiplier = 64'])) }}
 
 with
