@@ -21,13 +21,22 @@ class BenchError(Exception):
     """A step of a benchmark failed; the message is one sentence for the user."""
 
 
+def pg_address() -> tuple[str, str]:
+    """(host, port) of the project's cluster, from the stack's settings or their local defaults."""
+    return (os.environ.get("KNOWDO_PG_HOST") or "127.0.0.1",
+            os.environ.get("KNOWDO_PG_PORT") or "55432")
+
+
+def role_credentials(role: str) -> tuple[str, str]:
+    """(user, password) of one of the warehouse roles (`loader`, `transformer`)."""
+    user, password_setting, default = ROLES[role]
+    return user, os.environ.get(password_setting) or default
+
+
 def role_url(db: str, role: str, scheme: str = "postgresql") -> str:
     """URL of `db` as one of the warehouse roles (`loader`, `transformer`), from the stack's
     settings (infra/local/env.sh) or their local defaults."""
-    user, password_setting, default = ROLES[role]
-    host = os.environ.get("KNOWDO_PG_HOST") or "127.0.0.1"
-    port = os.environ.get("KNOWDO_PG_PORT") or "55432"
-    password = os.environ.get(password_setting) or default
+    (host, port), (user, password) = pg_address(), role_credentials(role)
     return f"{scheme}://{user}:{password}@{host}:{port}/{db}"
 
 

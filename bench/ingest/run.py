@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 import feedgen  # sibling modules of this script, not an installed package
-from scratch import BenchError, init_scratch_db, role_url
+from scratch import BenchError, init_scratch_db, pg_address, role_url
 
 COPY_TABLE = "raw.bench_psql_copy"
 PANDAS_SCHEMA, PANDAS_TABLE = "raw", "bench_pandas"
@@ -397,8 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(args.work_dir / "landing", ignore_errors=True)
 
     save_results(results)
-    print(f"machine: {machine()}; database {args.db} on "
-          f"{os.environ.get('KNOWDO_PG_HOST') or '127.0.0.1'}:{os.environ.get('KNOWDO_PG_PORT') or '55432'}")
+    print(f"machine: {machine()}; database {args.db} on {':'.join(pg_address())}")
     print_table(results)
     print(last_line(results[-1]))
     return 0

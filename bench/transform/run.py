@@ -42,7 +42,13 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bench"))
-from scratch import BenchError, init_scratch_db, role_url  # a sibling module of the benchmarks
+from scratch import (  # a sibling module of the benchmarks
+    BenchError,
+    init_scratch_db,
+    pg_address,
+    role_credentials,
+    role_url,
+)
 
 FEED_ID = "bench_transform_dhis2"
 DATA_ELEMENT = "KdMhOpdVis1"  # -> mh_outpatient_contacts
@@ -149,11 +155,12 @@ def dbt_env(db: str, target: Path) -> dict[str, str]:
     env.update(KNOWDO_WAREHOUSE_DB=db, DBT_TARGET_PATH=str(target), DBT_LOG_PATH=str(target / "logs"),
                DBT_PROFILES_DIR=str(REPO / "dbt_project"), DBT_SEND_ANONYMOUS_USAGE_STATS="False",
                DO_NOT_TRACK="1")
-    env.setdefault("KNOWDO_DBT_USER", "knowdo_transformer")
-    env.setdefault("KNOWDO_DBT_PASSWORD",
-                   os.environ.get("KNOWDO_TRANSFORMER_PASSWORD") or "knowdo-transformer-local")
-    for name, default in (("KNOWDO_PG_HOST", "127.0.0.1"), ("KNOWDO_PG_PORT", "55432")):
-        env.setdefault(name, default)
+    user, password = role_credentials("transformer")
+    env.setdefault("KNOWDO_DBT_USER", user)
+    env.setdefault("KNOWDO_DBT_PASSWORD", password)
+    host, port = pg_address()
+    env.setdefault("KNOWDO_PG_HOST", host)
+    env.setdefault("KNOWDO_PG_PORT", port)
     return env
 
 
