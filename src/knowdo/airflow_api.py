@@ -8,6 +8,9 @@ from typing import Any
 import requests
 
 
+TOKEN_REFRESH_S = 600  # log in again after this long (Airflow's JWTs live longer)
+
+
 class AirflowAPIError(RuntimeError):
     pass
 
@@ -17,10 +20,15 @@ class AirflowClient:
         self.base_url = base_url.rstrip("/")
         self.username, self.password, self.timeout = username, password, timeout
         self.session = requests.Session()
-        self._token_at = 0.0
+        # None until the first login: a monotonic clock starts near zero at boot, so a "logged in at
+        # 0.0" sentinel would read as a fresh token for the machine's first ten minutes
+        self._token_at: float | None = None
+
+    def _token_fresh(self) -> bool:
+        return self._token_at is not None and time.monotonic() - self._token_at < TOKEN_REFRESH_S
 
     def _auth(self) -> None:
-        if time.monotonic() - self._token_at < 600:
+        if self._token_fresh():
             return
         r = self.session.post(f"{self.base_url}/auth/token",
                               json={"username": self.username, "password": self.password}, timeout=self.timeout)
