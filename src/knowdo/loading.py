@@ -76,11 +76,32 @@ def ingest_file(
     if vectorised:  # pyarrow's imports (~0.5 s) overlap the landing's hashing and copying
         threading.Thread(target=_import_pyarrow, name="knowdo-import-pyarrow", daemon=True).start()
     landed = land(conn, landing_dir, feed.id, path)
+    if existing := _already_received(conn, feed, path, landed):
+        return existing
+    try:
+        return _load_landed(conn, feed, spec, path, landed, on_progress, vectorised, copy_format)
+    except psycopg.errors.UniqueViolation as exc:
+        # another ingest of the same bytes for this feed committed its batch while this one was
+        # loading (the unique key made this one wait for it): the file has been received once
+        if exc.diag.constraint_name != "load_batches_feed_id_file_sha256_key":
+            raise
+        if existing := _already_received(conn, feed, path, landed):
+            return existing
+        raise
+
+
+def _already_received(conn: psycopg.Connection, feed: Feed, path: Path, landed: LandedFile) -> LoadResult | None:
     if existing := _existing_batch(conn, feed.id, landed.sha256):
         batch_id, status, read, loaded, rejected, error = existing
         return LoadResult(feed.id, path.name, landed.sha256, batch_id, status, read, loaded,
                           rejected, error, already_loaded=True)
+    return None
 
+
+def _load_landed(conn: psycopg.Connection, feed: Feed, spec, path: Path, landed: LandedFile,
+                 on_progress: Callable[[int], None] | None, vectorised: bool,
+                 copy_format: str) -> LoadResult:
+    """Load a landed file as one batch in one transaction (a failed file as a failed batch)."""
     try:
         with conn.transaction():
             batch_id = conn.execute(
