@@ -87,16 +87,27 @@ def transform_runs_since(runs: list[dict], started: str) -> list[dict]:
 
 
 def next_transform_step(runs: list[dict], started: str, published: bool) -> tuple[str, dict | None]:
-    """What the main job does next about the transform DAG: ("wait", run) for a run still queued or
-    running, ("done", last run) when every recent run finished, ("trigger", None) when no run came
-    and nothing is published yet, ("current", None) when no run came and the published marts stand."""
-    recent = transform_runs_since(runs, started)
-    active = [r for r in recent if r["state"] in ACTIVE]
+    """What the main job does next about the transform DAG, from its latest runs:
+
+    - ("wait", run): a run is queued or running, whenever it was created (one left by an earlier
+      `make up`, the scheduler, or a person counts as much as the one this job caused), oldest first;
+    - ("done", run): no run is in flight and runs were created since the job started: the last one
+      decides (failed -> the job fails, naming its tasks);
+    - ("current", None): nothing in flight, nothing new, the marts are published and the last run
+      (if any) succeeded: only then are the published marts current;
+    - ("trigger", None): nothing is published yet, or the last run failed: run the transform again.
+    """
+    active = sorted((r for r in runs if r["state"] in ACTIVE), key=lambda r: r.get("run_after") or "")
     if active:
         return "wait", active[0]
+    recent = transform_runs_since(runs, started)
     if recent:
         return "done", recent[-1]
-    return ("current", None) if published else ("trigger", None)
+    finished = sorted((r for r in runs if r["state"] in FINISHED and r.get("run_after")),
+                      key=lambda r: r["run_after"])
+    if published and (not finished or finished[-1]["state"] == "success"):
+        return "current", None
+    return "trigger", None
 
 
 def follow_transform_runs(client: AirflowClient, settings: Settings, started: str,
@@ -129,7 +140,8 @@ def follow_transform_runs(client: AirflowClient, settings: Settings, started: st
         if step == "current":
             console.print("no new feed data since the last run: the published marts are current")
             return
-        console.print("no transform run was scheduled and nothing is published yet: triggering it")
+        console.print("no transform run is in flight and the marts are not current (nothing published"
+                      " yet, or the last run failed): triggering one")
         client.trigger(TRANSFORM)
         grace = time.monotonic() + 60
     raise MainJobFailed(f"{TRANSFORM} runs did not finish within {timeout:.0f}s; see the Airflow UI")

@@ -134,16 +134,28 @@ class SupersetClient:
             return response.json()
         return response.text
 
-    def wait_healthy(self, timeout: float = 180.0) -> None:
-        """Poll /health until it answers OK; raise after `timeout` seconds."""
+    def wait_healthy(self, timeout: float = 180.0, refused_for: float = 20.0) -> None:
+        """Poll /health until it answers OK; raise after `timeout` seconds, or sooner when nothing
+        listens at all for `refused_for` seconds (a server that is down does not come up by waiting;
+        one that is starting accepts connections and answers 503 first)."""
         deadline = time.monotonic() + timeout
+        refused_since = None
         last = "no answer"
         while True:
             try:
                 response = self.session.get(f"{self.base_url}/health", timeout=5)
+                refused_since = None
                 if response.status_code == 200:
                     return
                 last = f"HTTP {response.status_code}"
+            except requests.ConnectionError as exc:
+                last = type(exc).__name__
+                refused_since = refused_since or time.monotonic()
+                if time.monotonic() - refused_since >= refused_for:
+                    raise SupersetError(
+                        f"Superset is not running: nothing answers at {self.base_url} (connection refused"
+                        f" for {refused_for:.0f}s); start it with `bash infra/local/stack.sh start-superset`"
+                        " (or `make up`)") from exc
             except requests.RequestException as exc:
                 last = type(exc).__name__
             if time.monotonic() >= deadline:

@@ -16,11 +16,21 @@ def test_an_asset_triggered_run_still_running_is_followed_not_duplicated():
     assert next_transform_step(runs, STARTED, published=False) == ("wait", runs[0])
 
 
-def test_runs_from_before_the_main_job_are_ignored():
+def test_a_run_in_flight_from_before_the_main_job_is_followed():
+    """A transform run still running when `make up` starts decides what is published: follow it."""
     old = run("manual__old", "2026-11-21T10:00:00Z", "running")
     assert transform_runs_since([old], STARTED) == []
-    assert next_transform_step([old], STARTED, published=False) == ("trigger", None)
-    assert next_transform_step([old], STARTED, published=True) == ("current", None)
+    assert next_transform_step([old], STARTED, published=True) == ("wait", old)
+    assert next_transform_step([old], STARTED, published=False) == ("wait", old)
+
+
+def test_current_only_when_nothing_is_in_flight_and_the_last_run_published():
+    ok = run("manual__old", "2026-11-21T10:00:00Z", "success")
+    assert next_transform_step([ok], STARTED, published=True) == ("current", None)
+    assert next_transform_step([ok], STARTED, published=False) == ("trigger", None)
+    failed = run("manual__later", "2026-11-21T11:00:00Z", "failed")
+    assert next_transform_step([failed, ok], STARTED, published=True) == ("trigger", None)
+    assert next_transform_step([], STARTED, published=True) == ("current", None)
 
 
 def test_the_oldest_active_run_is_followed_first_and_the_last_finished_one_decides():
