@@ -1,5 +1,5 @@
 """stats.inequality_measures (the WHO HEAT set) against an independent numpy implementation of the
-formulas in shared/EQUITY-METHODS.md and WHO's healthequal package (subgroup selection for D, R,
+formulas in docs/methods.md and WHO's healthequal package (subgroup selection for D, R,
 PAR and MDB; SII and RII from an explicit weighted least-squares fit, their CIs from the fit's
 sampling covariance hat diag(se^2) hat' and, for RII, the delta method)."""
 

@@ -1,6 +1,6 @@
 """stats.rate_ci and stats.wilson_ci against independent scipy computations.
 
-The references are the formulas of OHID's PHEindicatormethods (shared/EQUITY-METHODS.md): exact
+The references are the formulas of OHID's PHEindicatormethods (docs/methods.md): exact
 Poisson limits from chi-square quantiles below 10 events, Byar's method from 10, and the Wilson
 score interval with z = norm.ppf(1 - alpha / 2).
 """
