@@ -76,3 +76,108 @@ DATA_CACHE_CONFIG = _cache("knowdo_data_", 300)
 # database): a per-process cache would lose dashboard filter state between gunicorn workers.
 
 ROW_LIMIT = 50000
+
+# --- row-level security in the warehouse (issue 11) -------------------------------------------------
+# Superset's RLS rules (superset/access.yml) filter a chart's rows, but a viewer who gets SQL into a
+# chart (an adhoc metric, a custom column) could step around them. So every query of a user who is
+# not Admin runs as that user's own PostgreSQL LOGIN role (knowdo.row_security): the warehouse's
+# row-level security policies return that scope's rows only, whatever SQL arrives. The password is
+# derived (HMAC-SHA256 of KNOWDO_VIEWER_ROLE_SECRET and the role name), so nothing is stored, and the
+# session user being the viewer's own role, no SQL inside a query can switch back to a role that
+# sees more. Only the warehouse connections KnowDo manages (logging in as one of _MANAGED_LOGINS)
+# are switched; Admin keeps knowdo_superset, the analyst keeps knowdo_analyst on the analyst's
+# connection, anyone else (several scopes, no scope, no logged-in user) gets knowdo_v_none: no row.
+import sys as _sys
+
+_SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+if os.path.isdir(_SRC) and _SRC not in _sys.path:
+    _sys.path.append(_SRC)
+
+from knowdo import row_security as _rs
+from knowdo.superset_access import default_access_file as _access_file
+from knowdo.superset_access import load_access as _load_access
+
+_ACCESS = _load_access(_access_file())
+_SCOPES = _rs.scopes()
+_VIEWER_SECRET = _rs.viewer_secret()  # refuses the local default outside local mode
+_MANAGED_LOGINS = frozenset({"knowdo_superset", _ACCESS.analyst.db_user})
+
+
+def _superset_roles(security_manager, username):
+    if not username:
+        return set()
+    user = security_manager.find_user(username=username)
+    return {role.name for role in user.roles} if user is not None and user.is_active else set()
+
+
+def knowdo_database_role(security_manager, username, login):
+    """The database role a user's query on a connection logging in as `login` runs as (`login`
+    itself when unchanged)."""
+    if login not in _MANAGED_LOGINS:
+        return login
+    roles = _superset_roles(security_manager, username)
+    if login == _ACCESS.analyst.db_user and roles & {_ACCESS.analyst.role, *_ACCESS.exempt_roles}:
+        return login
+    return _rs.role_for_user(roles, _SCOPES, _ACCESS.exempt_roles) or login
+
+
+def DB_CONNECTION_MUTATOR(uri, params, username, security_manager, source):
+    role = knowdo_database_role(security_manager, username, uri.username)
+    if role == uri.username:
+        return uri, params
+    return uri.set(username=role, password=_rs.viewer_password(role, _VIEWER_SECRET)), params
+
+
+from superset.security import SupersetSecurityManager
+
+
+class KnowDoSecurityManager(SupersetSecurityManager):
+    """Superset's security manager plus two KnowDo rules:
+
+    - a SQL Lab query is never a chart's datasource for someone else: only its author, with access to
+      its database, may explore it (issue 11: a viewer ran the analyst's query as a datasource);
+    - the data cache key names the database role the query runs as, so the cache never hands rows
+      read as one scope's role to another.
+    """
+
+    def raise_for_access(self, *args, **kwargs):
+        query_context, viz = kwargs.get("query_context"), kwargs.get("viz")
+        for datasource in (
+            kwargs.get("datasource"),
+            getattr(query_context, "datasource", None),
+            getattr(viz, "datasource", None),
+        ):
+            if datasource is not None and str(getattr(datasource, "type", "")) == "query":
+                self._raise_for_query_datasource(datasource)
+        return super().raise_for_access(*args, **kwargs)
+
+    def _raise_for_query_datasource(self, query):
+        from superset.errors import ErrorLevel, SupersetError, SupersetErrorType
+        from superset.exceptions import SupersetSecurityException
+        from superset.utils.core import get_user_id
+
+        database = getattr(query, "database", None)
+        if self.is_admin() or (
+            database is not None
+            and getattr(query, "user_id", None) == get_user_id()
+            and self.can_access_database(database)
+        ):
+            return
+        raise SupersetSecurityException(
+            SupersetError(
+                error_type=SupersetErrorType.DATASOURCE_SECURITY_ACCESS_ERROR,
+                message="A SQL Lab query can be used as a datasource only by its author.",
+                level=ErrorLevel.ERROR,
+            )
+        )
+
+    def get_rls_cache_key(self, datasource):
+        from superset.utils.core import get_username
+
+        key = super().get_rls_cache_key(datasource)
+        database = getattr(datasource, "database", None)
+        login = database.url_object.username if database is not None else None
+        return key + [f"knowdo_db_role={knowdo_database_role(self, get_username(), login)}"]
+
+
+CUSTOM_SECURITY_MANAGER = KnowDoSecurityManager

@@ -107,6 +107,11 @@ export KNOWDO_AIRFLOW_ADMIN_PASSWORD
 : "${KNOWDO_SUPERSET_SECRET_KEY:=knowdo-local-only-not-a-secret}"
 : "${KNOWDO_SUPERSET_ADMIN_USER:=admin}"
 : "${KNOWDO_SUPERSET_ADMIN_PASSWORD:=admin}"
+# --- row-level security (issue 11): viewers' database passwords are HMAC-SHA256(this, role name);
+# Superset refuses to start outside local mode without a real one (src/knowdo/row_security.py)
+: "${KNOWDO_VIEWER_ROLE_SECRET:=knowdo-viewer-local-only-not-a-secret}"
+export KNOWDO_VIEWER_ROLE_SECRET
+# --- end row-level security
 # demo users (one per ministry/ARC/funder role and an analyst), created by `make up` in local mode only
 : "${KNOWDO_DEMO_USER_PASSWORD:=knowdo-demo}"
 export KNOWDO_SUPERSET_VENV KNOWDO_SUPERSET_PORT KNOWDO_SUPERSET_URL SUPERSET_HOME SUPERSET_CONFIG_PATH \

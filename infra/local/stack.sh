@@ -164,6 +164,11 @@ SQL
     -v loader_pw="$KNOWDO_LOADER_PASSWORD" -v transformer_pw="$KNOWDO_TRANSFORMER_PASSWORD" \
     -v analyst_pw="$KNOWDO_ANALYST_PASSWORD" -v superset_pw="$KNOWDO_SUPERSET_DB_PASSWORD" \
     -f "$KNOWDO_HOME/infra/sql/warehouse_init.sql" >/dev/null
+  # --- row-level security (issue 11): viewers' database roles from superset/access.yml, their
+  # policies on every mart (src/knowdo/row_security.py); generated SQL, run as the superuser
+  "$VENV/bin/python" -m knowdo.row_security sql | psql_admin -d "$KNOWDO_WAREHOUSE_DB" >/dev/null \
+    || die "setting up the viewers' row-level security failed (see the message above)"
+  # --- end row-level security
   "$VENV/bin/knowdo" db migrate >/dev/null
 }
 

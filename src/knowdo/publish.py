@@ -12,6 +12,9 @@ never a mix, and never an error:
   so no deadlock with a reader of several marts); readers wait for the commit, then read the new
   table.
 
+Every published table gets its row-level security policies in the same transaction
+(knowdo.row_security): viewers' database roles read only their own rows, whatever SQL they send.
+
 Only what the gate audited is published: the candidate tables are locked against writes (SHARE) and
 their fingerprints compared with those the gate recorded, so a candidate rebuilt after its audit (a
 concurrent dbt run) is refused rather than published unaudited.
@@ -25,6 +28,7 @@ from psycopg import sql
 
 from knowdo.config import Settings
 from knowdo.db import connect
+from knowdo.row_security import RowSecurityError, apply_policies
 
 log = logging.getLogger(__name__)
 READER_ROLE = "knowdo_marts_reader"
@@ -90,6 +94,14 @@ def publish(tables: list[str], settings: Settings | None = None,
                     sql.SQL("insert into {} select * from {}").format(new, src)).rowcount
                 conn.execute(sql.SQL("drop table if exists {}").format(dst))
                 conn.execute(sql.SQL("alter table {} rename to {}").format(new, sql.Identifier(table)))
+            # row-level security (knowdo.row_security) in this same transaction, before the grant:
+            # no reader ever sees a published table without its policies (a rebuilt table has
+            # none; a refreshed one keeps them and this takes no lock unless they changed)
+            try:
+                apply_policies(conn, target_schema, table)
+            except RowSecurityError as exc:
+                raise PublishRefused(f"{exc}: nothing published") from exc
+            if table not in in_place:
                 conn.execute(sql.SQL("grant select on {} to {}").format(dst, sql.Identifier(READER_ROLE)))
             conn.execute(sql.SQL("analyze {}").format(dst))
             how = "refreshed in place" if table in in_place else "rebuilt (columns changed or new)"

@@ -61,6 +61,7 @@ class AnalystSpec:
     database_name: str
     db_user: str
     password_env: str
+    schemas: tuple[str, ...] = ("marts",)
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ def load_access(path: Path | str) -> AccessSpec:
                 database_name=analyst["database"]["name"],
                 db_user=analyst["database"]["db_user"],
                 password_env=analyst["database"]["password_env"],
+                schemas=tuple(analyst["database"].get("schemas") or ("marts",)),
             ),
         )
     except (KeyError, TypeError, AttributeError) as exc:
@@ -293,6 +295,27 @@ def permission_index(client: SupersetClient) -> dict[tuple[str, str], int]:
     """(permission name, view menu name) -> id of the permission-on-resource."""
     rows = _list_all(client, "/api/v1/security/permissions-resources/")
     return {(r["permission"]["name"], r["view_menu"]["name"]): int(r["id"]) for r in rows}
+
+
+def schema_permission(
+    permissions: dict[tuple[str, str], int], database_name: str, schema: str
+) -> int:
+    """The id of schema_access on `[database].[schema]` or `[database].[catalog].[schema]` (Superset
+    names it with the catalog when the engine has catalogs, as PostgreSQL does in Superset 6)."""
+    found = [
+        pid
+        for (perm, view), pid in permissions.items()
+        if perm == "schema_access"
+        and view.startswith(f"[{database_name}].")
+        and view.endswith(f".[{schema}]")
+        and view.count("].[") in (1, 2)
+    ]
+    if len(found) != 1:
+        raise SupersetError(
+            f"Superset has {len(found)} schema_access permissions on schema {schema!r} of"
+            f" {database_name!r} (expected 1; Superset creates them with the database)"
+        )
+    return found[0]
 
 
 def find_dataset_ids(client: SupersetClient, datasets: list[AssetDataset]) -> dict[str, int]:
@@ -464,11 +487,9 @@ def apply_access(
             report.roles_with_new_permissions.append(role.name)
 
     analyst = base_permissions(spec.analyst.base_roles)
-    analyst.add(
-        permission(
-            "database_access", f"[{spec.analyst.database_name}].(id:{report.analyst_database_id})"
-        )
-    )
+    # schema access, not database access: SQL Lab's pickers and metadata API list these schemas only
+    for schema in spec.analyst.schemas:
+        analyst.add(schema_permission(permissions, spec.analyst.database_name, schema))
     if set_role_permissions(client, roles[spec.analyst.role], analyst):
         report.roles_with_new_permissions.append(spec.analyst.role)
 
