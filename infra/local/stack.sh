@@ -7,6 +7,10 @@
 set -euo pipefail
 # shellcheck source=infra/local/env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+# issue 11: what the stack writes (password files, logs, landing zone, caches) is its owner's alone;
+# system packages are installed with the usual umask (their files are for every user)
+umask 077
+sys_apt_get() { (umask 022; DEBIAN_FRONTEND=noninteractive apt-get "$@"); }
 
 RUN_DIR="$KNOWDO_LOCAL_DIR/run"
 LOG_DIR="$KNOWDO_LOCAL_DIR/log"
@@ -80,8 +84,8 @@ ensure_pg_binaries() {
   find_pg_bin && return
   if is_root && command -v apt-get >/dev/null 2>&1; then
     step "installing PostgreSQL from the system packages (apt-get install postgresql)"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null \
+    sys_apt_get update -qq >/dev/null
+    sys_apt_get install -y -qq postgresql >/dev/null \
       || die "apt-get install postgresql failed: install it yourself and rerun 'make setup'"
     find_pg_bin || die "postgresql installed but initdb not found under /usr/lib/postgresql/*/bin"
   else
@@ -122,12 +126,47 @@ init_cluster() {
     rm -rf "$KNOWDO_PG_DATA"
   fi
   mkdir -p "$pg_dir" "$KNOWDO_PG_SOCKET_DIR" "$LOG_DIR"
-  if is_root; then chown "$(pg_user)" "$pg_dir" "$KNOWDO_PG_SOCKET_DIR"; chmod 0755 "$KNOWDO_LOCAL_DIR"; fi
+  # the cluster's owner (`postgres` when root) may pass through .local and the log folder, never list them
+  if is_root; then chown "$(pg_user)" "$pg_dir" "$KNOWDO_PG_SOCKET_DIR"; chmod 0711 "$KNOWDO_LOCAL_DIR" "$LOG_DIR"; fi
+  # issue 11: only the cluster's owner may reach its socket (the socket itself is 0700 too, see start_pg);
+  # folders chosen outside .local (KNOWDO_PG_DATA, KNOWDO_PG_SOCKET_DIR) are the deployer's to set
+  local d; for d in "$pg_dir" "$KNOWDO_PG_SOCKET_DIR"; do case "$d" in "$KNOWDO_LOCAL_DIR"/*) chmod 0700 "$d" ;; esac; done
   if [ ! -f "$KNOWDO_PG_DATA/PG_VERSION" ]; then
     step "initialising the PostgreSQL cluster in ${KNOWDO_PG_DATA#"$KNOWDO_HOME"/}"
-    as_pg "$PG_BIN/initdb" -D "$KNOWDO_PG_DATA" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
+    as_pg "$PG_BIN/initdb" -D "$KNOWDO_PG_DATA" -U postgres --auth-local=peer --auth-host=scram-sha-256 \
       -E UTF8 --locale=C.UTF-8 >"$LOG_DIR/initdb.log" 2>&1 \
       || die "initdb failed (see $LOG_DIR/initdb.log); fix the cause and rerun 'make setup'"
+  fi
+  write_pg_hba
+}
+
+# --- the cluster is closed (issue 11) --------------------------------------------------------------
+# Local socket: only the OS user that owns the cluster, as the superuser `postgres` (peer through the
+# ident map knowdo_owner), in a socket folder only that user may enter. TCP: scram-sha-256 for every
+# role, never the superuser. Written on every start, so a cluster made by an older version (trust on
+# the socket) is closed too; a running cluster reloads when the files changed.
+write_pg_hba() {
+  local owner hba ident changed=0
+  owner=$(pg_user)
+  hba="# Written by infra/local/stack.sh on every setup and start: edits here are overwritten.
+# TYPE  DATABASE  USER      ADDRESS  METHOD
+local   all       postgres           peer map=knowdo_owner
+local   all       all                reject
+host    all       postgres  all      reject
+host    all       all       all      scram-sha-256"
+  ident="# Written by infra/local/stack.sh: the OS user that owns the cluster is its superuser.
+# MAPNAME       SYSTEM-USERNAME  PG-USERNAME
+knowdo_owner    $owner    postgres"
+  if [ "$(as_pg cat "$KNOWDO_PG_DATA/pg_hba.conf")" != "$hba" ]; then
+    printf '%s\n' "$hba" | as_pg tee "$KNOWDO_PG_DATA/pg_hba.conf" >/dev/null; changed=1
+  fi
+  if [ "$(as_pg cat "$KNOWDO_PG_DATA/pg_ident.conf")" != "$ident" ]; then
+    printf '%s\n' "$ident" | as_pg tee "$KNOWDO_PG_DATA/pg_ident.conf" >/dev/null; changed=1
+  fi
+  as_pg chmod 0600 "$KNOWDO_PG_DATA/pg_hba.conf" "$KNOWDO_PG_DATA/pg_ident.conf"
+  if [ "$changed" = 1 ] && pg_running; then
+    info "PostgreSQL client authentication rewritten (peer on the socket, scram-sha-256 on TCP): reloading"
+    as_pg "$PG_BIN/pg_ctl" -D "$KNOWDO_PG_DATA" reload >/dev/null
   fi
 }
 
@@ -139,7 +178,7 @@ start_pg() {
   step "starting PostgreSQL on $KNOWDO_PG_HOST:$KNOWDO_PG_PORT"
   if is_root; then touch "$LOG_DIR/postgres.log"; chown "$(pg_user)" "$LOG_DIR/postgres.log"; fi
   as_pg "$PG_BIN/pg_ctl" -D "$KNOWDO_PG_DATA" -l "$LOG_DIR/postgres.log" -w -t 60 \
-    -o "-p $KNOWDO_PG_PORT -k $KNOWDO_PG_SOCKET_DIR -c listen_addresses=$KNOWDO_PG_HOST -c max_connections=200" \
+    -o "-p $KNOWDO_PG_PORT -k $KNOWDO_PG_SOCKET_DIR -c unix_socket_permissions=0700 -c listen_addresses=$KNOWDO_PG_HOST -c max_connections=200" \
     start >/dev/null || die "PostgreSQL did not start: see $LOG_DIR/postgres.log"
 }
 
@@ -160,9 +199,21 @@ SQL
       psql_admin -d postgres -c "create database \"$db\" owner \"$owner\"" >/dev/null
     fi
   done
+  # issue 11: PUBLIC may not connect to (or make temporary tables in) any database but as granted
+  psql_admin -d postgres <"$KNOWDO_HOME/infra/sql/cluster_init.sql" >/dev/null
+  local limit
+  for limit in KNOWDO_VIEWER_CONNECTION_LIMIT KNOWDO_ANALYST_CONNECTION_LIMIT; do
+    [[ "${!limit}" =~ ^[0-9]+$ ]] || die "$limit must be a whole number of connections (it is '${!limit}'): fix it in .env"
+  done
   psql_admin -d "$KNOWDO_WAREHOUSE_DB" -v warehouse_db="$KNOWDO_WAREHOUSE_DB" \
     -v loader_pw="$KNOWDO_LOADER_PASSWORD" -v transformer_pw="$KNOWDO_TRANSFORMER_PASSWORD" \
     -v analyst_pw="$KNOWDO_ANALYST_PASSWORD" -v superset_pw="$KNOWDO_SUPERSET_DB_PASSWORD" \
+    -v viewer_statement_timeout="$KNOWDO_VIEWER_STATEMENT_TIMEOUT" \
+    -v viewer_idle_in_transaction_timeout="$KNOWDO_VIEWER_IDLE_IN_TRANSACTION_TIMEOUT" \
+    -v viewer_connection_limit="$KNOWDO_VIEWER_CONNECTION_LIMIT" \
+    -v analyst_statement_timeout="$KNOWDO_ANALYST_STATEMENT_TIMEOUT" \
+    -v analyst_idle_in_transaction_timeout="$KNOWDO_ANALYST_IDLE_IN_TRANSACTION_TIMEOUT" \
+    -v analyst_connection_limit="$KNOWDO_ANALYST_CONNECTION_LIMIT" \
     -f "$KNOWDO_HOME/infra/sql/warehouse_init.sql" >/dev/null
   # --- row-level security (issue 11): viewers' database roles from superset/access.yml, their
   # policies on every mart (src/knowdo/row_security.py); generated SQL, run as the superuser
@@ -179,6 +230,7 @@ migrate_airflow() {
   if [ ! -f "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" ]; then
     printf '{"admin": "%s"}\n' "$KNOWDO_AIRFLOW_ADMIN_PASSWORD" >"$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
   fi
+  chmod 0600 "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"  # issue 11
   if [ -f "$stamp" ]; then info "Airflow metadata up to date"; return; fi
   step "migrating Airflow metadata (airflow db migrate)"
   "$VENV/bin/airflow" db migrate >"$LOG_DIR/airflow-migrate.log" 2>&1 \
@@ -202,8 +254,27 @@ migrate_superset() {
   rm -f "$STAMP_DIR/superset-db-"*; touch "$stamp"
 }
 
+# --- secret files are their owner's alone (issue 11) -------------------------------------------------
+# Password files 0600; the folders holding passwords, rendered profiles, raw feed files and logs 0700
+# (.local itself and the log folder 0711 when root, so the cluster's owner can reach its own files).
+# Run on every setup and start, so files made by an older version (0644) are closed too.
+close_local_files() {
+  local d f
+  for d in "$AIRFLOW_HOME" "$AIRFLOW__COSMOS__CACHE_DIR" "$SUPERSET_HOME" "$KNOWDO_LANDING_DIR" "$RUN_DIR" \
+    "$STAMP_DIR" "$KNOWDO_LOCAL_DIR/dbt" "$KNOWDO_LOCAL_DIR/gx" "$KNOWDO_LOCAL_DIR/downloads" \
+    "$KNOWDO_LOCAL_DIR/artifacts" "$KNOWDO_LOCAL_DIR/bench"; do
+    case "$d" in "$KNOWDO_LOCAL_DIR"/*) mkdir -p "$d"; chmod 0700 "$d" ;; esac
+  done
+  if is_root; then chmod 0711 "$KNOWDO_LOCAL_DIR" "$LOG_DIR"; else chmod 0700 "$KNOWDO_LOCAL_DIR" "$LOG_DIR"; fi
+  for f in "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" "$AIRFLOW_HOME"/*.json "$AIRFLOW_HOME"/*.cfg \
+    "$KNOWDO_HOME/.env" "$LOG_DIR"/*; do
+    if [ -f "$f" ] && [ ! -L "$f" ]; then chmod go-rwx "$f"; fi
+  done
+}
+
 cmd_setup() {
   mkdir -p "$KNOWDO_LOCAL_DIR" "$RUN_DIR" "$LOG_DIR" "$STAMP_DIR" "$KNOWDO_LANDING_DIR"
+  close_local_files
   ensure_python
   ensure_uv
   ensure_envs
@@ -254,13 +325,16 @@ AIRFLOW_PROCS="airflow-api-server airflow-scheduler airflow-dag-processor airflo
 
 cmd_start() {
   mkdir -p "$RUN_DIR" "$LOG_DIR"
+  close_local_files
   find_pg_bin || die "PostgreSQL binaries missing: run 'make setup'"
   start_pg
   step "starting Airflow on $KNOWDO_AIRFLOW_URL"
   start_proc airflow-api-server "$KNOWDO_AIRFLOW_PORT" "$VENV/bin/airflow" api-server --port "$KNOWDO_AIRFLOW_PORT" --host 127.0.0.1
-  start_proc airflow-scheduler - "$VENV/bin/airflow" scheduler
+  # issue 11: no log servers (they bind every interface and Airflow 3.3 has no host setting). With the
+  # LocalExecutor the api-server reads task logs from the same log folder the workers write.
+  start_proc airflow-scheduler - "$VENV/bin/airflow" scheduler --skip-serve-logs
   start_proc airflow-dag-processor - "$VENV/bin/airflow" dag-processor
-  start_proc airflow-triggerer - "$VENV/bin/airflow" triggerer
+  start_proc airflow-triggerer - "$VENV/bin/airflow" triggerer --skip-serve-logs
   step "starting Superset on $KNOWDO_SUPERSET_URL"
   start_superset
   wait_http airflow-api-server "$KNOWDO_AIRFLOW_URL/api/v2/monitor/health" 120
@@ -271,8 +345,8 @@ ensure_browser() {
   if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then return; fi
   if is_root && command -v apt-get >/dev/null 2>&1; then
     step "installing headless Chromium for the browser tests (apt-get install chromium chromium-driver)"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null \
+    sys_apt_get update -qq >/dev/null
+    sys_apt_get install -y -qq chromium chromium-driver >/dev/null \
       || die "apt-get install chromium chromium-driver failed: install them and rerun 'make test'"
   else
     die "Chromium is missing for the browser tests: run 'sudo apt-get install chromium chromium-driver'"
