@@ -112,10 +112,10 @@ disclosed as (
             when numerator_withheld or denominator_withheld then 'suppressed by the publisher'
             when measure_kind <> 'mean_change'
                 and {{ disclosure_is_suppressed('numerator', 'geography_level') }}
-                then 'count below {{ var("disclosure_min_count") }}'
+                then '{{ disclosure_suppression_label() }}'
             when measure_kind <> 'rate'
                 and {{ disclosure_is_suppressed('denominator', 'geography_level') }}
-                then 'denominator below {{ var("disclosure_min_count") }}'
+                then '{{ disclosure_suppression_label() }}'
             when measure_kind = 'mean_change' and mean_change is null then 'no mean scores reported'
             when measure_kind = 'proportion' and numerator > denominator
                 then 'inconsistent counts (numerator above denominator)'
@@ -128,11 +128,14 @@ disclosed as (
 
 ),
 
--- Secondary suppression per measure (macros/disclosure/secondary_suppression.sql): when one group
--- of a stratifier is suppressed in a period x place x programme x measure, the `all` row minus its
--- published siblings would give back its numerator and denominator, so the group with the next
--- smallest counts is suppressed too. Ordered as in mart_know_do_gap, which publishes the same
--- Talking Therapies access counts, so the two marts suppress the same cells.
+-- Secondary suppression per measure (macros/disclosure/secondary_suppression.sql): in every set
+-- of a period x place x programme x measure's `all` row and one stratifier's groups (all = sum of
+-- the groups), suppression repeats until no set has exactly one suppressed cell or suppressed
+-- cells summing to under 5, each time hiding the group with the smallest count. Sizes and order
+-- are those of mart_know_do_gap, which publishes the same Talking Therapies access counts, so the
+-- two marts suppress the same cells. The outcomes are published by ICB and financial year only
+-- (no parent place, no months): the stratifier sets are the only additive relations here.
+-- One reason for primary and secondary suppression (macros/disclosure/disclosure_control.sql).
 primary_suppressed as (
 
     select
@@ -142,16 +145,37 @@ primary_suppressed as (
 
 ),
 
+memberships as (
+
+    select
+        concat_ws('|', cell.period_start, cell.geography_code, cell.intervention_code,
+            cell.measure, stratifiers.stratifier) as set_id,
+        cell.outcome_key as cell_id,
+        cell.is_primary_suppressed as is_suppressed,
+        -- the count the measure publishes (a withheld count is NULL: 0 to the function, as in
+        -- mart_know_do_gap); a mean change publishes only its denominator
+        case when cell.measure_kind = 'mean_change' then cell.denominator else cell.numerator end
+            as cell_size,
+        0 as priority,
+        concat_ws('|', lpad(coalesce(cell.group_order, 0)::text, 4, '0'), cell.group_code) as order_key
+    from primary_suppressed as cell
+    inner join (
+        select distinct period_start, geography_code, intervention_code, measure, stratifier
+        from primary_suppressed
+        where stratifier <> 'all' and geography_level <> 'national'
+    ) as stratifiers
+        on
+            cell.period_start = stratifiers.period_start
+            and cell.geography_code = stratifiers.geography_code
+            and cell.intervention_code = stratifiers.intervention_code
+            and cell.measure = stratifiers.measure
+            and cell.stratifier in (stratifiers.stratifier, 'all')
+
+),
+
 secondary_suppressed as (
 
-    {{ disclosure_secondary_suppressed_keys(
-        relation='primary_suppressed',
-        key_column='outcome_key',
-        place_columns=['period_start', 'geography_code', 'intervention_code', 'measure'],
-        is_suppressed_column='is_primary_suppressed',
-        size_columns=['numerator', 'denominator'],
-        tie_breaker_columns=['group_order', 'group_code'],
-    ) }}
+    {{ disclosure_secondary_suppressed_cells('memberships') }}
 
 ),
 
@@ -162,13 +186,13 @@ suppressed as (
         coalesce(
             primary_suppressed.primary_suppression_reason,
             case
-                when secondary_suppressed.outcome_key is not null
-                    then 'secondary suppression (another group of the stratifier is suppressed)'
+                when secondary_suppressed.cell_id is not null
+                    then '{{ disclosure_suppression_label() }}'
             end
         ) as suppression_reason
     from primary_suppressed
     left join secondary_suppressed
-        on primary_suppressed.outcome_key = secondary_suppressed.outcome_key
+        on primary_suppressed.outcome_key = secondary_suppressed.cell_id
 
 ),
 
