@@ -486,10 +486,62 @@ def test_integer_search_through_published_statistics_recovers_no_hidden_count(db
                 or (m.stratifier <> 'subnational_region' and f.stratifier = m.stratifier
                     and f.geography_code = m.geography_code)))""",
     )
+    # ... and from Talking Therapies outcomes (IMD quintiles sum two published deciles)
+    measured += rows(
+        db,
+        f"""
+        select distinct m.indicator_code, m.period_start, m.geography_code, m.stratifier
+        from {SCHEMA}.mart_inequality_measures m
+        where m.source_model = 'fct_outcomes' and m.value is not null and exists (
+            select 1 from {SCHEMA}.fct_outcomes o
+            where o.intervention_code || '__' || o.measure = m.indicator_code
+            and o.period_start = m.period_start and o.geography_code = m.geography_code
+            and o.is_suppressed and o.group_code <> 'not_stated'
+            and o.stratifier = case when m.stratifier = 'imd_quintile' then 'imd_decile'
+                                    else m.stratifier end)""",
+    )
     assert not measured, (
         f"{len(measured)} inequality measures computed from a set with a hidden group, "
         f"e.g. {measured[:3]}"
     )
+
+    # 5. the other marts' statistics: a proportion or coverage gives back the published counts
+    # and nothing finer, a gap is need minus the published count, a hidden row shows none
+    finer = []
+    for r in rows(db, f"select * from {SCHEMA}.fct_outcomes where measure_kind = 'proportion'"):
+        if r["is_suppressed"]:
+            if any(
+                r[c] is not None
+                for c in (
+                    "numerator",
+                    "denominator",
+                    "value",
+                    "lower_95",
+                    "upper_95",
+                    "difference_from_reference",
+                )
+            ):
+                finer.append(("fct_outcomes hidden row shows a statistic", r["outcome_key"]))
+        elif r["value"] is not None and r["denominator"]:
+            implied = float(r["value"]) * r["denominator"] / 100
+            if abs(implied - r["numerator"]) > 0.5:
+                finer.append(("fct_outcomes", r["outcome_key"], implied, r["numerator"]))
+    for r in rows(db, f"select * from {SCHEMA}.mart_know_do_gap"):
+        if r["is_suppressed"]:
+            if any(
+                r[c] is not None for c in ("reached", "coverage_percent", "gap", "reached_per_100k")
+            ):
+                finer.append(
+                    ("mart_know_do_gap hidden row shows a statistic", r["know_do_gap_key"])
+                )
+            continue
+        if r["coverage_percent"] is not None:
+            implied = float(r["coverage_percent"]) * r["need"] / 100
+            if abs(implied - r["reached"]) > 0.5 + 0.5e-4 * r["need"] / 100:
+                finer.append(("coverage", r["know_do_gap_key"], implied, r["reached"]))
+        if r["gap"] is not None and r["gap"] != r["need"] - r["reached"]:
+            finer.append(("gap", r["know_do_gap_key"], r["gap"], r["need"], r["reached"]))
+    assert not finer, f"{len(finer)} statistics say more than the published counts: {finer[:3]}"
     assert time.monotonic() - started < 90, "the integer search took too long: shrink DSR_SAMPLE"
 
 
