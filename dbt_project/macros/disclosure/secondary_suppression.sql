@@ -124,6 +124,17 @@ comment on function stats.secondary_suppression(text[], text[], boolean[], numer
     'suppressed cell or suppressed cells summing to under min_count, each time suppressing the '
     'published cell with the lowest (priority, size, order key) of every such set. Returns the '
     'cells it suppressed with the pass that suppressed them. Uses temporary tables (volatile).';
+
+-- only dbt (the owner) runs it: readers have no use for it and it creates temporary tables
+revoke execute on function stats.secondary_suppression(text[], text[], boolean[], numeric[], integer[], text[], numeric) from public;
+do $revoke$
+begin
+    if exists (select 1 from pg_roles where rolname = 'knowdo_marts_reader') then
+        execute 'revoke execute on function stats.secondary_suppression(text[], text[], boolean[], '
+            'numeric[], integer[], text[], numeric) from knowdo_marts_reader';
+    end if;
+end;
+$revoke$;
 {% endmacro %}
 
 
