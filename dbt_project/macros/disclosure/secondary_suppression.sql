@@ -20,15 +20,19 @@
     `all` row), so the passes repeat until no set is exposed: the result is stable, whatever the
     shape of the web.
 
-    stats.secondary_suppression does this over one array element per (set, cell) membership; a
+    restricted.secondary_suppression does this over one array element per (set, cell) membership; a
     model builds the memberships of its cells (every relation it publishes) and calls it through
     disclosure_secondary_suppressed_cells() below. The sizes are the TRUE counts (never published):
     a withheld count (the publisher's own suppression, NULL) counts as 0, its most exposed value.
     It only adds suppressions: what primary suppression hid stays hidden.
 -#}
 
-{% macro stats_secondary_suppression_sql() %}
-create or replace function stats.secondary_suppression(
+{% macro disclosure_secondary_suppression_function_sql() %}
+-- in `restricted` (no reader may use that schema): it takes the true counts, it uses temporary
+-- tables, and the `stats` schema holds only the immutable functions analysts may call (an earlier
+-- build of this change put it there: dropped)
+drop function if exists stats.secondary_suppression(text[], text[], boolean[], numeric[], integer[], text[], numeric);
+create or replace function restricted.secondary_suppression(
     in_set_ids text[],
     in_cell_ids text[],
     in_is_suppressed boolean[],
@@ -52,7 +56,7 @@ begin
         or coalesce(array_length(in_cell_sizes, 1), 0) <> membership_count
         or coalesce(array_length(in_priorities, 1), 0) <> membership_count
         or coalesce(array_length(in_order_keys, 1), 0) <> membership_count then
-        raise exception 'stats.secondary_suppression: the membership arrays need the same length '
+        raise exception 'restricted.secondary_suppression: the membership arrays need the same length '
             '(set ids %, cell ids %)', membership_count, array_length(in_cell_ids, 1)
             using errcode = '22023';
     end if;
@@ -117,7 +121,7 @@ begin
 end;
 $fn$;
 
-comment on function stats.secondary_suppression(text[], text[], boolean[], numeric[], integer[], text[], numeric) is
+comment on function restricted.secondary_suppression(text[], text[], boolean[], numeric[], integer[], text[], numeric) is
     'Secondary (complementary) suppression over additive relations. One array element per (set, '
     'cell) membership: set id, cell id, is the cell suppressed, its true size, its priority (1 = '
     'keep published if possible) and an order key (ties). Repeats until no set has exactly one '
@@ -125,16 +129,6 @@ comment on function stats.secondary_suppression(text[], text[], boolean[], numer
     'published cell with the lowest (priority, size, order key) of every such set. Returns the '
     'cells it suppressed with the pass that suppressed them. Uses temporary tables (volatile).';
 
--- only dbt (the owner) runs it: readers have no use for it and it creates temporary tables
-revoke execute on function stats.secondary_suppression(text[], text[], boolean[], numeric[], integer[], text[], numeric) from public;
-do $revoke$
-begin
-    if exists (select 1 from pg_roles where rolname = 'knowdo_marts_reader') then
-        execute 'revoke execute on function stats.secondary_suppression(text[], text[], boolean[], '
-            'numeric[], integer[], text[], numeric) from knowdo_marts_reader';
-    end if;
-end;
-$revoke$;
 {% endmacro %}
 
 
@@ -161,7 +155,7 @@ $revoke$;
             array_agg(order_key::text) as order_keys
         from {{ memberships }}
     ) as arrays
-    cross join lateral stats.secondary_suppression(
+    cross join lateral restricted.secondary_suppression(
         arrays.set_ids, arrays.cell_ids, arrays.suppressed_flags, arrays.cell_sizes,
         arrays.priorities, arrays.order_keys, {{ var('disclosure_min_count') }}
     ) as suppressed

@@ -51,7 +51,7 @@ geographies as (
 --   - a place-month's `all` row and the groups of one stratifier (all = sum of the groups);
 --   - a parent place and its children, per month x indicator x group (a country's national row =
 --     the sum of its reporting regions, an ARC = the sum of its ICBs).
--- stats.secondary_suppression repeats until no set has exactly one suppressed cell or suppressed
+-- restricted.secondary_suppression repeats until no set has exactly one suppressed cell or suppressed
 -- cells summing to under 5, suppressing the smallest published count of each such set; national
 -- cells only when nothing else will do. Every set stays within one month, so rebuilding whole
 -- months (incremental) is exact. (The mart publishes months only: no year = sum of months.)
