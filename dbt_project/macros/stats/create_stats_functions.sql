@@ -19,6 +19,7 @@
         stats_byar_limits_sql(),
         stats_dsr_ci_sql(),
         stats_inequality_measures_sql(),
+        disclosure_secondary_suppression_function_sql(),
     ] -%}
     {%- if execute -%}
         {%- for statement in statements -%}

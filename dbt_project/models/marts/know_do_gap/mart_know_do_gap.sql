@@ -179,7 +179,7 @@ disclosed as (
         case
             when with_need.reached_withheld then 'suppressed by the publisher'
             when {{ disclosure_is_suppressed('reached', 'geography_level') }}
-                then 'count below {{ var("disclosure_min_count") }}'
+                then '{{ disclosure_suppression_label() }}'
         end as primary_suppression_reason
     from with_need
     left join stratifier_groups
@@ -189,21 +189,40 @@ disclosed as (
 
 ),
 
--- Secondary suppression (macros/disclosure/secondary_suppression.sql): when one group of a
--- stratifier is suppressed in an intervention x place x year, the `all` row minus its published
--- siblings would give it back, so the next smallest group is suppressed too. Same order as
--- fct_outcomes' access_rate (which publishes the same Talking Therapies counts), so the two
--- marts suppress the same cells.
+-- Secondary suppression (macros/disclosure/secondary_suppression.sql): in every set of an
+-- intervention x place x year's `all` row and one stratifier's groups (all = sum of the groups),
+-- suppression repeats until no set has exactly one suppressed cell or suppressed cells summing to
+-- under 5, each time hiding the group with the smallest count. Sizes and order are those of
+-- fct_outcomes' access_rate (the same Talking Therapies counts), so the two marts suppress the
+-- same cells. The NGO programmes' monthly counts behind a year are not published anywhere, and no
+-- parent place is published, so the stratifier sets are the only additive relations here.
+memberships as (
+
+    select
+        concat_ws('|', cell.intervention_code, cell.geography_code, cell.year,
+            stratifiers.stratifier) as set_id,
+        cell.know_do_gap_key as cell_id,
+        cell.is_primary_suppressed as is_suppressed,
+        cell.reached as cell_size,
+        0 as priority,
+        concat_ws('|', lpad(coalesce(cell.group_order, 0)::text, 4, '0'), cell.group_code) as order_key
+    from disclosed as cell
+    inner join (
+        select distinct intervention_code, geography_code, year, stratifier
+        from disclosed
+        where stratifier <> 'all' and geography_level <> 'national'
+    ) as stratifiers
+        on
+            cell.intervention_code = stratifiers.intervention_code
+            and cell.geography_code = stratifiers.geography_code
+            and cell.year = stratifiers.year
+            and cell.stratifier in (stratifiers.stratifier, 'all')
+
+),
+
 secondary_suppressed as (
 
-    {{ disclosure_secondary_suppressed_keys(
-        relation='disclosed',
-        key_column='know_do_gap_key',
-        place_columns=['intervention_code', 'geography_code', 'year'],
-        is_suppressed_column='is_primary_suppressed',
-        size_columns=['reached'],
-        tie_breaker_columns=['group_order', 'group_code'],
-    ) }}
+    {{ disclosure_secondary_suppressed_cells('memberships') }}
 
 ),
 
@@ -214,13 +233,13 @@ suppressed as (
         coalesce(
             disclosed.primary_suppression_reason,
             case
-                when secondary_suppressed.know_do_gap_key is not null
-                    then 'secondary suppression (another group of the stratifier is suppressed)'
+                when secondary_suppressed.cell_id is not null
+                    then '{{ disclosure_suppression_label() }}'
             end
         ) as suppression_reason
     from disclosed
     left join secondary_suppressed
-        on disclosed.know_do_gap_key = secondary_suppressed.know_do_gap_key
+        on disclosed.know_do_gap_key = secondary_suppressed.cell_id
 
 ),
 

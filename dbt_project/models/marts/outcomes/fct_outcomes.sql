@@ -37,17 +37,22 @@ talking_therapies_measures as (
         geography_name, geography_level, intervention_code, stratifier, group_code,
         measure.measure, null::text as instrument, measure.measure_kind, measure.numerator,
         measure.denominator, measure.numerator_withheld, measure.denominator_withheld,
-        null::numeric as mean_change
+        null::numeric as mean_change, measure.denominator_count
     from talking_therapies
     cross join lateral (
         values
-            ('access_rate', 'rate', accessing_services, population, accessing_suppressed, false),
-            ('recovery', 'proportion', recovered, at_caseness, recovered_suppressed, caseness_suppressed),
+            -- the last column names the denominator's count: measures sharing it share one cell
+            -- (a population is not a count of people using services: none)
+            ('access_rate', 'rate', accessing_services, population, accessing_suppressed, false,
+                null::text),
+            ('recovery', 'proportion', recovered, at_caseness, recovered_suppressed,
+                caseness_suppressed, 'at_caseness'),
             ('reliable_improvement', 'proportion', reliably_improved, finished_treatment,
-                improved_suppressed, finished_suppressed),
+                improved_suppressed, finished_suppressed, 'finished_treatment'),
             ('reliable_recovery', 'proportion', reliably_recovered, at_caseness,
-                reliably_recovered_suppressed, caseness_suppressed)
-    ) as measure (measure, measure_kind, numerator, denominator, numerator_withheld, denominator_withheld)
+                reliably_recovered_suppressed, caseness_suppressed, 'at_caseness')
+    ) as measure (measure, measure_kind, numerator, denominator, numerator_withheld,
+        denominator_withheld, denominator_count)
 
 ),
 
@@ -63,7 +68,8 @@ ngo_measures as (
         ngo_outcomes.intervention_code, ngo_outcomes.stratifier, ngo_outcomes.group_code,
         lower(replace(ngo_outcomes.instrument, '-', '')) || '_' || measure.measure as measure,
         ngo_outcomes.instrument, measure.measure_kind, measure.numerator, measure.denominator,
-        measure.numerator_withheld, measure.denominator_withheld, measure.mean_change
+        measure.numerator_withheld, measure.denominator_withheld, measure.mean_change,
+        lower(replace(ngo_outcomes.instrument, '-', '')) || '_assessed' as denominator_count
     from ngo_outcomes
     left join countries
         on ngo_outcomes.country_code = countries.country_code
@@ -112,10 +118,10 @@ disclosed as (
             when numerator_withheld or denominator_withheld then 'suppressed by the publisher'
             when measure_kind <> 'mean_change'
                 and {{ disclosure_is_suppressed('numerator', 'geography_level') }}
-                then 'count below {{ var("disclosure_min_count") }}'
+                then '{{ disclosure_suppression_label() }}'
             when measure_kind <> 'rate'
                 and {{ disclosure_is_suppressed('denominator', 'geography_level') }}
-                then 'denominator below {{ var("disclosure_min_count") }}'
+                then '{{ disclosure_suppression_label() }}'
             when measure_kind = 'mean_change' and mean_change is null then 'no mean scores reported'
             when measure_kind = 'proportion' and numerator > denominator
                 then 'inconsistent counts (numerator above denominator)'
@@ -128,11 +134,14 @@ disclosed as (
 
 ),
 
--- Secondary suppression per measure (macros/disclosure/secondary_suppression.sql): when one group
--- of a stratifier is suppressed in a period x place x programme x measure, the `all` row minus its
--- published siblings would give back its numerator and denominator, so the group with the next
--- smallest counts is suppressed too. Ordered as in mart_know_do_gap, which publishes the same
--- Talking Therapies access counts, so the two marts suppress the same cells.
+-- Secondary suppression per count (macros/disclosure/secondary_suppression.sql): in every set of
+-- a period x place x programme x count's `all` row and one stratifier's groups (all = sum of the
+-- groups), suppression repeats until no set has exactly one suppressed cell or suppressed
+-- cells summing to under 5, each time hiding the group with the smallest count. Sizes and order
+-- are those of mart_know_do_gap, which publishes the same Talking Therapies access counts, so the
+-- two marts suppress the same cells. The outcomes are published by ICB and financial year only
+-- (no parent place, no months): the stratifier sets are the only additive relations here.
+-- One reason for primary and secondary suppression (macros/disclosure/disclosure_control.sql).
 primary_suppressed as (
 
     select
@@ -142,16 +151,68 @@ primary_suppressed as (
 
 ),
 
+-- the counts behind the rows: each measure's numerator, and each denominator count once (people
+-- at caseness are the denominator of recovery and of reliable recovery: one cell, hidden or shown
+-- alike in both rows). Suppression works on these cells; a row is hidden when any of its cells is.
+count_cells as (
+
+    select distinct on (cell_id) *
+    from (
+        select
+            concat_ws('|', period_start, geography_code, intervention_code, measure, stratifier,
+                group_code) as cell_id,
+            period_start, geography_code, geography_level, intervention_code,
+            measure as count_name, stratifier, group_code, group_order,
+            numerator as cell_size,
+            numerator_withheld or {{ disclosure_is_suppressed('numerator', 'geography_level') }}
+                as is_suppressed
+        from primary_suppressed
+        where measure_kind <> 'mean_change'
+
+        union all
+
+        select
+            concat_ws('|', period_start, geography_code, intervention_code, denominator_count,
+                stratifier, group_code),
+            period_start, geography_code, geography_level, intervention_code,
+            denominator_count, stratifier, group_code, group_order,
+            denominator,
+            denominator_withheld or {{ disclosure_is_suppressed('denominator', 'geography_level') }}
+        from primary_suppressed
+        where denominator_count is not null
+    ) as cells
+    order by cell_id, is_suppressed desc
+
+),
+
+memberships as (
+
+    select
+        concat_ws('|', cell.period_start, cell.geography_code, cell.intervention_code,
+            cell.count_name, stratifiers.stratifier) as set_id,
+        cell.cell_id,
+        cell.is_suppressed,
+        cell.cell_size,
+        0 as priority,
+        concat_ws('|', lpad(coalesce(cell.group_order, 0)::text, 4, '0'), cell.group_code) as order_key
+    from count_cells as cell
+    inner join (
+        select distinct period_start, geography_code, intervention_code, count_name, stratifier
+        from count_cells
+        where stratifier <> 'all' and geography_level <> 'national'
+    ) as stratifiers
+        on
+            cell.period_start = stratifiers.period_start
+            and cell.geography_code = stratifiers.geography_code
+            and cell.intervention_code = stratifiers.intervention_code
+            and cell.count_name = stratifiers.count_name
+            and cell.stratifier in (stratifiers.stratifier, 'all')
+
+),
+
 secondary_suppressed as (
 
-    {{ disclosure_secondary_suppressed_keys(
-        relation='primary_suppressed',
-        key_column='outcome_key',
-        place_columns=['period_start', 'geography_code', 'intervention_code', 'measure'],
-        is_suppressed_column='is_primary_suppressed',
-        size_columns=['numerator', 'denominator'],
-        tie_breaker_columns=['group_order', 'group_code'],
-    ) }}
+    {{ disclosure_secondary_suppressed_cells('memberships') }}
 
 ),
 
@@ -161,14 +222,25 @@ suppressed as (
         primary_suppressed.*,
         coalesce(
             primary_suppressed.primary_suppression_reason,
+            -- hidden when the numerator's or the denominator's cell was suppressed secondarily
             case
-                when secondary_suppressed.outcome_key is not null
-                    then 'secondary suppression (another group of the stratifier is suppressed)'
+                when exists (
+                    select 1 from secondary_suppressed
+                    where secondary_suppressed.cell_id in (
+                        concat_ws('|', primary_suppressed.period_start,
+                            primary_suppressed.geography_code, primary_suppressed.intervention_code,
+                            primary_suppressed.measure, primary_suppressed.stratifier,
+                            primary_suppressed.group_code),
+                        case when primary_suppressed.denominator_count is not null then concat_ws('|',
+                            primary_suppressed.period_start, primary_suppressed.geography_code,
+                            primary_suppressed.intervention_code, primary_suppressed.denominator_count,
+                            primary_suppressed.stratifier, primary_suppressed.group_code) end
+                    )
+                )
+                    then '{{ disclosure_suppression_label() }}'
             end
         ) as suppression_reason
     from primary_suppressed
-    left join secondary_suppressed
-        on primary_suppressed.outcome_key = secondary_suppressed.outcome_key
 
 ),
 

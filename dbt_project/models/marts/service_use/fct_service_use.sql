@@ -33,38 +33,176 @@ published_counts as (
 
 ),
 
--- Secondary suppression (macros/disclosure/secondary_suppression.sql): below national level, when
--- exactly one cell of a stratifier's groups plus the place-month's `all` row is suppressed, the
--- `all` row minus its published siblings (or the siblings' sum) would give it back, so the next
--- smallest group of that stratifier is suppressed too (ties: the first in group order).
-secondary_suppressed as (
+geographies as (
 
-    {{ disclosure_secondary_suppressed_keys(
-        relation='published_counts',
-        key_column='service_use_key',
-        place_columns=['period_start', 'geography_code', 'indicator_code'],
-        is_suppressed_column='is_primary_suppressed',
-        size_columns=['numerator'],
-        tie_breaker_columns=['group_order', 'group_code'],
-    ) }}
+    -- the parent of every place whose counts add up to it: a country's regions (ref_geography),
+    -- an ARC's ICBs (ref_icb_arcs)
+    select geography_code, parent_code from {{ ref('ref_geography') }}
+    where parent_code is not null
+
+    union all
+
+    select icb_code, arc_code from {{ ref('ref_icb_arcs') }}
 
 ),
 
+-- Secondary suppression (macros/disclosure/secondary_suppression.sql) over every additive
+-- relation this mart publishes, as sets of cells (one cell = one row's count):
+--   - a place-month's `all` row and the groups of one stratifier (all = sum of the groups);
+--   - a parent place and its children, per month x indicator x group (a country's national row =
+--     the sum of its reporting regions, an ARC = the sum of its ICBs).
+-- restricted.secondary_suppression repeats until no set has exactly one suppressed cell or suppressed
+-- cells summing to under 5, suppressing the smallest published count of each such set; national
+-- cells only when nothing else will do. Every set stays within one month, so rebuilding whole
+-- months (incremental) is exact. (The mart publishes months only: no year = sum of months.)
+memberships as (
+
+    select
+        concat_ws('|', 'stratifier', cell.period_start, cell.geography_code, cell.indicator_code,
+            stratifiers.stratifier) as set_id,
+        cell.service_use_key as cell_id,
+        cell.is_primary_suppressed as is_suppressed,
+        cell.numerator as cell_size,
+        case when cell.geography_level = 'national' then 1 else 0 end as priority,
+        concat_ws('|', lpad(cell.group_order::text, 4, '0'), cell.group_code) as order_key
+    from published_counts as cell
+    inner join (
+        select distinct period_start, geography_code, indicator_code, stratifier
+        from published_counts
+        where stratifier <> 'all'
+    ) as stratifiers
+        on
+            cell.period_start = stratifiers.period_start
+            and cell.geography_code = stratifiers.geography_code
+            and cell.indicator_code = stratifiers.indicator_code
+            and cell.stratifier in (stratifiers.stratifier, 'all')
+
+    union all
+
+    select
+        concat_ws('|', 'geography', cell.period_start, cell.indicator_code, cell.stratifier,
+            cell.group_code, coalesce(geographies.parent_code, cell.geography_code)) as set_id,
+        cell.service_use_key,
+        cell.is_primary_suppressed,
+        cell.numerator,
+        case when cell.geography_level = 'national' then 1 else 0 end,
+        cell.geography_code
+    from published_counts as cell
+    left join geographies
+        on cell.geography_code = geographies.geography_code
+    -- a parent (national, ARC) or a child: every row of a place that has a parent or children
+    where
+        geographies.parent_code is not null
+        or cell.geography_code in (select parent_code from geographies)
+
+),
+
+secondary_suppressed as (
+
+    {{ disclosure_secondary_suppressed_cells('memberships') }}
+
+),
+
+-- One reason for every suppression by KnowDo, primary or secondary: telling which hidden cell is
+-- the small one would tell an attacker that it lies in [0, 4] and that its partner is at least 5,
+-- and with an exact national count those two bounds can pin both (a region under 5 and its
+-- secondary partner of 5 add up to a national figure minus published regions known within +/-2.5:
+-- the small one is then at most 2). Only the publisher's own suppression ('*' in the file it
+-- published, a NULL count) keeps its own reason: anyone can read it there.
 suppressed as (
 
     select
         published_counts.*,
         published_counts.is_primary_suppressed
-        or secondary_suppressed.service_use_key is not null as is_suppressed,
+        or secondary_suppressed.cell_id is not null as is_suppressed,
         case
-            when published_counts.is_primary_suppressed
-                then 'count below {{ var("disclosure_min_count") }}'
-            when secondary_suppressed.service_use_key is not null
-                then 'secondary suppression (another group of the stratifier is suppressed)'
+            when published_counts.numerator is null
+                and published_counts.geography_level <> 'national'
+                then 'suppressed by the publisher'
+            when published_counts.is_primary_suppressed or secondary_suppressed.cell_id is not null
+                then '{{ disclosure_suppression_label() }}'
         end as suppression_reason
     from published_counts
     left join secondary_suppressed
-        on published_counts.service_use_key = secondary_suppressed.service_use_key
+        on published_counts.service_use_key = secondary_suppressed.cell_id
+
+),
+
+-- Age-standardised rates from PUBLISHED cells only (a rate from unrounded band counts can be
+-- solved back for the bands it hides: four bands, one rate and two limits to 4 decimals leave one
+-- integer solution). The `all` row is standardised from the place-month's published age-band rows
+-- (rounded below national level) and withheld when any band is suppressed; a sex row from its age
+-- x sex cells after disclosure control (service_use_unrounded), withheld when the row or any age
+-- band of the place-month is suppressed.
+age_band_sets as (
+
+    select
+        period_start,
+        geography_code,
+        indicator_code,
+        bool_or(is_suppressed) as has_suppressed_band,
+        array_agg(published_numerator::numeric order by group_code) as events,
+        array_agg(denominator::numeric order by group_code) as populations,
+        array_agg(age_standard_weight::numeric order by group_code) as weights,
+        bool_and(coalesce(denominator, 0) > 0 and age_standard_weight is not null) as is_complete
+    from suppressed
+    where stratifier = 'age_band'
+    group by 1, 2, 3
+
+),
+
+all_standardised as (
+
+    select
+        age_band_sets.period_start,
+        age_band_sets.geography_code,
+        age_band_sets.indicator_code,
+        dsr_95.value,
+        dsr_95.lower,
+        dsr_95.upper
+    from (
+        select * from age_band_sets where is_complete and not has_suppressed_band
+    ) as age_band_sets
+    cross join lateral stats.dsr_ci(
+        age_band_sets.events, age_band_sets.populations, age_band_sets.weights,
+        {{ var('rate_multiplier') }}, 0.95
+    ) as dsr_95
+
+),
+
+standardised as (
+
+    select
+        suppressed.*,
+        case
+            when suppressed.is_suppressed then null
+            when suppressed.stratifier = 'all' then all_standardised.value
+            when suppressed.stratifier = 'sex' and not coalesce(age_band_sets.has_suppressed_band, false)
+                then suppressed.disclosed_cells_age_standardised_rate
+        end as published_age_standardised_rate,
+        case
+            when suppressed.is_suppressed then null
+            when suppressed.stratifier = 'all' then all_standardised.lower
+            when suppressed.stratifier = 'sex' and not coalesce(age_band_sets.has_suppressed_band, false)
+                then suppressed.disclosed_cells_age_standardised_lower_95
+        end as published_age_standardised_lower_95,
+        case
+            when suppressed.is_suppressed then null
+            when suppressed.stratifier = 'all' then all_standardised.upper
+            when suppressed.stratifier = 'sex' and not coalesce(age_band_sets.has_suppressed_band, false)
+                then suppressed.disclosed_cells_age_standardised_upper_95
+        end as published_age_standardised_upper_95
+    from suppressed
+    left join age_band_sets
+        on
+            suppressed.period_start = age_band_sets.period_start
+            and suppressed.geography_code = age_band_sets.geography_code
+            and suppressed.indicator_code = age_band_sets.indicator_code
+    left join all_standardised
+        on
+            suppressed.period_start = all_standardised.period_start
+            and suppressed.geography_code = all_standardised.geography_code
+            and suppressed.indicator_code = all_standardised.indicator_code
 
 ),
 
@@ -74,23 +212,23 @@ suppressed as (
 with_rates as (
 
     select
-        suppressed.*,
-        case when suppressed.is_suppressed then null else suppressed.published_numerator end
+        standardised.*,
+        case when standardised.is_suppressed then null else standardised.published_numerator end
             as shown_numerator,
         ci_95.value as published_value,
         ci_95.lower as published_lower_95,
         ci_95.upper as published_upper_95,
         ci_998.lower as published_lower_998,
         ci_998.upper as published_upper_998
-    from suppressed
+    from standardised
     left join lateral stats.rate_ci(
-        case when suppressed.is_suppressed then null else suppressed.published_numerator end,
-        nullif(suppressed.denominator, 0),
+        case when standardised.is_suppressed then null else standardised.published_numerator end,
+        nullif(standardised.denominator, 0),
         {{ var('rate_multiplier') }}, 0.95
     ) as ci_95 on true
     left join lateral stats.rate_ci(
-        case when suppressed.is_suppressed then null else suppressed.published_numerator end,
-        nullif(suppressed.denominator, 0),
+        case when standardised.is_suppressed then null else standardised.published_numerator end,
+        nullif(standardised.denominator, 0),
         {{ var('rate_multiplier') }}, 0.998
     ) as ci_998 on true
 
@@ -213,12 +351,9 @@ final as (
         case
             when stratifier in ('all', 'sex') and not is_suppressed then 'who_world_2000_2025'
         end as standard_population,
-        case when not is_suppressed then trim_scale(round(age_standardised_rate, 4)) end
-            as age_standardised_rate,
-        case when not is_suppressed then trim_scale(round(age_standardised_lower_95, 4)) end
-            as age_standardised_lower_95,
-        case when not is_suppressed then trim_scale(round(age_standardised_upper_95, 4)) end
-            as age_standardised_upper_95,
+        trim_scale(round(published_age_standardised_rate, 4)) as age_standardised_rate,
+        trim_scale(round(published_age_standardised_lower_95, 4)) as age_standardised_lower_95,
+        trim_scale(round(published_age_standardised_upper_95, 4)) as age_standardised_upper_95,
 
         ----------  lineage: the load state the month was built from (incremental rebuilds)
         source_batch_id,

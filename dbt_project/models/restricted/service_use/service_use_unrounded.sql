@@ -91,7 +91,9 @@ standardisation_cells as (
     select
         period_start, indicator_code, geography_code, 'all' as stratifier, 'all' as group_code,
         age_band_code, sum(event_count) as event_count, sum(population) as population,
-        count(population) = count(*) as has_population
+        count(population) = count(*) as has_population,
+        null::bigint as disclosed_event_count,
+        false as is_disclosure_suppressed
     from age_sex_cells
     group by 1, 2, 3, 6
 
@@ -99,7 +101,10 @@ standardisation_cells as (
 
     select
         period_start, indicator_code, geography_code, 'sex', sex_code,
-        age_band_code, sum(event_count), sum(population), count(population) = count(*)
+        age_band_code, sum(event_count), sum(population), count(population) = count(*),
+        -- one age x sex cell per group: the count as disclosure control would publish it
+        {{ disclosure_published_count('sum(event_count)', 'min(geography_level)') }},
+        {{ disclosure_is_suppressed('sum(event_count)', 'min(geography_level)') }}
     from age_sex_cells
     group by 1, 2, 3, 5, 6
 
@@ -115,7 +120,10 @@ standardisation_sets as (
         standardisation_cells.group_code,
         array_agg(standardisation_cells.event_count::numeric order by standardisation_cells.age_band_code) as events,
         array_agg(standardisation_cells.population::numeric order by standardisation_cells.age_band_code) as populations,
-        array_agg(standard_weights.weight::numeric order by standardisation_cells.age_band_code) as weights
+        array_agg(standard_weights.weight::numeric order by standardisation_cells.age_band_code) as weights,
+        array_agg(standardisation_cells.disclosed_event_count::numeric order by standardisation_cells.age_band_code)
+            as disclosed_events,
+        bool_or(standardisation_cells.is_disclosure_suppressed) as has_disclosure_suppressed_cell
     from standardisation_cells
     inner join standard_weights
         on standardisation_cells.age_band_code = standard_weights.age_band_code
@@ -140,7 +148,10 @@ age_standardised as (
         dsr_95.lower as age_standardised_lower_95,
         dsr_95.upper as age_standardised_upper_95,
         dsr_998.lower as age_standardised_lower_998,
-        dsr_998.upper as age_standardised_upper_998
+        dsr_998.upper as age_standardised_upper_998,
+        disclosed_95.value as disclosed_cells_rate,
+        disclosed_95.lower as disclosed_cells_lower_95,
+        disclosed_95.upper as disclosed_cells_upper_95
     from standardisation_sets
     cross join lateral stats.dsr_ci(
         standardisation_sets.events, standardisation_sets.populations, standardisation_sets.weights,
@@ -150,6 +161,20 @@ age_standardised as (
         standardisation_sets.events, standardisation_sets.populations, standardisation_sets.weights,
         {{ var('rate_multiplier') }}, 0.998
     ) as dsr_998
+    -- The sex rows' rate as fct_service_use may publish it: from the age x sex cells after
+    -- disclosure control (exact nationally; below national level rounded to 5, none under 5).
+    -- Those cells are never published; a rate of their unrounded counts could be solved back for
+    -- them (and through them for hidden age bands), so only a set whose every cell passes primary
+    -- suppression gets one, computed from the rounded counts.
+    left join lateral stats.dsr_ci(
+        case
+            when standardisation_sets.stratifier = 'sex'
+                and not standardisation_sets.has_disclosure_suppressed_cell
+                then standardisation_sets.disclosed_events
+        end,
+        standardisation_sets.populations, standardisation_sets.weights,
+        {{ var('rate_multiplier') }}, 0.95
+    ) as disclosed_95 on true
 
 ),
 
@@ -168,6 +193,10 @@ described as (
         age_standardised.age_standardised_upper_95,
         age_standardised.age_standardised_lower_998,
         age_standardised.age_standardised_upper_998,
+        standard_weights.weight as age_standard_weight,
+        age_standardised.disclosed_cells_rate as disclosed_cells_age_standardised_rate,
+        age_standardised.disclosed_cells_lower_95 as disclosed_cells_age_standardised_lower_95,
+        age_standardised.disclosed_cells_upper_95 as disclosed_cells_age_standardised_upper_95,
         load_state.source_batch_id,
         load_state.source_batch_count
     from service_use
@@ -184,6 +213,11 @@ described as (
         and service_use.geography_code = age_standardised.geography_code
         and service_use.stratifier = age_standardised.stratifier
         and service_use.group_code = age_standardised.group_code
+    -- the band's standard weight on age-band rows: fct_service_use standardises the `all` row from
+    -- the published age-band rows
+    left join standard_weights
+        on service_use.stratifier = 'age_band'
+        and service_use.group_code = standard_weights.age_band_code
     left join load_state
         on service_use.period_start = load_state.period_start
     where {{ is_service_use_period_to_build('service_use.period_start') }}
@@ -260,6 +294,12 @@ final as (
         trim_scale(round(age_standardised_upper_95, 4)) as age_standardised_upper_95,
         trim_scale(round(age_standardised_lower_998, 4)) as age_standardised_lower_998,
         trim_scale(round(age_standardised_upper_998, 4)) as age_standardised_upper_998,
+
+        ----------  inputs of the published age-standardised rates (fct_service_use)
+        age_standard_weight,
+        disclosed_cells_age_standardised_rate,
+        disclosed_cells_age_standardised_lower_95,
+        disclosed_cells_age_standardised_upper_95,
 
         ----------  lineage: the load state the month was built from (incremental rebuilds)
         source_batch_id,
