@@ -1,4 +1,4 @@
--- Schemas, roles and grants of the KnowDo warehouse (DESIGN.md "Warehouse").
+-- Schemas, roles and grants of the KnowDo warehouse (docs/architecture.md, "The warehouse").
 -- Idempotent: run by `make setup` on every start; safe on an existing production database too.
 -- Passwords arrive as psql variables (-v loader_pw=... etc.), never stored here.
 

@@ -1,5 +1,5 @@
-"""Disclosure control in every public mart that publishes counts of people (DESIGN.md "Equity
-methods"; shared/EQUITY-METHODS.md "Disclosure control"), checked on the built marts from the
+"""Disclosure control in every public mart that publishes counts of people (docs/security.md
+"Disclosure control"), checked on the built marts from the
 sample feeds, in Python and independently of the dbt macros:
 
 - below national level a published count is at least 5 and a multiple of 5; a suppressed row

@@ -1,5 +1,5 @@
 """stats.dsr_ci (directly standardised rate, Dobson's method) against an independent numpy/scipy
-computation of PHEindicatormethods' phe_dsr (shared/EQUITY-METHODS.md), and the standard
+computation of PHEindicatormethods' phe_dsr (docs/methods.md), and the standard
 population seeds' published weights."""
 
 from __future__ import annotations

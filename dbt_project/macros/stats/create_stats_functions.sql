@@ -1,10 +1,10 @@
 {#-
-    Creates the confidence-interval functions of the `stats` schema (DESIGN.md "Warehouse"):
+    Creates the confidence-interval functions of the `stats` schema (docs/methods.md):
     the marts call them and analysts may call them too (execute is granted to readers by the
     schema's default privileges). Run by the project's on-run-start hook and on its own with
     `dbt run-operation create_stats_functions`. Every statement is idempotent.
 
-    Formulas: shared/EQUITY-METHODS.md, following OHID's PHEindicatormethods
+    Formulas: docs/methods.md, following OHID's PHEindicatormethods
     (ukhsa-collaboration/PHEindicatormethods): wilson_lower/wilson_upper for proportions,
     byars_lower/byars_upper for counts of 10 or more and exact Poisson (chi-square) limits below 10,
     phe_dsr (Dobson) for directly standardised rates; the inequality summary measures follow WHO's

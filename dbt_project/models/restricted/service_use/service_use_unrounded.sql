@@ -67,7 +67,7 @@ load_state as (
 
 ),
 
--- the WHO World Standard Population 2000-2025 (international comparisons, EQUITY-METHODS.md)
+-- the WHO World Standard Population 2000-2025 (international comparisons, docs/methods.md)
 -- mapped onto DHIS2's four age bands by summing its five-year weights
 standard_weights as (
 
