@@ -313,9 +313,21 @@ def datasets(superset, access_applied) -> dict[str, int]:
     return found
 
 
-@pytest.fixture(scope="module")
+class _Logins(dict):
+    """username -> a client logged in when first asked for (a JWT lives 15 minutes: one per test)."""
+
+    def __init__(self, base: SupersetClient):
+        super().__init__()
+        self.base = base
+
+    def __missing__(self, username: str) -> SupersetClient:
+        self[username] = login_as(self.base, username)
+        return self[username]
+
+
+@pytest.fixture
 def clients(superset, access_applied) -> dict[str, SupersetClient]:
-    return {v.username: login_as(superset, v.username) for v in VIEWERS}
+    return _Logins(superset)
 
 
 def chart_data(client: SupersetClient, dataset_id: int, query: dict,
