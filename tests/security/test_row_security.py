@@ -212,9 +212,15 @@ def test_a_viewer_role_reads_only_its_own_rows_in_every_mart(viewer):
             rows = conn.execute(f'select * from marts."{table}"').fetchall()
             assert len(rows) == got
             assert foreign_values_in(viewer, json.dumps(rows, default=str)) == [], (role, table)
-            xml = conn.execute(
-                "select query_to_xml(%s, true, false, '')::text",
-                (f'select * from marts."{table}"',)).fetchone()[0]
+            # query_to_xml runs its text as the caller, so row security holds inside it too; where
+            # the cluster also revokes it from PUBLIC (infra/sql/warehouse_init.sql), it is refused
+            try:
+                with conn.transaction():
+                    xml = conn.execute(
+                        "select query_to_xml(%s, true, false, '')::text",
+                        (f'select * from marts."{table}"',)).fetchone()[0]
+            except psycopg.errors.InsufficientPrivilege:
+                continue
             assert foreign_values_in(viewer, xml) == [], (role, table)
 
 
