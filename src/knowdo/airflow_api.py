@@ -7,7 +7,6 @@ from typing import Any
 
 import requests
 
-
 TOKEN_REFRESH_S = 600  # log in again after this long (Airflow's JWTs live longer)
 
 
