@@ -63,3 +63,18 @@ def pipeline_run(cluster):
     ingest = airflow_dags_test("knowdo_ingest")
     transform = airflow_dags_test("knowdo_transform")
     return {"ingest": ingest, "transform": transform}
+
+
+# --- tiers -------------------------------------------------------------------------------------
+# A test that needs the cluster is an integration test whatever its folder, so `make test-fast`
+# (-m "not integration ...") never needs a running stack; tests/test_layout.py keeps such tests out
+# of tests/unit.
+SERVICE_FIXTURES = {"cluster", "loader_conn", "pipeline_run", "superset"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by mark
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())) and not any(
+                item.get_closest_marker(name) for name in ("integration", "e2e", "browser")):
+            item.add_marker(pytest.mark.integration)

@@ -10,7 +10,7 @@ import pytest
 
 from knowdo.db import connect
 from knowdo.feed_health import deadline, read_feed_submissions, run_feed_health
-from tests.integration.test_quality_raw import create_scratch_warehouse, scratch_settings
+from tests.helpers.scratch_warehouse import create_scratch_warehouse, scratch_settings
 
 pytestmark = pytest.mark.integration
 SCRATCH_DB = "knowdo_test_feed_health"

@@ -12,7 +12,7 @@ from knowdo.landing import sha256_of
 from knowdo.loading import ingest_file
 from knowdo.registry import load_registry
 from knowdo.synth.dhis2 import org_unit_uid
-from tests.unit.formats import dhis2_csv_faults as faults
+from tests.helpers import dhis2_csv_faults as faults
 
 pytestmark = pytest.mark.integration
 

@@ -2,7 +2,7 @@
 (issue 11, "Nothing suppressed can be worked out from what is published").
 
 The marts are built by dbt from the sample feeds in the project's cluster (the fixture below, as in
-tests/dbt) and read as published; tests/security/disclosure_audit.py holds the arithmetic. Each test
+tests/dbt) and read as published; tests/helpers/disclosure_audit.py holds the arithmetic. Each test
 is one attack; a test fails when the attack narrows a suppressed count below what disclosure
 control promises (a count shown as small keeps all of [0, 4]; any other hidden count keeps a range
 at least 5 wide):
@@ -33,8 +33,8 @@ from tests.dbt.conftest import (  # noqa: F401  (pytest fixtures, shared with te
     sample_feeds_loaded,
     transformer_conninfo,
 )
-from tests.security import disclosure_audit as audit
-from tests.security.disclosure_audit import Cell, Relation
+from tests.helpers import disclosure_audit as audit
+from tests.helpers.disclosure_audit import Cell, Relation
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from knowdo.superset_access import (
     ensure_users,
     load_access,
 )
-from tests.superset.test_dashboard_browser import CANVAS, CHROMIUM, CHROMIUM_ARGS, ERROR_SELECTORS
+from tests.helpers.browser import CANVAS, ERROR_SELECTORS, chromium, log_in, open_as
 
 pytestmark = pytest.mark.browser
 
@@ -31,20 +31,9 @@ def ministry_page(superset, imported):
     spec = load_access(ACCESS_FILE)
     apply_access(superset, ACCESS_FILE, REPO / "superset" / "assets")
     ensure_users(superset, demo_users(spec))
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} missing: apt-get install chromium (or set KNOWDO_CHROMIUM)")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
-        page.set_default_timeout(60_000)
-        page.goto(f"{superset.base_url}/login/")
-        page.fill("#username", "ministry_gha")
-        page.fill("#password", demo_password())
-        page.click("[data-test='login-button']")
-        page.wait_for_url(lambda url: "/login" not in url)
+    with chromium() as browser:
+        _context, page = open_as(browser, superset.base_url, "ministry_gha", demo_password())
         yield page
-        browser.close()
 
 
 def test_ghana_ministry_sees_the_dashboard_draw(ministry_page, superset):
@@ -71,12 +60,7 @@ def test_a_funder_sees_the_dashboard_but_no_service_use_rows(ministry_page, supe
     """Deny by default, in the browser: a funder's role has no rule on fct_service_use's owner
     column (it has no funder_id), so the same dashboard opens and its chart says there is no data."""
     page = ministry_page
-    page.context.clear_cookies()
-    page.goto(f"{superset.base_url}/login/")
-    page.fill("#username", "funder_wellcome")
-    page.fill("#password", demo_password())
-    page.click("[data-test='login-button']")
-    page.wait_for_url(lambda url: "/login" not in url)
+    log_in(page, superset.base_url, "funder_wellcome", demo_password())
     page.goto(f"{superset.base_url}/superset/dashboard/{DASHBOARD['slug']}/")
     page.get_by_text("No results were returned").first.wait_for(state="visible")
     assert page.query_selector_all(CANVAS) == []

@@ -1,4 +1,4 @@
-"""A real browser opens each of the four KnowDo dashboards as the viewer it is made for.
+"""A real browser opens each KnowDo dashboard as the viewer it is made for.
 
 Each dashboard is opened by a demo user of superset/access.yml (row-level security applies): the
 Country overview, Funding flows and Data health by the Ghana ministry (`ministry_gha`), England ARC
@@ -19,7 +19,8 @@ import pytest
 import yaml
 
 from knowdo.superset_access import demo_password
-from tests.superset.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.helpers.browser import ERROR_SELECTORS, chromium
+from tests.helpers.browser import open_as as _open_as
 
 pytestmark = pytest.mark.browser
 
@@ -34,7 +35,6 @@ VIEWERS = {
     "knowdo-data-health": "ministry_gha",
     "knowdo-arc-equity": "arc_gm",
 }
-ERROR_SELECTORS = ".ant-alert-error, [data-test='alert-error'], .missing-chart-container"
 # Per chart holder: drawn (canvas, svg or a table), failed (an error box) or still loading.
 CHART_STATES = """() => [...document.querySelectorAll('.dashboard-component-chart-holder')]
   .filter(h => h.querySelector('[data-test-chart-name]'))
@@ -77,26 +77,13 @@ def demo_users(superset, imported):
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} missing: apt-get install chromium (or set KNOWDO_CHROMIUM)")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 def open_as(browser, base_url: str, username: str, password: str):
     # Tall enough that every chart is in view: Superset only draws charts that are on screen.
-    context = browser.new_context(viewport={"width": 1600, "height": 2600})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    page.goto(f"{base_url}/login/")
-    page.fill("#username", username)
-    page.fill("#password", password)
-    page.click("[data-test='login-button']")
-    page.wait_for_url(lambda url: "/login" not in url)
-    return context, page
+    return _open_as(browser, base_url, username, password, viewport=(1600, 2600))
 
 
 @pytest.mark.parametrize("slug", list(VIEWERS))

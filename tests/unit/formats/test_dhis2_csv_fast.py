@@ -11,7 +11,7 @@ from knowdo.formats import FastPathUnavailable, ParseContext, Rejection, Row
 from knowdo.formats import _dhis2_csv_fast as fast
 from knowdo.formats.dhis2 import COLUMNS
 from knowdo.formats.dhis2_csv import parse_csv
-from tests.unit.formats.dhis2_csv_faults import (
+from tests.helpers.dhis2_csv_faults import (
     HEADER,
     MAPPING,
     ODD_RECORDS,

@@ -1,8 +1,8 @@
-"""The quality-gate suites of the newest marts against the real cluster, in a scratch warehouse
+"""The quality-gate suites of the equity marts against the real cluster, in a scratch warehouse
 database (the shared `warehouse` is untouched): mart_inequality_measures and mart_service_use_by_arc
 pass on the bundled sample feeds, and so do mart_know_do_gap and fct_outcomes with their secondary
 suppression rule; a copy of the candidates with planted violations makes exactly the planted
-expectations fail (every expectation of the two new suites, and the secondary suppression rule).
+expectations fail (every expectation of the two equity suites, and the secondary suppression rule).
 
 The plants go into copies of the candidate tables in a schema of their own (GX reads through its own
 connection, so they must be committed, and the candidates must stay as dbt built them). Each plant
@@ -20,15 +20,15 @@ import pytest
 
 from knowdo.db import connect
 from tests.conftest import REPO
-from tests.integration.test_quality_raw import _run, create_scratch_warehouse, scratch_settings
+from tests.helpers.scratch_warehouse import create_scratch_warehouse, run, scratch_settings
 
 pytestmark = pytest.mark.integration
 # KNOWDO_TEST_QUALITY_MARTS_DB lets an engineer point the module at a warehouse of their own
 SCRATCH_DB = os.environ.get("KNOWDO_TEST_QUALITY_MARTS_DB", "knowdo_test_quality_marts")
 SUITES = REPO / "expectations" / "suites" / "marts"
-NEW_MARTS = ("mart_inequality_measures", "mart_service_use_by_arc")
+EQUITY_MARTS = ("mart_inequality_measures", "mart_service_use_by_arc")
 SECONDARY_SUPPRESSION_MARTS = ("mart_know_do_gap", "fct_outcomes")
-MARTS = NEW_MARTS + SECONDARY_SUPPRESSION_MARTS
+MARTS = EQUITY_MARTS + SECONDARY_SUPPRESSION_MARTS
 PLANTED_SCHEMA = "zz_test_planted_marts"
 EMPTY_SCHEMA = "zz_test_empty_marts"
 INEQUALITY_SET = ("indicator_code", "period_start", "geography_code", "stratifier")
@@ -41,7 +41,7 @@ def scratch(cluster, tmp_path_factory):
     env = create_scratch_warehouse(SCRATCH_DB, seeds=False)
     # seeds and models only: dbt's own tests are not what this module checks; full refresh, since
     # the raw tables were just reloaded under new batch ids
-    _run(
+    run(
         [
             str(REPO / ".venvs" / "dbt" / "bin" / "dbt"),
             "build",
@@ -296,7 +296,7 @@ def plant_inequality_measures(p: Planter) -> None:
 
 
 SUPPRESS_ARC_CELL = (
-    "is_suppressed = true, suppression_reason = 'count below 5', numerator = null, value = null,"
+    "is_suppressed = true, suppression_reason = 'disclosure control', numerator = null, value = null,"
     " lower_95 = null, upper_95 = null, rate_ratio = null, rate_ratio_lower_95 = null,"
     " rate_ratio_upper_95 = null, rate_difference = null, rate_difference_lower_95 = null,"
     " rate_difference_upper_95 = null"
@@ -361,7 +361,7 @@ def plant_secondary_suppression(p: Planter) -> None:
     p.update(
         "mart_know_do_gap",
         p.row("mart_know_do_gap", key, gap, "reached is not null", first_by="group_order"),
-        "is_suppressed = true, suppression_reason = 'count below 5', reached = null,"
+        "is_suppressed = true, suppression_reason = 'disclosure control', reached = null,"
         " coverage_percent = null, coverage_lower_95 = null, coverage_upper_95 = null,"
         " gap = null, reached_per_100k = null, reached_per_100k_lower_95 = null,"
         " reached_per_100k_upper_95 = null",
@@ -376,7 +376,7 @@ def plant_secondary_suppression(p: Planter) -> None:
     p.update(
         "fct_outcomes",
         p.row("fct_outcomes", key, outcome, "numerator is not null", first_by="group_order"),
-        "is_suppressed = true, suppression_reason = 'count below 5', numerator = null,"
+        "is_suppressed = true, suppression_reason = 'disclosure control', numerator = null,"
         " value = null, lower_95 = null, upper_95 = null, lower_998 = null,"
         " upper_998 = null, difference_from_reference = null, difference_lower_95 = null,"
         " difference_upper_95 = null",
@@ -394,8 +394,8 @@ def planted(scratch):
     return _gate(scratch, PLANTED_SCHEMA)
 
 
-@pytest.mark.parametrize("mart", NEW_MARTS)
-def test_every_expectation_of_the_new_suites_fails_on_its_planted_violation(planted, mart):
+@pytest.mark.parametrize("mart", EQUITY_MARTS)
+def test_every_expectation_of_the_equity_suites_fails_on_its_planted_violation(planted, mart):
     result, outcomes = planted
     outcome = outcomes[mart]
     assert not outcome.success
@@ -426,7 +426,7 @@ def test_an_empty_candidate_fails_its_row_count(scratch):
     with connect(scratch.transformer_url) as conn, conn.transaction():
         Planter(conn, EMPTY_SCHEMA).copy(empty=True)
     result, outcomes = _gate(scratch, EMPTY_SCHEMA)
-    for mart in NEW_MARTS:
+    for mart in EQUITY_MARTS:
         assert failed(outcomes[mart]) == {"expect_table_row_count_to_be_between None"}, (
             result.summary()
         )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.helpers.browser import CANVAS, ERROR_SELECTORS, chromium, open_as
 
 pytestmark = pytest.mark.browser
 
@@ -14,40 +15,14 @@ REPO = Path(__file__).resolve().parents[2]
 DASHBOARD = yaml.safe_load(
     (REPO / "superset" / "assets" / "dashboards" / "knowdo_service_use.yaml").read_text()
 )
-CHROMIUM = os.environ.get("KNOWDO_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOT = REPO / ".local" / "artifacts" / "screenshots" / "service_use_dashboard.png"
-# Superset's error boxes: chart-level alerts and the "no chart definition" placeholder.
-ERROR_SELECTORS = ".ant-alert-error, [data-test='alert-error'], .missing-chart-container"
-CANVAS = ".dashboard-chart canvas"
 
 
 @pytest.fixture(scope="module")
 def page(superset):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} missing: apt-get install chromium (or set KNOWDO_CHROMIUM)")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 900})
-        page = context.new_page()
-        page.set_default_timeout(60_000)
-        page.goto(f"{superset.base_url}/login/")
-        page.fill("#username", superset.username)
-        page.fill("#password", superset.password)
-        page.click("[data-test='login-button']")
-        page.wait_for_url(lambda url: "/login" not in url)
+    with chromium() as browser:
+        _context, page = open_as(browser, superset.base_url, superset.username, superset.password)
         yield page
-        browser.close()
 
 
 def test_dashboard_draws_the_chart(page, superset, imported, mart_rows):
