@@ -1,7 +1,7 @@
 """Data contracts of KnowDo's own CSV templates (feeds/contracts/<template>.v<major>.yml).
 
 A contract names a template's columns with their type, unit, whether they are required, the codes
-or range they allow, and cross-field rules; `validate_record` checks one record against it.
+or range they allow, and cross-field rules; `parse_record` types one record and lists how it breaks it.
 
 The contract files are validated by hand rather than with pydantic (which is only an indirect
 dependency here) so that every error is one line naming the file and the field, e.g.
@@ -622,12 +622,6 @@ def parse_record(contract: Contract, record: dict[Any, str | None],
                 shown = ", ".join(f"{c}={_show(values.get(c))}" for c in rule.columns)
                 problems.append(Problem(",".join(rule.columns), shown, rule.message))
     return ParsedRecord(values, suppressed, problems)
-
-
-def validate_record(contract: Contract, record: dict[Any, str | None],
-                    today: date | None = None) -> list[Problem]:
-    """Every way `record` breaks `contract` (empty when it keeps it)."""
-    return parse_record(contract, record, today).problems
 
 
 def _show(value: Any) -> str:

@@ -17,7 +17,6 @@ from knowdo.contracts import (
     load_contract,
     load_contracts,
     parse_record,
-    validate_record,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -170,7 +169,7 @@ OUTCOME = {
 
 
 def problems(name, record, **changes):
-    found = validate_record(contract(name), {**record, **changes}, TODAY)
+    found = parse_record(contract(name), {**record, **changes}, TODAY).problems
     return [(p.field, p.reason) for p in found]
 
 
@@ -309,8 +308,8 @@ def test_a_date_column_reads_iso_and_day_month_year(tmp_path):
     base = {"code": "a", "n": "1"}
     assert parse_record(dated, {**base, "seen_on": "2024-02-29"}, TODAY).values["seen_on"] == date(2024, 2, 29)
     assert parse_record(dated, {**base, "seen_on": "29/02/2024"}, TODAY).values["seen_on"] == date(2024, 2, 29)
-    assert "is not a date" in validate_record(dated, {**base, "seen_on": "30/02/2024"}, TODAY)[0].reason
-    assert "in the future" in validate_record(dated, {**base, "seen_on": "2024-07-01"}, TODAY)[0].reason
+    assert "is not a date" in parse_record(dated, {**base, "seen_on": "30/02/2024"}, TODAY).problems[0].reason
+    assert "in the future" in parse_record(dated, {**base, "seen_on": "2024-07-01"}, TODAY).problems[0].reason
 
 
 def test_cross_field_rules():

@@ -50,18 +50,3 @@
     end)::bigint
 {%- endmacro %}
 
-{#- any statistic derived from the count: NULL when the count is suppressed -#}
-{% macro disclosure_masked(expression, count_column, geography_level_column) -%}
-    case
-        when {{ disclosure_is_suppressed(count_column, geography_level_column) }} then null
-        else {{ expression }}
-    end
-{%- endmacro %}
-
-{#- why a row is suppressed (NULL when it is not) -#}
-{% macro disclosure_suppression_reason(count_column, geography_level_column) -%}
-    case
-        when {{ disclosure_is_suppressed(count_column, geography_level_column) }}
-            then '{{ disclosure_suppression_label() }}'
-    end
-{%- endmacro %}
