@@ -80,6 +80,7 @@ joined as (
         b.rows_read,
         b.rows_loaded,
         b.rows_rejected,
+        b.rows_out_of_scope,
 
         ----------  when
         l.received_at,
@@ -137,6 +138,7 @@ final as (
         rows_read,
         rows_loaded,
         rows_rejected,
+        rows_out_of_scope,
         received_at,
         submitted_at,
         submission_at,
