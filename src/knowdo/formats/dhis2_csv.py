@@ -4,7 +4,9 @@ The header is `dataelement,period,orgunit,catoptcombo,attroptcombo,value,storedb
 comment,flwup` (names matched without regard to case; newer exports write `categoryoptioncombo`,
 `attributeoptioncombo`, `followup`, `created`, `deleted`, and the camelCase names of the JSON API
 are accepted too), or DATIM's short `de,pe,ou,coc,acoc,value` (also `aoc`); every field may be
-quoted. Same raw table, registry mapping and validation as DHIS2 JSON: every record is
+quoted. Like DHIS2, which reads these files by column position, a header in DHIS2's column order
+with a name KnowDo does not know (`dataelelement`, `timestamp` in dhis2-core's own test files) is
+read by position. Same raw table, registry mapping and validation as DHIS2 JSON: every record is
 turned into the JSON shape and handed to `dhis2.map_value`, so both formats reject the same things.
 
 The loader reads these files a block at a time with pyarrow (`_dhis2_csv_fast`), with exactly the
@@ -55,12 +57,17 @@ _JSON_KEY = {
     "storedby": "storedBy",
     "created": "created",
     "lastupdated": "lastUpdated",
+    "timestamp": "lastUpdated",  # older DHIS2 exports
     "comment": "comment",
     "flwup": "followup",
     "followup": "followup",
     "deleted": "deleted",
 }
 _REQUIRED = ("dataelement", "period", "orgunit", "value")
+# DHIS2 itself reads dataValueSet CSV by position, whatever the header says (dhis2-core's own test
+# files have `dataelelement`): the order it reads
+_POSITIONS = ("dataElement", "period", "orgUnit", "categoryOptionCombo", "attributeOptionCombo",
+              "value", "storedBy", "lastUpdated", "comment", "followup", "deleted")
 _REQUIRED_KEYS = tuple(_JSON_KEY[c] for c in _REQUIRED)
 
 
@@ -81,6 +88,9 @@ def _header_names(path: Path, ctx: ParseContext) -> dict[str, str]:
         return {}
     names = {name: _JSON_KEY[name.lower()] for name in header if name.lower() in _JSON_KEY}
     missing = [c for c in _REQUIRED if _JSON_KEY[c] not in names.values()]
+    if missing and _positional(header):
+        # DHIS2's column order with an unknown name among them: read by position, as DHIS2 does
+        return {name: key for name, key in zip(header, _POSITIONS, strict=False)}
     if missing:
         raise FileRejected(
             f"header mismatch: missing column(s) {', '.join(missing)}; a DHIS2 dataValueSet CSV "
@@ -89,6 +99,14 @@ def _header_names(path: Path, ctx: ParseContext) -> dict[str, str]:
             f"{', '.join(header[:12])}{' ...' if len(header) > 12 else ''})"
         )
     return names
+
+
+def _positional(header: list[str]) -> bool:
+    """True when the header is DHIS2's column order (period, org unit and value where DHIS2 reads
+    them, every name distinct) though some name is not one KnowDo knows."""
+    lowered = [name.lower() for name in header]
+    return (6 <= len(header) <= len(_POSITIONS) and len(set(lowered)) == len(lowered)
+            and all(_JSON_KEY.get(lowered[i]) == _POSITIONS[i] for i in (1, 2, 5)))
 
 
 def parse_csv(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
@@ -128,8 +146,9 @@ def _load_tables(path: Path, ctx: ParseContext):
 
 def _sniff(head: str) -> bool:
     first = head.lstrip("\ufeff").splitlines()[0] if head.strip() else ""
-    keys = {_JSON_KEY.get(c.strip().strip('"').strip().lower()) for c in first.split(",")}
-    return all(k in keys for k in _REQUIRED_KEYS)
+    cells = [c.strip().strip('"').strip() for c in first.split(",")]
+    keys = {_JSON_KEY.get(c.lower()) for c in cells}
+    return all(k in keys for k in _REQUIRED_KEYS) or _positional(cells)
 
 
 DHIS2_CSV = FormatSpec(
