@@ -89,6 +89,11 @@ class _Lookups:
         self.combos = pa.array(list(usable), pa.string())
         self.sexes = pa.array([v.get("sex") for v in usable.values()], pa.string())
         self.age_bands = pa.array([v.get("age_band") for v in usable.values()], pa.string())
+        # every key of the mapping (also those only the exact path reads): not among them is
+        # out of scope
+        self.all_data_elements = pa.array(list(mapping.data_elements), pa.string())
+        self.all_org_units = pa.array(list(mapping.org_units), pa.string())
+        self.all_combos = pa.array(list(mapping.combos), pa.string())
 
 
 def _header_fields(path: Path, ctx: ParseContext, delimiter: str) -> tuple[int, dict[str, int]]:
@@ -249,8 +254,17 @@ def _block(batch: pa.RecordBatch, numbered: int, fields: dict[str, int], lookups
     certain_count = pc.sum(certain).as_py() or 0
     if certain_count < count:
         loaded = table.filter(certain)
-        exact, rejections, out_of_scope = _exact(pc.indices_nonzero(pc.invert(certain)), rows,
-                                                 fields, cells, mapping, ctx)
+        # records certainly out of scope (most of a ministry's export) are counted here; the
+        # rest go through map_value itself
+        outside = _certainly_outside(element, org_unit, combo, period_start, field("value"),
+                                     deleted, lookups)
+        out_of_scope = _outside_records(pc.indices_nonzero(outside), rows, element, org_unit,
+                                        combo, lookups)
+        exact, rejections, exact_outside = _exact(
+            pc.indices_nonzero(pc.invert(pc.or_(certain, outside))), rows, fields, cells,
+            mapping, ctx)
+        if exact_outside:
+            out_of_scope = sorted(out_of_scope + exact_outside, key=lambda o: o.row)
         table = pa.concat_tables([loaded, exact]) if exact.num_rows else loaded
     first = last = None
     if table.num_rows:
@@ -259,6 +273,45 @@ def _block(batch: pa.RecordBatch, numbered: int, fields: dict[str, int], lookups
     return TableChunk(table=table, rejections=rejections, records=count,
                       periods=set(pc.unique(table.column("period")).to_pylist()),
                       first_period=first, last_period=last, out_of_scope=out_of_scope)
+
+
+def _safe_id(cells: pa.Array) -> pa.Array:
+    return pc.fill_null(pc.match_substring_regex(cells, _SAFE_ID), False)
+
+
+def _certainly_outside(element: pa.Array, org_unit: pa.Array, combo: pa.Array,
+                       period_start: pa.Array, value: pa.Array, deleted: pa.Array,
+                       lookups: _Lookups) -> pa.Array:
+    """Records map_value would certainly call out of scope: well-formed ids (a safe subset of
+    what it accepts), a known period, a value or a deletion, and an id the mapping does not name.
+    Any other record takes the exact path."""
+    combo_ok = (_safe_id(combo) if lookups.check_combos
+                else pc.or_(pc.is_null(combo), _safe_id(combo)))
+    well_formed = pc.and_(pc.and_(_safe_id(element), _safe_id(org_unit)), combo_ok)
+    well_formed = pc.and_(well_formed, pc.is_valid(period_start))
+    well_formed = pc.and_(well_formed, pc.or_(pc.is_valid(value), deleted))
+    unmapped = pc.or_(pc.invert(pc.is_in(element, value_set=lookups.all_data_elements)),
+                      pc.invert(pc.is_in(org_unit, value_set=lookups.all_org_units)))
+    if lookups.check_combos:
+        unmapped = pc.or_(unmapped, pc.invert(pc.is_in(combo, value_set=lookups.all_combos)))
+    return pc.fill_null(pc.and_(well_formed, unmapped), False)
+
+
+def _outside_records(positions: pa.Array, rows: pa.Array, element: pa.Array, org_unit: pa.Array,
+                     combo: pa.Array, lookups: _Lookups) -> list[OutOfScope]:
+    """The OutOfScope records map_value would give for these records (its id order)."""
+    if not len(positions):
+        return []
+    numbers = pc.take(rows, positions).to_pylist()
+    kinds = [("data_element", pc.take(element, positions), lookups.all_data_elements),
+             ("org_unit", pc.take(org_unit, positions), lookups.all_org_units)]
+    if lookups.check_combos:
+        kinds.append(("category_option_combo", pc.take(combo, positions), lookups.all_combos))
+    columns = [(kind, ids.to_pylist(), pc.is_in(ids, value_set=known).to_pylist())
+               for kind, ids, known in kinds]
+    return [OutOfScope(number, tuple((kind, ids[j]) for kind, ids, mapped in columns
+                                     if not mapped[j]))
+            for j, number in enumerate(numbers)]
 
 
 def _exact(positions: pa.Array, rows: pa.Array, fields: dict[str, int], cells: list[pa.Array],

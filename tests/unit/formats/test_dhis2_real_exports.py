@@ -277,3 +277,17 @@ def test_ids_that_are_neither_uids_nor_codes_are_rejected(tmp_path):
     items = list(parse_csv(path, ParseContext(today=TODAY)))
     assert [(i.row, i.field) for i in items] == [(1, "dataElement"), (2, "orgUnit")]
     assert all(isinstance(i, Rejection) for i in items)
+
+
+def test_the_vectorised_path_counts_a_ministry_export_without_the_row_parser(monkeypatch):
+    """Out-of-scope records of a well-formed export are counted block-wise: map_value (the exact,
+    per-record path) is not called for them."""
+    calls = []
+    original = fast.map_value
+    monkeypatch.setattr(fast, "map_value", lambda *a: calls.append(a[1]) or original(*a))
+    ctx = ParseContext(mapping=datim_mapping(with_combos=True), today=TODAY,
+                       defer_duplicate_check=True)
+    rows, rejections, outside = fast_outcome(DATIM, ctx)
+    assert calls == [] and len(outside) > 900 and rejections == []
+    monkeypatch.setattr(fast, "map_value", original)
+    assert (rows, rejections, outside) == outcome(list(parse_csv(DATIM, ctx)))
