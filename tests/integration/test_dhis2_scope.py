@@ -150,12 +150,17 @@ def test_every_period_type_reaches_raw_with_its_first_and_last_day(loader_conn, 
 
 
 def test_migration_050_upgrades_a_warehouse_that_already_holds_batches(loader_conn):
-    """Undo 050 inside the test's transaction, leave a batch loaded the old way, apply 050 again
-    as `knowdo db migrate` would: the batch counts 0 rows out of scope and keeps its rows."""
+    """Set 050's objects aside inside the test's transaction, leave a batch loaded the old way,
+    apply 050 again as `knowdo db migrate` would: the batch counts 0 rows out of scope and keeps
+    its rows."""
     (sql,) = [text for name, text in migration_files() if name == "050_dhis2_scope.sql"]
+    # (dbt's staging views depend on the new columns: they are set aside by renaming, which
+    # views survive, rather than dropped)
     loader_conn.execute("drop table ops.out_of_scope_ids")
-    loader_conn.execute("alter table ops.load_batches drop column rows_out_of_scope")
-    loader_conn.execute("alter table raw.dhis2_data_values drop column period_end")
+    loader_conn.execute("alter table ops.load_batches rename column rows_out_of_scope"
+                        " to rows_out_of_scope_set_aside")
+    loader_conn.execute("alter table raw.dhis2_data_values rename column period_end"
+                        " to period_end_set_aside")
     loader_conn.execute("alter table raw.dhis2_data_values drop constraint"
                         " dhis2_data_values_period_type_check")
     loader_conn.execute("alter table raw.dhis2_data_values add constraint"
@@ -165,7 +170,8 @@ def test_migration_050_upgrades_a_warehouse_that_already_holds_batches(loader_co
                         " '/nowhere', now())")
     batch_id = loader_conn.execute(
         "insert into ops.load_batches (feed_id, file_sha256, file_name, format, status, rows_read,"
-        " rows_loaded) values ('old_feed', 'old-sha', 'old.json', 'dhis2-json', 'loaded', 1, 1)"
+        " rows_loaded, rows_out_of_scope_set_aside) values ('old_feed', 'old-sha', 'old.json',"
+        " 'dhis2-json', 'loaded', 1, 1, 0)"
         " returning batch_id").fetchone()[0]
     loader_conn.execute(
         "insert into raw.dhis2_data_values (batch_id, file_sha256, row_number, feed_id,"
