@@ -22,6 +22,9 @@ every model joining on country_code) can take a region or income group for a cou
 athena layout a country row also names its region: that is its parent_location_code; a row with
 no location at all is the global figure (GLOBAL).
 
+The OData API's own JSON (`{"value": [{IndicatorCode, SpatialDimType, SpatialDim, ...}]}`) is the
+`who-gho-json` format: the odata field names, read the same way.
+
 A row with no numeric value is kept, not rejected: GHO carries categorical indicators (Mental Health
 Atlas policy items answer "Yes"/"No") whose text is the fact, so value_numeric is NULL and value_text
 holds it. Where the text too is empty or a missing marker ("No data", "*", "-", ...) the row is kept
@@ -346,6 +349,57 @@ def _sniff(head: str) -> bool:
     return True
 
 
+def parse_odata_json(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
+    """The GHO OData API's JSON (`{"@odata.context": ..., "value": [{IndicatorCode, SpatialDimType,
+    SpatialDim, TimeDim, Dim1Type, Dim1, NumericValue, Low, High, Value, ...}]}`), streamed, read
+    with the `odata` field names exactly as the CSV of the same fields."""
+    import ijson
+
+    columns = _LAYOUTS["odata"]
+    seen: set[tuple] = set()
+    found_values = False
+    with path.open("rb") as fh:
+        if fh.read(3) != b"\xef\xbb\xbf":
+            fh.seek(0)
+        try:
+            for number, item in enumerate(ijson.items(fh, "value.item", use_float=False), start=1):
+                found_values = True
+                if not isinstance(item, dict):
+                    yield Rejection(number, None, str(item)[:200], "value entry is not an object")
+                    continue
+                field = {f: _text(None if item.get(col) is None else str(item.get(col)))
+                         if col else None for f, col in columns.items()}
+                fact = _fact(number, field, columns, "odata", ctx.today)
+                if isinstance(fact, list):
+                    yield from fact
+                    continue
+                key = tuple(field[f] for f in _KEY)
+                if key in seen:
+                    yield Rejection(number, columns["indicator_code"], field["indicator_code"],
+                                    "duplicate key: the same indicator, location, year and "
+                                    "dimensions appear earlier in this file")
+                    continue
+                seen.add(key)
+                yield fact
+        except ijson.common.IncompleteJSONError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else "malformed"
+            raise FileRejected(f"not valid JSON (truncated or malformed): {first}") from None
+        except UnicodeDecodeError:
+            raise FileRejected("not UTF-8 text: GHO OData JSON must be UTF-8") from None
+    if not found_values:
+        raise FileRejected("no 'value' array of facts: this is not a GHO OData export")
+
+
+WHO_GHO_JSON = FormatSpec(
+    name="who-gho-json",
+    raw_table="raw.who_gho_values",
+    columns=COLUMNS,
+    parse=parse_odata_json,
+    description="WHO Global Health Observatory OData API JSON (ghoapi.azureedge.net/api/<code>)",
+    sniff=lambda head: head.lstrip().startswith("{") and '"value"' in head and (
+        "@odata.context" in head or '"IndicatorCode"' in head),
+)
+
 WHO_GHO_CSV = FormatSpec(
     name="who-gho-csv",
     raw_table="raw.who_gho_values",
@@ -355,4 +409,4 @@ WHO_GHO_CSV = FormatSpec(
     sniff=_sniff,
 )
 
-FORMAT_SPECS = [WHO_GHO_CSV]
+FORMAT_SPECS = [WHO_GHO_CSV, WHO_GHO_JSON]
