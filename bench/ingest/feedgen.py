@@ -11,6 +11,7 @@ Both files are written in one streaming pass: memory stays flat however many row
 from __future__ import annotations
 
 import math
+from calendar import monthrange
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +26,7 @@ RAW_COLUMNS = (
     "batch_id", "file_sha256", "row_number", "feed_id",
     "data_element", "period", "org_unit", "category_option_combo", "attribute_option_combo",
     "value", "deleted", "stored_by", "last_updated", "comment", "indicator_code",
-    "geography_code", "sex_code", "age_band_code", "period_start", "period_type",
+    "geography_code", "sex_code", "age_band_code", "period_start", "period_type", "period_end",
 )
 # A constant stand-in for the file's sha256 in the raw-shaped copy: same width, same bytes per row.
 PLACEHOLDER_SHA256 = "0" * 64
@@ -107,7 +108,9 @@ def keys(rows: int) -> Iterator[tuple[int, int, str, str, str]]:
 def write_feed(rows: int, source_path: Path, raw_copy_path: Path | None = None,
                feed_id: str = FEED_ID) -> None:
     """Write the DHIS2 CSV (and, when asked, the raw-shaped CSV of the same rows) in one pass."""
-    period_parts = {p: (f"{p[:4]}-{p[4:]}-01", "month") for p in PERIODS}
+    period_parts = {p: (f"{p[:4]}-{p[4:]}-01", "month",
+                        f"{p[:4]}-{p[4:]}-{monthrange(int(p[:4]), int(p[4:]))[1]:02d}")
+                    for p in PERIODS}
     buffer = 1 << 20
     with source_path.open("w", encoding="utf-8", newline="", buffering=buffer) as source:
         raw = raw_copy_path.open("w", encoding="utf-8", newline="", buffering=buffer) \
@@ -122,12 +125,12 @@ def write_feed(rows: int, source_path: Path, raw_copy_path: Path | None = None,
                 source.write(f"{element},{period},{unit},{combo},{ATTRIBUTE_OPTION_COMBO},{value},"
                              f"{STORED_BY},{LAST_UPDATED},,false\n")
                 if raw:
-                    start, kind = period_parts[period]
+                    start, kind, end = period_parts[period]
                     strata = CATEGORY_OPTION_COMBOS[combo]
                     raw.write(f"1,{PLACEHOLDER_SHA256},{row},{feed_id},{element},{period},{unit},"
                               f"{combo},{ATTRIBUTE_OPTION_COMBO},{value},false,{STORED_BY},"
                               f"{LAST_UPDATED_RAW},,{DATA_ELEMENTS[element]},{geography_code(ou)},"
-                              f"{strata['sex']},{strata['age_band']},{start},{kind}\n")
+                              f"{strata['sex']},{strata['age_band']},{start},{kind},{end}\n")
         finally:
             if raw:
                 raw.close()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from knowdo.formats import FORMATS, FileRejected, ParseContext, Rejection, Row
+from knowdo.formats import FORMATS, FileRejected, OutOfScope, ParseContext, Rejection, Row
 from knowdo.landing import sha256_of
 
 
@@ -23,30 +24,53 @@ def detect_format(path: Path) -> str:
     raise FileRejected(f"format not recognised: pass --format (known: {known})")
 
 
+# formats whose feeds map the publisher's ids (a file may hold more than the feed takes)
+MAPPED_FORMATS = ("dhis2-json", "dhis2-csv")
+
+
 def check_file(path: Path, fmt: str, ctx: ParseContext | None = None, max_errors: int = 100) -> dict[str, Any]:
+    """What the loader would do with the file: rows valid (would load), rejected (and why) and,
+    for formats mapped per feed (DHIS2), out of scope, with the unmapped ids and their row counts
+    (`coverage`; without a feed's mapping every well-formed row is out of scope)."""
     spec = FORMATS[fmt]
+    ctx = ctx or ParseContext()
     rows_valid = 0
+    rows_out_of_scope = 0
+    unmapped: Counter = Counter()
     rejected_rows: set[int] = set()
     errors: list[dict[str, Any]] = []
     errors_total = 0
     last_row = 0
-    for item in spec.parse(path, ctx or ParseContext()):
+    for item in spec.parse(path, ctx):
         last_row = max(last_row, item.row)
         if isinstance(item, Row):
             rows_valid += 1
+        elif isinstance(item, OutOfScope):
+            rows_out_of_scope += 1
+            unmapped.update(item.ids)
         elif isinstance(item, Rejection):
             rejected_rows.add(item.row)
             errors_total += 1
             if len(errors) < max_errors:
                 errors.append({"row": item.row, "field": item.field, "value": item.value, "reason": item.reason})
-    return {
+    report: dict[str, Any] = {
         "file": str(path),
         "format": fmt,
         "sha256": sha256_of(path),
         "rows_read": last_row,
         "rows_valid": rows_valid,
         "rows_rejected": len(rejected_rows),
+        "rows_out_of_scope": rows_out_of_scope,
         "errors": errors,
         "errors_total": errors_total,
         "errors_truncated": errors_total > len(errors),
     }
+    if fmt in MAPPED_FORMATS:
+        report["coverage"] = {
+            "feed": ctx.feed_id if ctx.mapping else None,
+            "rows_in_scope": rows_valid + len(rejected_rows),
+            "rows_out_of_scope": rows_out_of_scope,
+            "unmapped_ids": [{"kind": kind, "id": source_id, "rows": count} for (kind, source_id), count
+                             in sorted(unmapped.items(), key=lambda e: (-e[1], e[0]))],
+        }
+    return report

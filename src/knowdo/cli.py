@@ -118,19 +118,25 @@ def ingest(file: Path, feed_id: str, as_json: bool) -> None:
     payload = {
         "file": str(file), "feed": feed_id, "sha256": result.sha256, "batch_id": result.batch_id,
         "status": result.status, "already_loaded": result.already_loaded, "rows_read": result.rows_read,
-        "rows_loaded": result.rows_loaded, "rows_rejected": result.rows_rejected, "error": result.error,
+        "rows_loaded": result.rows_loaded, "rows_rejected": result.rows_rejected,
+        "rows_out_of_scope": result.rows_out_of_scope, "error": result.error,
         "superseded_batches": list(result.superseded),
     }
     if as_json:
         print(json.dumps(payload))
     else:
         again = " (already received: nothing to do)" if result.already_loaded else ""
+        outside = (f", {result.rows_out_of_scope:,} out of the feed's scope"
+                   if result.rows_out_of_scope else "")
         out.print(f"{file.name}: batch {result.batch_id} {result.status}{again}: "
-                  f"{result.rows_loaded:,} rows loaded, {result.rows_rejected:,} rejected")
+                  f"{result.rows_loaded:,} rows loaded, {result.rows_rejected:,} rejected{outside}")
         if result.error:
             err.print(f"[red]{file.name}: {result.error}[/red]")
         if result.rows_rejected:
             out.print(f"see why: select * from ops.rejected_rows where batch_id = {result.batch_id};")
+        if result.rows_out_of_scope:
+            out.print("ids outside the mapping: select * from ops.out_of_scope_ids"
+                      f" where batch_id = {result.batch_id} order by row_count desc;")
     if result.status == "failed":
         sys.exit(2)
     sys.exit(1 if result.rows_rejected else 0)
@@ -139,11 +145,12 @@ def ingest(file: Path, feed_id: str, as_json: bool) -> None:
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--format", "fmt", help="Format name; detected from the content when omitted.")
-@click.option("--feed", "feed_id", help="Check against this feed's mapping (default: the first feed of the format).")
+@click.option("--feed", "feed_id", help="Check against this feed's mapping (default: the first "
+              "feed of the format; for DHIS2 files, no mapping: structure and ids only).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 def check(file: Path, fmt: str | None, feed_id: str | None, as_json: bool) -> None:
     """Parse and validate FILE without loading it. Exit 0 all valid, 1 rows rejected, 2 unreadable."""
-    from knowdo.checking import check_file, detect_format
+    from knowdo.checking import MAPPED_FORMATS, check_file, detect_format
     from knowdo.formats import FORMATS, FileRejected
 
     if not file.is_file():
@@ -162,7 +169,12 @@ def check(file: Path, fmt: str | None, feed_id: str | None, as_json: bool) -> No
         feeds_ = load_registry(settings.feeds_file)
         if feed_id and feed_id not in feeds_:
             _fail(f"unknown feed '{feed_id}' (known: {', '.join(sorted(feeds_))})")
-        chosen = feeds_.get(feed_id) if feed_id else next((f for f in feeds_.values() if f.format == fmt), None)
+        if feed_id:
+            chosen = feeds_.get(feed_id)
+        elif fmt in MAPPED_FORMATS:  # a ministry's file: no feed's mapping is assumed
+            chosen = None
+        else:
+            chosen = next((f for f in feeds_.values() if f.format == fmt), None)
         ctx = chosen.parse_context(file_name=file.name) if chosen else None
     if ctx is None:
         from knowdo.formats import ParseContext
@@ -177,12 +189,32 @@ def check(file: Path, fmt: str | None, feed_id: str | None, as_json: bool) -> No
     if as_json:
         print(json.dumps(report))
     else:
+        outside = (f", {report['rows_out_of_scope']:,} out of scope"
+                   if "coverage" in report else "")
         out.print(f"{file.name} ({fmt}): {report['rows_read']:,} rows read, {report['rows_valid']:,} valid, "
-                  f"{report['rows_rejected']:,} rejected")
+                  f"{report['rows_rejected']:,} rejected{outside}")
         for e in report["errors"]:
             where = f"{e['field']}={e['value']!r}: " if e["field"] else ""
             print(f"  row {e['row']}: {where}{e['reason']}")
+        if coverage := report.get("coverage"):
+            _print_coverage(coverage)
     sys.exit(1 if report["rows_rejected"] else 0)
+
+
+def _print_coverage(coverage: dict) -> None:
+    if coverage["feed"] is None:
+        print("  no feed mapping: structure checked (ids, periods, values); every well-formed row"
+              " is out of scope. Pass --feed ID to check against a feed's mapping.")
+    else:
+        print(f"  mapping of feed {coverage['feed']}: {coverage['rows_in_scope']:,} rows in scope,"
+              f" {coverage['rows_out_of_scope']:,} out of scope")
+    shown = coverage["unmapped_ids"][:20]
+    if shown:
+        print("  ids outside the mapping (rows):")
+    for entry in shown:
+        print(f"    {entry['kind']} {entry['id']}: {entry['rows']:,}")
+    if len(coverage["unmapped_ids"]) > len(shown):
+        print(f"    ... {len(coverage['unmapped_ids']) - len(shown)} more (see --json)")
 
 
 @main.command()

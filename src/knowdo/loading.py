@@ -11,6 +11,7 @@ import os
 import queue
 import tempfile
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
@@ -20,7 +21,15 @@ from typing import TypeVar
 
 import psycopg
 
-from knowdo.formats import FORMATS, FastPathUnavailable, FileRejected, ParseContext, Rejection, Row
+from knowdo.formats import (
+    FORMATS,
+    FastPathUnavailable,
+    FileRejected,
+    OutOfScope,
+    ParseContext,
+    Rejection,
+    Row,
+)
 from knowdo.landing import LandedFile, land
 from knowdo.registry import Feed
 
@@ -41,6 +50,8 @@ class LoadResult:
     already_loaded: bool
     superseded: tuple[int, ...] = ()
     vectorised: bool = False  # loaded through the format's vectorised path (not row by row)
+    # rows outside the feed's mapping (DHIS2): neither loaded nor rejected, see ops.out_of_scope_ids
+    rows_out_of_scope: int = 0
 
     @property
     def ok(self) -> bool:
@@ -49,7 +60,7 @@ class LoadResult:
 
 def _existing_batch(conn: psycopg.Connection, feed_id: str, sha: str):
     return conn.execute(
-        "select batch_id, status, rows_read, rows_loaded, rows_rejected, error"
+        "select batch_id, status, rows_read, rows_loaded, rows_rejected, error, rows_out_of_scope"
         " from ops.load_batches where feed_id = %s and file_sha256 = %s",
         (feed_id, sha),
     ).fetchone()
@@ -92,9 +103,9 @@ def ingest_file(
 
 def _already_received(conn: psycopg.Connection, feed: Feed, path: Path, landed: LandedFile) -> LoadResult | None:
     if existing := _existing_batch(conn, feed.id, landed.sha256):
-        batch_id, status, read, loaded, rejected, error = existing
+        batch_id, status, read, loaded, rejected, error, out_of_scope = existing
         return LoadResult(feed.id, path.name, landed.sha256, batch_id, status, read, loaded,
-                          rejected, error, already_loaded=True)
+                          rejected, error, already_loaded=True, rows_out_of_scope=out_of_scope)
     return None
 
 
@@ -135,15 +146,22 @@ def _load_landed(conn: psycopg.Connection, feed: Feed, spec, path: Path, landed:
                 ) as copy:
                     for r in rejections:
                         copy.write_row((batch_id, landed.sha256, r.row, r.field, r.value, r.reason))
+            if copied.out_of_scope_ids:
+                with conn.cursor() as cur, cur.copy(
+                    "copy ops.out_of_scope_ids (batch_id, id_kind, source_id, row_count) from stdin"
+                ) as copy:
+                    for (kind, source_id), count in sorted(copied.out_of_scope_ids.items()):
+                        copy.write_row((batch_id, kind, source_id, count))
             periods = sorted(copied.periods)
             superseded = _supersede_earlier(conn, feed.id, batch_id, periods)
             # fresh statistics, or the planner misjudges row counts in the models built next
             conn.execute(f"analyze {spec.raw_table}")
             conn.execute(
                 "update ops.load_batches set status = 'loaded', rows_read = %s, rows_loaded = %s,"
-                " rows_rejected = %s, periods = %s, period_start = %s, period_end = %s,"
-                " submitted_at = %s, finished_at = now() where batch_id = %s",
-                (copied.read, loaded, rejected, periods, copied.first_period, copied.last_period,
+                " rows_rejected = %s, rows_out_of_scope = %s, periods = %s, period_start = %s,"
+                " period_end = %s, submitted_at = %s, finished_at = now() where batch_id = %s",
+                (copied.read, loaded, rejected, copied.out_of_scope_rows, periods,
+                 copied.first_period, copied.last_period,
                  spec.submitted_at(landed.path) if spec.submitted_at else None, batch_id),
             )
     except FileRejected as exc:
@@ -160,7 +178,7 @@ def _load_landed(conn: psycopg.Connection, feed: Feed, spec, path: Path, landed:
         on_progress(loaded + rejected)
     return LoadResult(feed.id, path.name, landed.sha256, batch_id, "loaded", copied.read, loaded,
                       rejected, None, already_loaded=False, superseded=tuple(superseded),
-                      vectorised=vectorised)
+                      vectorised=vectorised, rows_out_of_scope=copied.out_of_scope_rows)
 
 
 def _import_pyarrow() -> None:
@@ -184,6 +202,14 @@ class _Copied:
     last_period: date | None = None
     # keys that may repeat (the only ones the duplicate check must look at); None: look at all
     key_candidates: set[tuple] | None = None
+    # records outside the feed's mapping, and rows per unmapped (id kind, id)
+    out_of_scope_rows: int = 0
+    out_of_scope_ids: Counter = field(default_factory=Counter)
+
+    def add_out_of_scope(self, records: list[OutOfScope]) -> None:
+        self.out_of_scope_rows += len(records)
+        for record in records:
+            self.out_of_scope_ids.update(record.ids)
 
     def add_periods(self, periods: set[str], first: date | None, last: date | None) -> None:
         self.periods |= periods
@@ -207,6 +233,8 @@ def _copy_rows(conn: psycopg.Connection, spec, ctx: ParseContext, landed: Landed
                     copied.periods.add(item.period)
                 if item.period_start:
                     copied.add_periods(set(), item.period_start, item.period_start)
+            elif isinstance(item, OutOfScope):
+                copied.add_out_of_scope([item])
             else:
                 copied.rejections.append(item)
                 copied.rejected_rows.add(item.row)
@@ -294,6 +322,7 @@ def _copy_tables(conn: psycopg.Connection, spec, ctx: ParseContext, landed: Land
                 copied.loaded += chunk.table.num_rows
                 copied.rejections.extend(chunk.rejections)
                 copied.rejected_rows.update(r.row for r in chunk.rejections)
+                copied.add_out_of_scope(chunk.out_of_scope)
                 copied.read += chunk.records
                 copied.add_periods(chunk.periods, chunk.first_period, chunk.last_period)
                 if on_progress:

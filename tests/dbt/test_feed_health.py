@@ -82,13 +82,14 @@ def test_one_row_per_registry_feed_with_files_counted_independently(db):
 def test_rows_loaded_and_rejected_are_those_of_the_loaded_files(db):
     expected = dict(
         db.execute(
-            "select feed_id, (sum(rows_loaded), sum(rows_rejected)) from ops.load_batches"
-            " where status = 'loaded' group by feed_id"
+            "select feed_id, (sum(rows_loaded), sum(rows_rejected), sum(rows_out_of_scope))"
+            " from ops.load_batches where status = 'loaded' group by feed_id"
         ).fetchall()
     )
-    for feed_id, (loaded, rejected) in expected.items():
+    for feed_id, (loaded, rejected, outside) in expected.items():
         row = health(db, feed_id)
-        assert (row["rows_loaded"], row["rows_rejected"]) == (int(loaded), int(rejected)), feed_id
+        assert (row["rows_loaded"], row["rows_rejected"], row["rows_out_of_scope"]) == (
+            int(loaded), int(rejected), int(outside)), feed_id
 
 
 def test_senegal_2025_completed_in_april_2026_is_late(db):

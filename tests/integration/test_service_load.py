@@ -102,10 +102,13 @@ def test_dhis2_csv_loads_into_the_dhis2_table(loader_conn, tmp_path):
     })
     result = ingest_file(loader_conn, dhis2, FIXTURES / "dhis2_csv" / "dataValueSet.csv",
                          tmp_path / "landing")
-    # the third value's data element is not in this feed's mapping
-    assert (result.status, result.rows_loaded, result.rows_rejected) == ("loaded", 2, 1)
+    # the third value's data element is not in this feed's mapping: out of scope, not rejected
+    assert (result.status, result.rows_loaded, result.rows_rejected) == ("loaded", 2, 0)
+    assert result.rows_out_of_scope == 1
     assert batch_rows(loader_conn, "raw.dhis2_data_values", result.batch_id,
                       "period, value, indicator_code") == [
         ("201201", 10, "mh_outpatient_contacts"), ("201202", 1204, "mh_outpatient_contacts")]
-    (row,) = rejected(loader_conn, result.batch_id)
-    assert row[:3] == (3, "dataElement", "Ix2HsbDMLea") and "unknown dataElement" in row[3]
+    assert rejected(loader_conn, result.batch_id) == []
+    assert loader_conn.execute(
+        "select id_kind, source_id, row_count from ops.out_of_scope_ids where batch_id = %s",
+        (result.batch_id,)).fetchall() == [("data_element", "Ix2HsbDMLea", 1)]

@@ -16,15 +16,39 @@ def knowdo(*args):
 
 
 def test_check_json_contract_on_a_file_with_a_bad_row():
-    proc = knowdo("check", str(REPO / "sample_feeds/dhis2/gha_moh/gha_mh_service_use_2025.json"), "--json")
+    proc = knowdo("check", str(REPO / "sample_feeds/dhis2/gha_moh/gha_mh_service_use_2025.json"),
+                  "--feed", "gha_moh_dhis2", "--json")
     assert proc.returncode == 1, proc.stderr
     report = json.loads(proc.stdout)
     assert CHECK_KEYS <= set(report)
     assert report["format"] == "dhis2-json" and len(report["sha256"]) == 64
     assert report["rows_rejected"] == 1 and report["rows_valid"] == report["rows_read"] - 1
+    assert report["rows_out_of_scope"] == 0
+    assert report["coverage"]["feed"] == "gha_moh_dhis2"
+    assert report["coverage"]["unmapped_ids"] == []
     (error,) = report["errors"]
     assert set(error) == {"row", "field", "value", "reason"} and error["value"] == "-4"
     assert report["errors_total"] == 1
+
+
+def test_check_of_a_dhis2_file_without_a_feed_checks_structure_and_lists_every_id():
+    path = REPO / "sample_feeds/dhis2/gha_moh/gha_mh_service_use_2025.json"
+    proc = knowdo("check", str(path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    # no mapping: nothing is in scope, the negative count is a value check of a mapped element
+    assert report["rows_valid"] == 0 and report["rows_rejected"] == 0
+    assert report["rows_out_of_scope"] == report["rows_read"] > 0
+    coverage = report["coverage"]
+    assert coverage["feed"] is None and coverage["rows_in_scope"] == 0
+    by_kind = {}
+    for entry in coverage["unmapped_ids"]:
+        by_kind.setdefault(entry["kind"], 0)
+        by_kind[entry["kind"]] += entry["rows"]
+    # every row names one data element and one org unit (the combos too, when they are unmapped)
+    assert by_kind["data_element"] == by_kind["org_unit"] == report["rows_read"]
+    text = knowdo("check", str(path)).stdout
+    assert "no feed mapping" in text and "KdMhOpdVis1" in text
 
 
 @pytest.mark.parametrize("relative", [

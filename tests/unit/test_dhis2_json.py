@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from knowdo.formats import FileRejected, ParseContext, Rejection, Row
+from knowdo.formats import FileRejected, OutOfScope, ParseContext, Rejection, Row
 from knowdo.formats.dhis2 import parse_json as _parse_json
 
 REAL = Path(__file__).resolve().parents[1] / "fixtures" / "dhis2_dataValueSetJ.json"
@@ -31,14 +31,15 @@ def test_real_dhis2_fixture_parses():
     values = dict(zip(["data_element", "period", "org_unit"], items[0].values[:3]))
     assert values == {"data_element": "f7n9E0hX8qk", "period": "201201", "org_unit": "DiszpKrYNg8"}
     assert items[0].values[5] == 10  # value
-    assert items[0].values[-2:] == (date(2012, 1, 1), "month")
+    assert items[0].values[-3:] == (date(2012, 1, 1), "month", date(2012, 1, 31))
 
 
 def test_set_level_period_and_org_unit_apply_to_values(tmp_path):
     doc = {"period": "2024Q2", "orgUnit": "DiszpKrYNg8",
            "dataValues": [{"dataElement": "f7n9E0hX8qk", "value": "5"}]}
     (row,) = parse_json(write(tmp_path, doc), MAPPING, today=date(2026, 1, 1))
-    assert row.values[1] == "2024Q2" and row.values[-2:] == (date(2024, 4, 1), "quarter")
+    assert row.values[1] == "2024Q2" and row.values[-3:] == (date(2024, 4, 1), "quarter",
+                                                         date(2024, 6, 30))
 
 
 def test_bad_rows_are_rejected_with_reasons_and_the_rest_loads(tmp_path):
@@ -59,7 +60,8 @@ def test_bad_rows_are_rejected_with_reasons_and_the_rest_loads(tmp_path):
     assert rows[1].values[5] == 1204
     assert "negative" in rejections[2].reason and rejections[2].field == "value"
     assert "not a number" in rejections[3].reason
-    assert rejections[4].field == "orgUnit" and "unknown orgUnit" in rejections[4].reason
+    (outside,) = [i for i in items if isinstance(i, OutOfScope)]  # out of scope, not an error
+    assert outside.row == 4 and outside.ids == (("org_unit", "UNKNOWN"),) and 4 not in rejections
     assert "future" in rejections[5].reason
     assert "duplicate" in rejections[6].reason
 

@@ -32,6 +32,16 @@ class Rejection:
 
 
 @dataclass(frozen=True)
+class OutOfScope:
+    """A record the feed does not take: well formed, but some of its ids are outside the feed's
+    mapping (a ministry's DHIS2 export spans every programme). Neither loaded nor rejected: counted
+    per id (`ids`: (kind, id) pairs such as ("data_element", "fbfJHSPpUQD"))."""
+
+    row: int
+    ids: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
 class Row:
     row: int
     values: tuple  # in the order of FormatSpec.columns
@@ -68,9 +78,10 @@ class TableChunk:
     periods: set[str]  # the reporting periods of the loaded rows
     first_period: date | None = None
     last_period: date | None = None
+    out_of_scope: list[OutOfScope] = field(default_factory=list)  # neither loaded nor rejected
 
 
-ParseFn = Callable[[Path, ParseContext], Iterator[Row | Rejection]]
+ParseFn = Callable[[Path, ParseContext], Iterator[Row | Rejection | OutOfScope]]
 TablesFn = Callable[[Path, ParseContext], Iterator[TableChunk]]
 SniffFn = Callable[[str], bool]
 

@@ -11,33 +11,40 @@ FastPathUnavailable and the loader parses the file with `parse_csv` instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from datetime import date, datetime
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pv
 
-from knowdo.formats import FastPathUnavailable, FileRejected, ParseContext, Rejection, TableChunk
+from knowdo.formats import (
+    FastPathUnavailable,
+    FileRejected,
+    OutOfScope,
+    ParseContext,
+    Rejection,
+    TableChunk,
+)
 from knowdo.formats._arrow import stripped
 from knowdo.formats._csv import encoding_of
-from knowdo.formats.dhis2 import COLUMNS, map_value
+from knowdo.formats.dhis2 import COLUMNS, Dhis2Mapping, _id_problem, map_value, mapping_of
 from knowdo.formats.dhis2_csv import _header_names, read_header
-from knowdo.periods import parse_dhis2_period
+from knowdo.periods import Period, parse_period
 
 BLOCK_BYTES = 1 << 20  # ~11,000 records of a typical export; larger blocks cost memory, not time
 
 SCHEMA = pa.schema(
     [("row_number", pa.int64())]
-    + [(name, pa.date32() if name == "period_start" else pa.bool_() if name == "deleted"
-        else pa.string()) for name in COLUMNS]
+    + [(name, pa.date32() if name in ("period_start", "period_end") else pa.bool_()
+        if name == "deleted" else pa.string()) for name in COLUMNS]
 )
 # A count map_value certainly accepts once its commas are gone: ASCII digits, an optional fraction
 # (Decimal also takes '+5', '1.', '.5', '1e3' or other scripts' digits: those take the exact path).
 _PLAIN_COUNT = r"^[0-9]+(\.[0-9]+)?$"
+_SAFE_ID = r"^[A-Za-z0-9_.\-]{1,50}$"  # ids certainly accepted by dhis2._id_problem
 _TRUE = pa.array(["true", "1", "yes"])  # dhis2._as_bool
 
 
@@ -61,30 +68,32 @@ class _NoNulBytes:
 
 
 class _Lookups:
-    """The feed's mapping as arrow arrays, built once per file. Only entries map_value would use as
-    they are (string ids, string codes) are here; a record using any other goes the exact path."""
+    """The feed's mapping (resolved by `dhis2.mapping_of`: ids and codes) as arrow arrays, built
+    once per file. Only data elements counted as plain numbers (no value_type, or NUMBER) are
+    here; a record of any other goes the exact path, as does every record out of scope."""
 
-    def __init__(self, mapping: Mapping[str, Any]) -> None:
-        def strings(table: Any) -> tuple[pa.Array, pa.Array]:
-            if not isinstance(table, Mapping):
-                raise FastPathUnavailable("the feed's mapping is not a table of ids")
-            pairs = [(k, v) for k, v in table.items() if isinstance(k, str) and isinstance(v, str)]
-            return pa.array([k for k, _ in pairs], pa.string()), pa.array([v for _, v in pairs],
-                                                                          pa.string())
+    def __init__(self, mapping: Dhis2Mapping) -> None:
+        def arrays(pairs: list[tuple[str, str]]) -> tuple[pa.Array, pa.Array]:
+            return (pa.array([k for k, _ in pairs], pa.string()),
+                    pa.array([v for _, v in pairs], pa.string()))
 
-        self.data_elements = strings(mapping.get("data_elements", {}))
-        self.org_units = strings(mapping.get("org_units", {}))
-        combos = mapping.get("category_option_combos", {})
-        if not isinstance(combos, Mapping):
-            raise FastPathUnavailable("the feed's category_option_combos mapping is not a table")
-        self.check_combos = bool(combos)
-        usable = {k: (v or {}) for k, v in combos.items()
-                  if isinstance(k, str) and (v is None or isinstance(v, Mapping))}
-        usable = {k: v for k, v in usable.items()
-                  if all(v.get(f) is None or isinstance(v.get(f), str) for f in ("sex", "age_band"))}
+        # a key map_value would refuse as an id (spaces, too long) never matches here
+        self.data_elements = arrays([(k, indicator) for k, (indicator, value_type)
+                                     in mapping.data_elements.items()
+                                     if value_type in (None, "NUMBER") and not _id_problem("", k)])
+        self.org_units = arrays([(k, v) for k, v in mapping.org_units.items()
+                                 if not _id_problem("", k)])
+        self.check_combos = mapping.check_combos
+        usable = {k: v for k, v in mapping.combos.items() if not _id_problem("", k)
+                  and all(v.get(f) is None or isinstance(v.get(f), str) for f in ("sex", "age_band"))}
         self.combos = pa.array(list(usable), pa.string())
         self.sexes = pa.array([v.get("sex") for v in usable.values()], pa.string())
         self.age_bands = pa.array([v.get("age_band") for v in usable.values()], pa.string())
+        # every key of the mapping (also those only the exact path reads): not among them is
+        # out of scope
+        self.all_data_elements = pa.array(list(mapping.data_elements), pa.string())
+        self.all_org_units = pa.array(list(mapping.org_units), pa.string())
+        self.all_combos = pa.array(list(mapping.combos), pa.string())
 
 
 def _header_fields(path: Path, ctx: ParseContext, delimiter: str) -> tuple[int, dict[str, int]]:
@@ -135,7 +144,8 @@ def _open(path: Path, ctx: ParseContext) -> tuple[pv.CSVStreamingReader, _NoNulB
 
 def load_tables(path: Path, ctx: ParseContext) -> Iterator[TableChunk]:
     """The file's records a block at a time; see the module docstring."""
-    lookups = _Lookups(ctx.mapping)
+    mapping = mapping_of(ctx.mapping)
+    lookups = _Lookups(mapping)
     reader, source, fields = _open(path, ctx)
     numbered = 0
     try:
@@ -147,7 +157,7 @@ def load_tables(path: Path, ctx: ParseContext) -> Iterator[TableChunk]:
             except (pa.ArrowException, OSError) as exc:
                 raise FastPathUnavailable(
                     f"pyarrow cannot read it as the row parser does: {exc}") from None
-            chunk = _block(batch, numbered, fields, lookups, ctx)
+            chunk = _block(batch, numbered, fields, lookups, mapping, ctx)
             numbered += chunk.records
             if chunk.records:
                 yield chunk
@@ -162,9 +172,9 @@ def _per_distinct(cells: pa.Array, convert, type_: pa.DataType) -> pa.Array:
     return pc.take(converted, encoded.indices)
 
 
-def _period(text: str) -> tuple[date, str] | None:
+def _period(text: str) -> Period | None:
     try:
-        return parse_dhis2_period(text)
+        return parse_period(text)
     except ValueError:
         return None
 
@@ -178,7 +188,7 @@ def _timestamp(text: str) -> str | None:
 
 
 def _block(batch: pa.RecordBatch, numbered: int, fields: dict[str, int], lookups: _Lookups,
-           ctx: ParseContext) -> TableChunk:
+           mapping: Dhis2Mapping, ctx: ParseContext) -> TableChunk:
     cells = [stripped(column) for column in batch.columns]
     # a record whose cells are all blank is a blank line: skipped and not numbered
     present = pc.is_valid(cells[0])
@@ -204,16 +214,21 @@ def _block(batch: pa.RecordBatch, numbered: int, fields: dict[str, int], lookups
         certain = pc.and_(certain, pc.is_valid(combo_at))
     else:
         sex = age_band = absent
+        # an unmapped combo must still look like an id map_value accepts (a safe subset here)
+        certain = pc.and_(certain, pc.or_(pc.is_null(combo),
+                                          pc.match_substring_regex(combo, _SAFE_ID)))
 
     period = field("period")
     today = ctx.today
     parsed = pc.dictionary_encode(period)
     periods = [_period(p) for p in parsed.dictionary.to_pylist()]
-    period_start = pc.take(pa.array([p[0] if p else None for p in periods], pa.date32()),
+    period_start = pc.take(pa.array([p.start if p else None for p in periods], pa.date32()),
                            parsed.indices)
-    period_type = pc.take(pa.array([p[1] if p else None for p in periods], pa.string()),
+    period_end = pc.take(pa.array([p.end if p else None for p in periods], pa.date32()),
+                         parsed.indices)
+    period_type = pc.take(pa.array([p.type if p else None for p in periods], pa.string()),
                           parsed.indices)
-    in_time = pc.take(pa.array([bool(p) and p[0] <= today for p in periods], pa.bool_()),
+    in_time = pc.take(pa.array([bool(p) and p.start <= today for p in periods], pa.bool_()),
                       parsed.indices)
     certain = pc.and_(certain, pc.fill_null(in_time, False))
 
@@ -231,14 +246,25 @@ def _block(batch: pa.RecordBatch, numbered: int, fields: dict[str, int], lookups
         "value": value, "deleted": deleted, "stored_by": field("storedBy"),
         "last_updated": last_updated, "comment": field("comment"), "indicator_code": indicator,
         "geography_code": geography, "sex_code": sex, "age_band_code": age_band,
-        "period_start": period_start, "period_type": period_type,
+        "period_start": period_start, "period_type": period_type, "period_end": period_end,
     }
     table = pa.Table.from_arrays([columns[n] for n in SCHEMA.names], schema=SCHEMA)
     rejections: list[Rejection] = []
+    out_of_scope: list[OutOfScope] = []
     certain_count = pc.sum(certain).as_py() or 0
     if certain_count < count:
         loaded = table.filter(certain)
-        exact, rejections = _exact(pc.indices_nonzero(pc.invert(certain)), rows, fields, cells, ctx)
+        # records certainly out of scope (most of a ministry's export) are counted here; the
+        # rest go through map_value itself
+        outside = _certainly_outside(element, org_unit, combo, period_start, field("value"),
+                                     deleted, lookups)
+        out_of_scope = _outside_records(pc.indices_nonzero(outside), rows, element, org_unit,
+                                        combo, lookups)
+        exact, rejections, exact_outside = _exact(
+            pc.indices_nonzero(pc.invert(pc.or_(certain, outside))), rows, fields, cells,
+            mapping, ctx)
+        if exact_outside:
+            out_of_scope = sorted(out_of_scope + exact_outside, key=lambda o: o.row)
         table = pa.concat_tables([loaded, exact]) if exact.num_rows else loaded
     first = last = None
     if table.num_rows:
@@ -246,24 +272,67 @@ def _block(batch: pa.RecordBatch, numbered: int, fields: dict[str, int], lookups
         first, last = bounds["min"].as_py(), bounds["max"].as_py()
     return TableChunk(table=table, rejections=rejections, records=count,
                       periods=set(pc.unique(table.column("period")).to_pylist()),
-                      first_period=first, last_period=last)
+                      first_period=first, last_period=last, out_of_scope=out_of_scope)
+
+
+def _safe_id(cells: pa.Array) -> pa.Array:
+    return pc.fill_null(pc.match_substring_regex(cells, _SAFE_ID), False)
+
+
+def _certainly_outside(element: pa.Array, org_unit: pa.Array, combo: pa.Array,
+                       period_start: pa.Array, value: pa.Array, deleted: pa.Array,
+                       lookups: _Lookups) -> pa.Array:
+    """Records map_value would certainly call out of scope: well-formed ids (a safe subset of
+    what it accepts), a known period, a value or a deletion, and an id the mapping does not name.
+    Any other record takes the exact path."""
+    combo_ok = (_safe_id(combo) if lookups.check_combos
+                else pc.or_(pc.is_null(combo), _safe_id(combo)))
+    well_formed = pc.and_(pc.and_(_safe_id(element), _safe_id(org_unit)), combo_ok)
+    well_formed = pc.and_(well_formed, pc.is_valid(period_start))
+    well_formed = pc.and_(well_formed, pc.or_(pc.is_valid(value), deleted))
+    unmapped = pc.or_(pc.invert(pc.is_in(element, value_set=lookups.all_data_elements)),
+                      pc.invert(pc.is_in(org_unit, value_set=lookups.all_org_units)))
+    if lookups.check_combos:
+        unmapped = pc.or_(unmapped, pc.invert(pc.is_in(combo, value_set=lookups.all_combos)))
+    return pc.fill_null(pc.and_(well_formed, unmapped), False)
+
+
+def _outside_records(positions: pa.Array, rows: pa.Array, element: pa.Array, org_unit: pa.Array,
+                     combo: pa.Array, lookups: _Lookups) -> list[OutOfScope]:
+    """The OutOfScope records map_value would give for these records (its id order)."""
+    if not len(positions):
+        return []
+    numbers = pc.take(rows, positions).to_pylist()
+    kinds = [("data_element", pc.take(element, positions), lookups.all_data_elements),
+             ("org_unit", pc.take(org_unit, positions), lookups.all_org_units)]
+    if lookups.check_combos:
+        kinds.append(("category_option_combo", pc.take(combo, positions), lookups.all_combos))
+    columns = [(kind, ids.to_pylist(), pc.is_in(ids, value_set=known).to_pylist())
+               for kind, ids, known in kinds]
+    return [OutOfScope(number, tuple((kind, ids[j]) for kind, ids, mapped in columns
+                                     if not mapped[j]))
+            for j, number in enumerate(numbers)]
 
 
 def _exact(positions: pa.Array, rows: pa.Array, fields: dict[str, int], cells: list[pa.Array],
-           ctx: ParseContext) -> tuple[pa.Table, list[Rejection]]:
+           mapping: Dhis2Mapping, ctx: ParseContext
+           ) -> tuple[pa.Table, list[Rejection], list[OutOfScope]]:
     """The records not certainly valid, through map_value exactly as parse_csv hands them over."""
     numbers = pc.take(rows, positions).to_pylist()
     texts = {key: pc.take(cells[i], positions).to_pylist() for key, i in fields.items()}
     loaded: list[tuple] = []
     rejections: list[Rejection] = []
+    out_of_scope: list[OutOfScope] = []
     for j, number in enumerate(numbers):
         item = {key: values[j] for key, values in texts.items()}
-        result = map_value(item, number, ctx.mapping, ctx.today)
+        result = map_value(item, number, mapping, ctx.today)
         if isinstance(result, list):
             rejections.extend(result)
+        elif isinstance(result, OutOfScope):
+            out_of_scope.append(result)
         else:
             loaded.append((number, *result.values))
-    return _as_table(loaded), rejections
+    return _as_table(loaded), rejections, out_of_scope
 
 
 def _as_table(rows: list[tuple]) -> pa.Table:

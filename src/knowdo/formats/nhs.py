@@ -202,10 +202,39 @@ def _clean(text: str | None) -> str | None:
 # --- NHS Talking Therapies -------------------------------------------------------------------
 
 
+# NHS Talking Therapies annual tables KnowDo recognises but does not map: the marts use none of
+# their figures (PROMs: mean scores and effect sizes by diagnosis and therapy type; therapy
+# position: how many people had 1, 2, 3 or 4 therapies), so loading them would fill the warehouse
+# with figures nothing reads. {table: columns that identify it}
+_TT_UNMAPPED = {
+    "PROMs (patient-reported outcome measures by diagnosis and therapy type)":
+        ("OrganisationType", "Diagnosis", "TherapyType"),
+    "therapy position (people by number of therapies)": ("Therapy_Type", "Count_1Therapy"),
+}
+TALKING_THERAPIES_MAPPED = (
+    "the monthly activity and performance file (REPORTING_PERIOD_START, GROUP_TYPE, ORG_CODE1, "
+    "MEASURE_ID, MEASURE_NAME, MEASURE_VALUE_SUPPRESSED) and the annual main measures table "
+    "(OrgType, OrgCode, OrgName, VariableType, VariableA, VariableB, then one column per measure)"
+)
+
+
+def _unmapped_table(header: list[str]) -> str | None:
+    lowered = {name.lower() for name in header}
+    for table, columns in _TT_UNMAPPED.items():
+        if all(c.lower() in lowered for c in columns) and "variabletype" not in lowered:
+            return table
+    return None
+
+
 def parse_talking_therapies(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
     header = read_header(path, ctx, ctx.options.get("delimiter", ","))
     monthly, monthly_missing = _resolve(header, _TT_MONTHLY)
     annual, annual_missing = _resolve(header, _TT_ANNUAL)
+    if header and (table := _unmapped_table(header)):
+        raise FileRejected(
+            f"this is the NHS Talking Therapies annual {table} table, which KnowDo does not map "
+            f"(its marts use none of its figures); KnowDo maps {TALKING_THERAPIES_MAPPED}"
+        )
     if header and not monthly_missing:
         value_column = next((name for name in header if name.upper() in _TT_MONTHLY_VALUE), None)
         if value_column is None:
@@ -217,9 +246,9 @@ def parse_talking_therapies(path: Path, ctx: ParseContext) -> Iterator[Row | Rej
     elif header:
         closest = monthly_missing if len(monthly_missing) <= len(annual_missing) else annual_missing
         raise FileRejected(
-            f"header mismatch: not a Talking Therapies monthly or annual file (missing "
+            f"header mismatch: not a Talking Therapies table KnowDo maps (missing "
             f"{', '.join(closest)}); the header has {', '.join(header[:12])}"
-            f"{' ...' if len(header) > 12 else ''}"
+            f"{' ...' if len(header) > 12 else ''}. KnowDo maps {TALKING_THERAPIES_MAPPED}"
         )
     else:
         list(records(path, ctx, required=()))  # raises the precise reason (empty, encoding, ...)
@@ -339,8 +368,10 @@ NHS_TALKING_THERAPIES_CSV = FormatSpec(
     columns=TALKING_THERAPIES_COLUMNS,
     parse=parse_talking_therapies,
     description="NHS Talking Therapies monthly (long) or annual (wide, VariableType breakdowns) CSV",
+    # the annual tables KnowDo does not map are recognised too, so `knowdo check` names them
     sniff=lambda head: (_sniff_columns(head, ("GROUP_TYPE", "ORG_CODE1", "MEASURE_ID"))
-                        or _sniff_columns(head, ("OrgType", "OrgCode", "VariableType"))),
+                        or _sniff_columns(head, ("OrgType", "OrgCode", "VariableType"))
+                        or any(_sniff_columns(head, c) for c in _TT_UNMAPPED.values())),
 )
 
 MHSDS_CSV = FormatSpec(

@@ -8,6 +8,22 @@ WHO publishes the same facts under three sets of column names, all read here:
           Dim1, NumericValue, Low, High, Value
   portal  the GHO web portal's "export data" CSV: Location type, SpatialDimValueCode, Period,
           Dim1 type, Dim1ValueCode, FactValueNumeric, FactValueNumericLow/High, Value
+  athena  the older GHO CSV (the retired Athena API, and the HDX copies of it): `GHO (CODE)`,
+          `YEAR (CODE)`/`YEAR (DISPLAY)` (a year, or a range such as 2005-2009 read as its
+          STARTYEAR..ENDYEAR with the end year as the period), one `<DIMENSION> (CODE)` column per
+          dimension (`REGION`, `WORLDBANKINCOMEGROUP`, `COUNTRY`, `GLOBAL`, `SEX`, `AGEGROUP`,
+          ..., or HDX's `DIMENSION (TYPE)`/`DIMENSION (CODE)`), `Numeric`, `Low`, `High`,
+          `Display Value` (or `Value`), `Comments`
+
+Aggregates are kept apart from countries, loaded at their own level: a row's spatial_type is
+COUNTRY, REGION (WHO region), WORLDBANKINCOMEGROUP, GLOBAL, ...; only COUNTRY rows get a
+country_code, so nothing downstream that reads countries (int_funding__health_expenditure and
+every model joining on country_code) can take a region or income group for a country. In the
+athena layout a country row also names its region: that is its parent_location_code; a row with
+no location at all is the global figure (GLOBAL).
+
+The OData API's own JSON (`{"value": [{IndicatorCode, SpatialDimType, SpatialDim, ...}]}`) is the
+`who-gho-json` format: the odata field names, read the same way.
 
 A row with no numeric value is kept, not rejected: GHO carries categorical indicators (Mental Health
 Atlas policy items answer "Yes"/"No") whose text is the fact, so value_numeric is NULL and value_text
@@ -105,15 +121,84 @@ _ISO3 = re.compile(r"^[A-Z]{3}$")
 _NO_DATA = frozenset({"no data", "not applicable", "not available"})
 
 
+_ATHENA_SPATIAL = ("COUNTRY", "WORLDBANKINCOMEGROUP", "REGION", "GLOBAL")  # most specific first
+_ATHENA_SKIP = {"GHO", "YEAR", "PUBLISHSTATE", "DATASOURCE", "DIMENSION", *_ATHENA_SPATIAL}
+_RANGE = re.compile(r"^(\d{4})\s*-\s*(\d{4})$")
+
+
+def _is_athena(header: list[str]) -> bool:
+    cells = set(header)
+    return ("GHO (CODE)" in cells and bool(cells & {"YEAR (CODE)", "YEAR (DISPLAY)"})
+            and bool(cells & {"Numeric", "Display Value", "Value"}))
+
+
+def _athena_columns(header: list[str]) -> dict[str, str | None]:
+    """KnowDo field -> the athena column it is read from (spatial and dimension columns are
+    chosen per row; these are the names rejections cite)."""
+    cells = set(header)
+    return {
+        "indicator_code": "GHO (CODE)",
+        "indicator_name": "GHO (DISPLAY)" if "GHO (DISPLAY)" in cells else None,
+        "spatial_type": None, "spatial_code": "COUNTRY (CODE)",
+        "parent_location_code": "REGION (CODE)",
+        "period": "YEAR (CODE)" if "YEAR (CODE)" in cells else "YEAR (DISPLAY)",
+        "period_start": None, "period_end": None,
+        "dim1_type": None, "dim1_code": None, "dim2_type": None, "dim2_code": None,
+        "dim3_type": None, "dim3_code": None,
+        "data_source_code": "DATASOURCE (CODE)" if "DATASOURCE (CODE)" in cells else None,
+        "value_numeric": "Numeric" if "Numeric" in cells else None,
+        "value_low": "Low" if "Low" in cells else None,
+        "value_high": "High" if "High" in cells else None,
+        "value_text": "Display Value" if "Display Value" in cells else "Value",
+        "comments": "Comments" if "Comments" in cells else None,
+        "date_modified": None,
+    }
+
+
+def _athena_field(record: dict[str, str | None], header: list[str],
+                  columns: dict[str, str | None]) -> dict[str, str | None]:
+    """One athena record in the fields the other layouts give."""
+    def cell(name: str | None) -> str | None:
+        return _text(record.get(name)) if name else None
+
+    field = {f: cell(col) for f, col in columns.items()}
+    field["spatial_type"], field["spatial_code"] = "GLOBAL", "GLOBAL"
+    for level in _ATHENA_SPATIAL:
+        if code := cell(f"{level} (CODE)"):
+            field["spatial_type"], field["spatial_code"] = level, code
+            break
+    # a country's region is its parent; a region's own row has none
+    field["parent_location_code"] = (cell("REGION (CODE)") if field["spatial_type"] == "COUNTRY"
+                                     else None)
+    dims: list[tuple[str, str]] = []
+    if (kind := cell("DIMENSION (TYPE)")) and (code := cell("DIMENSION (CODE)")):
+        dims.append((kind, code))
+    for name in header:
+        if name.endswith(" (CODE)") and name[:-7] not in _ATHENA_SKIP and (code := cell(name)):
+            dims.append((name[:-7], code))
+    for i, (kind, code) in enumerate(dims[:3], start=1):
+        field[f"dim{i}_type"], field[f"dim{i}_code"] = kind, code
+    period = field["period"] or ""
+    if m := _RANGE.match(period):
+        field["period"] = m[2]
+        field["period_start"], field["period_end"] = f"{m[1]}-01-01", f"{m[2]}-12-31"
+    elif not period and (end := cell("ENDYEAR")):
+        field["period"] = end
+    return field
+
+
 def _layout_of(header: list[str]) -> tuple[str, dict[str, str | None]]:
     cells = set(header)
+    if _is_athena(header):
+        return "athena", _athena_columns(header)
     for name, columns in _LAYOUTS.items():
         if all(columns[f] in cells for f in _REQUIRED):
             return name, columns
     raise FileRejected(
         "header mismatch: not a WHO GHO export (expected IndicatorCode with "
         "SpatialDimensionValueCode/TimeDim/NumericValue, SpatialDim/TimeDim/NumericValue, or "
-        f"SpatialDimValueCode/Period/FactValueNumeric); the header has {', '.join(header[:12])}"
+        "SpatialDimValueCode/Period/FactValueNumeric, or the older GHO (CODE)/YEAR (DISPLAY)/"
+        f"Numeric/Display Value); the header has {', '.join(header[:12])}"
         f"{' ...' if len(header) > 12 else ''}"
     )
 
@@ -219,14 +304,18 @@ def _fact(
 def parse_csv(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
     header = read_header(path, ctx, ctx.options.get("delimiter", ","))
     layout, columns = _layout_of(header) if header else ("api", _LAYOUTS["api"])
-    required = [columns[f] for f in _REQUIRED]
+    required = ([c for c in (columns["indicator_code"], columns["period"]) if c]
+                if layout == "athena" else [columns[f] for f in _REQUIRED])
     seen: set[tuple] = set()
     for number, record in records(path, ctx, required=required):
         if None in record:
             yield Rejection(number, None, ",".join(record[None])[:200],
                             f"{len(record[None])} more cell(s) than the header: an unquoted comma?")
             continue
-        field = {f: _text(record.get(col)) if col else None for f, col in columns.items()}
+        if layout == "athena":
+            field = _athena_field(record, header, columns)
+        else:
+            field = {f: _text(record.get(col)) if col else None for f, col in columns.items()}
         fact = _fact(number, field, columns, layout, ctx.today)
         if isinstance(fact, list):
             yield from fact
@@ -260,6 +349,57 @@ def _sniff(head: str) -> bool:
     return True
 
 
+def parse_odata_json(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
+    """The GHO OData API's JSON (`{"@odata.context": ..., "value": [{IndicatorCode, SpatialDimType,
+    SpatialDim, TimeDim, Dim1Type, Dim1, NumericValue, Low, High, Value, ...}]}`), streamed, read
+    with the `odata` field names exactly as the CSV of the same fields."""
+    import ijson
+
+    columns = _LAYOUTS["odata"]
+    seen: set[tuple] = set()
+    found_values = False
+    with path.open("rb") as fh:
+        if fh.read(3) != b"\xef\xbb\xbf":
+            fh.seek(0)
+        try:
+            for number, item in enumerate(ijson.items(fh, "value.item", use_float=False), start=1):
+                found_values = True
+                if not isinstance(item, dict):
+                    yield Rejection(number, None, str(item)[:200], "value entry is not an object")
+                    continue
+                field = {f: _text(None if item.get(col) is None else str(item.get(col)))
+                         if col else None for f, col in columns.items()}
+                fact = _fact(number, field, columns, "odata", ctx.today)
+                if isinstance(fact, list):
+                    yield from fact
+                    continue
+                key = tuple(field[f] for f in _KEY)
+                if key in seen:
+                    yield Rejection(number, columns["indicator_code"], field["indicator_code"],
+                                    "duplicate key: the same indicator, location, year and "
+                                    "dimensions appear earlier in this file")
+                    continue
+                seen.add(key)
+                yield fact
+        except ijson.common.IncompleteJSONError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else "malformed"
+            raise FileRejected(f"not valid JSON (truncated or malformed): {first}") from None
+        except UnicodeDecodeError:
+            raise FileRejected("not UTF-8 text: GHO OData JSON must be UTF-8") from None
+    if not found_values:
+        raise FileRejected("no 'value' array of facts: this is not a GHO OData export")
+
+
+WHO_GHO_JSON = FormatSpec(
+    name="who-gho-json",
+    raw_table="raw.who_gho_values",
+    columns=COLUMNS,
+    parse=parse_odata_json,
+    description="WHO Global Health Observatory OData API JSON (ghoapi.azureedge.net/api/<code>)",
+    sniff=lambda head: head.lstrip().startswith("{") and '"value"' in head and (
+        "@odata.context" in head or '"IndicatorCode"' in head),
+)
+
 WHO_GHO_CSV = FormatSpec(
     name="who-gho-csv",
     raw_table="raw.who_gho_values",
@@ -269,4 +409,4 @@ WHO_GHO_CSV = FormatSpec(
     sniff=_sniff,
 )
 
-FORMAT_SPECS = [WHO_GHO_CSV]
+FORMAT_SPECS = [WHO_GHO_CSV, WHO_GHO_JSON]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from knowdo.checking import detect_format
-from knowdo.formats import FORMATS, FileRejected, ParseContext, Rejection, Row
+from knowdo.formats import FORMATS, FileRejected, OutOfScope, ParseContext, Rejection, Row
 from knowdo.formats.dhis2 import COLUMNS, parse_json
 from knowdo.formats.dhis2_csv import parse_csv
 
@@ -98,10 +98,12 @@ def test_bad_records_are_rejected_with_reasons_and_the_rest_load(tmp_path):
     items = parse(path)
     assert [i.row for i in items if isinstance(i, Row)] == [1]
     rejected = {i.row: i for i in items if isinstance(i, Rejection)}
-    assert set(rejected) == {2, 3, 4, 5, 6, 7, 8}
+    assert set(rejected) == {2, 3, 5, 6, 7, 8}
     assert "negative" in rejected[2].reason and rejected[2].value == "-3"
     assert "not a number" in rejected[3].reason
-    assert rejected[4].field == "dataElement" and "unknown dataElement" in rejected[4].reason
+    # a data element outside the mapping is out of scope, not an error
+    (outside,) = [i for i in items if isinstance(i, OutOfScope)]
+    assert outside.row == 4 and outside.ids == (("data_element", "UNKNOWNDE01"),)
     assert "future" in rejected[5].reason
     assert "duplicate" in rejected[6].reason
     assert "more cell(s) than the header" in rejected[7].reason and rejected[7].value == "extra"

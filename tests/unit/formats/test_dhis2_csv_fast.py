@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from knowdo.formats import FastPathUnavailable, ParseContext, Rejection, Row
+from knowdo.formats import FastPathUnavailable, OutOfScope, ParseContext, Rejection, Row
 from knowdo.formats import _dhis2_csv_fast as fast
 from knowdo.formats.dhis2 import COLUMNS
 from knowdo.formats.dhis2_csv import parse_csv
@@ -44,22 +44,30 @@ def from_text(name: str, text):
 
 def row_path(path: Path, ctx: ParseContext) -> tuple[list[tuple], list[Rejection], int]:
     rows, rejections, read = [], [], 0
+    OUT_OF_SCOPE[path, "row"] = []
     for item in parse_csv(path, ctx):
         read = max(read, item.row)
         if isinstance(item, Row):
             rows.append((item.row, *item.values))
+        elif isinstance(item, OutOfScope):
+            OUT_OF_SCOPE[path, "row"].append(item)
         else:
             rejections.append(item)
     return rows, rejections, read
 
 
+OUT_OF_SCOPE: dict = {}  # (path, which path) -> the OutOfScope records it gave
+
+
 def vectorised_path(path: Path, ctx: ParseContext) -> tuple[list[tuple], list[Rejection], int]:
     rows, rejections, read, periods = [], [], 0, set()
+    OUT_OF_SCOPE[path, "vectorised"] = []
     for chunk in fast.load_tables(path, ctx):
         assert chunk.table.schema == fast.SCHEMA
         table = chunk.table.to_pylist()
         rows += [(r["row_number"], *(from_text(c, r[c]) for c in COLUMNS)) for r in table]
         rejections += chunk.rejections
+        OUT_OF_SCOPE.setdefault((path, "vectorised"), []).extend(chunk.out_of_scope)
         read += chunk.records
         assert chunk.periods == {r["period"] for r in table}
         if table:
@@ -74,6 +82,8 @@ def assert_same(path: Path, ctx: ParseContext) -> tuple[list[tuple], list[Reject
     rows, rejections, read = vectorised_path(path, ctx)
     assert rows == sorted(expected_rows)
     assert rejections == expected_rejections  # field, value, reason and order, several per record
+    # out of scope: the same records with the same unmapped ids (in file order on both paths)
+    assert OUT_OF_SCOPE[path, "vectorised"] == OUT_OF_SCOPE[path, "row"]
     assert read == expected_read
     return rows, rejections
 
@@ -96,8 +106,13 @@ def test_planted_faults_give_the_same_rows_and_rejections(tmp_path, small_blocks
     rows, rejections = assert_same(path, context())
     reasons = {r.reason.split(":")[0].split(" (")[0] for r in rejections}
     # the file really exercises the exact path, not only the vectorised one
-    assert {"negative count", "value is not a number", "unknown dataElement", "unknown orgUnit",
-            "unknown categoryOptionCombo", "period starts in the future", "value is missing"} <= reasons
+    assert {"negative count", "value is not a number", "categoryOptionCombo is missing",
+            "period starts in the future", "value is missing"} <= reasons
+    # ids outside the mapping are out of scope, never rejections
+    assert not any("unknown" in r.reason for r in rejections)
+    unmapped = {i for o in OUT_OF_SCOPE[path, "row"] for i in o.ids}
+    assert {("data_element", "UNKNOWNDE01"), ("org_unit", "NoSuchOu999"),
+            ("category_option_combo", "cocX")} <= unmapped
     assert len(rows) > 2500
     loaded = {r[0]: dict(zip(COLUMNS, r[1:])) for r in rows}
     padded = next(v for v in loaded.values() if v["period"] == "201403")
@@ -162,11 +177,13 @@ def test_a_declared_semicolon_delimiter_is_read(tmp_path):
 def test_exact_rows_convert_to_the_schema():
     # the rows map_value loads keep their Python values' text form
     row = (1, "de", "201201", "ou", None, None, Decimal("1E+3"), True, None,
-           datetime(2024, 1, 2, 3, 4, 5), None, "ind", "geo", None, None, date(2012, 1, 1), "month")
+           datetime(2024, 1, 2, 3, 4, 5), None, "ind", "geo", None, None, date(2012, 1, 1), "month",
+           date(2012, 1, 31))
     table = fast._as_table([row])
     assert table.schema == fast.SCHEMA
     (out,) = table.to_pylist()
     assert out["value"] == "1E+3" and out["last_updated"] == "2024-01-02 03:04:05"
     assert out["deleted"] is True and out["period_start"] == date(2012, 1, 1)
+    assert out["period_end"] == date(2012, 1, 31)
     assert fast._as_table([]).num_rows == 0 and isinstance(fast._as_table([]), pa.Table)
 

@@ -254,3 +254,29 @@ def test_formats_are_detected_from_the_header():
     assert detect_format(TT_MONTHLY) == "nhs-talking-therapies-csv"
     assert detect_format(TT_ANNUAL) == "nhs-talking-therapies-csv"
     assert detect_format(MHSDS_JUNE) == "mhsds-csv"
+
+
+@pytest.mark.parametrize(("name", "table"), [
+    ("proms_annual_2019-20.csv", "PROMs"),
+    ("therapy_position_annual_2022-23.csv", "therapy position"),
+])
+def test_annual_tables_knowdo_does_not_map_fail_naming_those_it_does(name, table):
+    path = Path(__file__).resolve().parents[2] / "fixtures" / "nhs" / name
+    assert detect_format(path) == "nhs-talking-therapies-csv"  # recognised, so the reason is told
+    with pytest.raises(FileRejected) as caught:
+        list(parse_talking_therapies(path, ParseContext(today=date(2026, 1, 1))))
+    message = str(caught.value)
+    assert f"annual {table}" in message and "does not map" in message
+    assert "monthly activity and performance file" in message
+    assert "annual main measures table (OrgType, OrgCode, OrgName, VariableType" in message
+
+
+def test_the_cli_exits_2_on_an_unmapped_annual_table():
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[3]
+    path = repo / "tests" / "fixtures" / "nhs" / "proms_annual_2019-20.csv"
+    proc = subprocess.run([str(repo / ".venv" / "bin" / "knowdo"), "check", str(path)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "PROMs" in proc.stderr and "KnowDo maps" in proc.stderr

@@ -44,12 +44,14 @@ with_period_length as (
     select
         labelled.*,
         case
+            -- every DHIS2 period type (src/knowdo/periods.py)
             when last_period_label ~ '^\d{8}$' then interval '1 day'
-            when last_period_label ~ '^\d{4}W\d{1,2}$' then interval '7 days'
+            when last_period_label ~ '^\d{4}(Wed|Thu|Sat|Sun)?W\d{1,2}$' then interval '7 days'
+            when last_period_label ~ '^\d{4}BiW\d{1,2}$' then interval '14 days'
             when last_period_label ~ '^(\d{6}|\d{4}-\d{2})$' then interval '1 month'
             when last_period_label ~ '^\d{6}B$' then interval '2 months'
             when last_period_label ~ '^\d{4}Q[1-4]$' then interval '3 months'
-            when last_period_label ~ '^\d{4}S[12]$' then interval '6 months'
+            when last_period_label ~ '^\d{4}(April|Nov)?S[12]$' then interval '6 months'
             when last_period_label ~ '^\d{4}(April|July|Oct|Nov)?$' then interval '1 year'
         end as label_period_length
 
@@ -80,6 +82,7 @@ joined as (
         b.rows_read,
         b.rows_loaded,
         b.rows_rejected,
+        b.rows_out_of_scope,
 
         ----------  when
         l.received_at,
@@ -137,6 +140,7 @@ final as (
         rows_read,
         rows_loaded,
         rows_rejected,
+        rows_out_of_scope,
         received_at,
         submitted_at,
         submission_at,

@@ -71,6 +71,8 @@ per_feed as (
         -- rows that count today: those of the batches still loaded
         coalesce(sum(rows_loaded) filter (where batch_status = 'loaded'), 0)::bigint as rows_loaded,
         coalesce(sum(rows_rejected) filter (where batch_status = 'loaded'), 0)::bigint as rows_rejected,
+        coalesce(sum(rows_out_of_scope) filter (where batch_status = 'loaded'), 0)::bigint
+            as rows_out_of_scope,
         count(*) filter (where timeliness = 'on_time') as submitted_on_time,
         count(*) filter (where timeliness = 'late') as submitted_late,
         count(*) filter (where timeliness = 'unknown') as submitted_timeliness_unknown,
@@ -103,6 +105,7 @@ joined as (
         coalesce(p.files_superseded, 0) as files_superseded,
         coalesce(p.rows_loaded, 0) as rows_loaded,
         coalesce(p.rows_rejected, 0) as rows_rejected,
+        coalesce(p.rows_out_of_scope, 0) as rows_out_of_scope,
         coalesce(p.submitted_on_time, 0) as submitted_on_time,
         coalesce(p.submitted_late, 0) as submitted_late,
         coalesce(p.submitted_timeliness_unknown, 0) as submitted_timeliness_unknown,
@@ -167,6 +170,8 @@ final as (
         ----------  rows (of the batches loaded now)
         rows_loaded,
         rows_rejected,
+        -- outside the feed's mapping: not errors, so not in the rejection rate
+        rows_out_of_scope,
         case
             when rows_loaded + rows_rejected > 0
                 then round(100.0 * rows_rejected / (rows_loaded + rows_rejected), 4)::numeric(9, 4)

@@ -31,6 +31,16 @@ renamed as (
 
         ----------  period
         period_start::date as period_start,
+        -- rows loaded before every DHIS2 period type was read have no period_end: only monthly,
+        -- quarterly and yearly periods were accepted then
+        coalesce(
+            period_end::date,
+            (period_start + case period_type
+                when 'quarter' then interval '3 months'
+                when 'year' then interval '1 year'
+                else interval '1 month'
+            end)::date - 1
+        ) as period_end,
         period_type,
 
         ----------  value

@@ -28,6 +28,7 @@ renamed as (
         rows_read,
         rows_loaded,
         rows_rejected,
+        rows_out_of_scope,
 
         ----------  what the batch says about itself
         -- period_end is the first day of the LAST period the file covers (the loader records the
