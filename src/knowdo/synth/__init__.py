@@ -24,6 +24,7 @@ FAMILIES = (
     # appended, never inserted: a family's generator is seeded by its position
     ("mhsds", mhsds.write),
     ("arc", arc.write),
+    ("who_gho_json", funding.write_gho_json),
 )
 
 

@@ -182,3 +182,40 @@ def write_gho(out_dir: Path, rng: random.Random, scale: float) -> list[Path]:
     return written
 
 
+
+
+def write_gho_json(out_dir: Path, rng: random.Random, scale: float) -> list[Path]:
+    """MH_6 (Mental Health Atlas: psychiatrists working in mental health per 100,000) as the GHO
+    OData API returns it (ghoapi.azureedge.net/api/MH_6): the 13 countries in the Atlas years 2016,
+    2019 and 2020, plus the WHO regions' aggregate rows (loaded at their own level, no country)."""
+    folder = out_dir / "who_gho"
+    folder.mkdir(parents=True, exist_ok=True)
+    facts, fact_id = [], 30000000
+
+    def fact(spatial_type: str, spatial: str, parent: str | None, year: int, value: float) -> dict:
+        nonlocal fact_id
+        fact_id += 1
+        return {"Id": fact_id, "IndicatorCode": "MH_6", "SpatialDimType": spatial_type,
+                "SpatialDim": spatial, "ParentLocationCode": parent,
+                "ParentLocation": REGION_NAME.get(parent or "", None), "TimeDimType": "YEAR",
+                "TimeDim": year, "Dim1Type": None, "Dim1": None, "Dim2Type": None, "Dim2": None,
+                "Dim3Type": None, "Dim3": None, "DataSourceDimType": None, "DataSourceDim": None,
+                "Value": f"{value:.2f}", "NumericValue": round(value, 5), "Low": None, "High": None,
+                "Comments": None, "Date": "2021-10-13T10:42:08.693+02:00",
+                "TimeDimensionValue": str(year), "TimeDimensionBegin": f"{year}-01-01T00:00:00+01:00",
+                "TimeDimensionEnd": f"{year}-12-31T00:00:00+01:00"}
+
+    by_region: dict[tuple[str, int], list[float]] = {}
+    for country in BEING_COUNTRIES:
+        base = rng.uniform(0.05, 3.0)
+        region = WHO_REGION[country.iso3]
+        for year in (2016, 2019, 2020):
+            value = base * (1 + 0.03 * (year - 2016)) * rng.uniform(0.9, 1.1)
+            facts.append(fact("COUNTRY", country.iso3, region, year, value))
+            by_region.setdefault((region, year), []).append(value)
+    for (region, year), values in sorted(by_region.items()):
+        facts.append(fact("REGION", region, None, year, sum(values) / len(values)))
+    document = {"@odata.context": "https://ghoapi.azureedge.net/api/$metadata#MH_6", "value": facts}
+    path = folder / "MH_6.json"
+    path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    return [path]
