@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO, Self
 
@@ -161,6 +162,8 @@ def bounded_parse(parse: ParseFn, columns: tuple[str, ...]) -> ParseFn:
                 yield Rejection(item.row, column, value[:40] + "…",
                                 f"{column} is {len(value):,} characters long, over the limit of "
                                 f"{limit:,} (KNOWDO_MAX_FIELD_CHARS)")
+            elif isinstance(item, Rejection) and item.value and len(item.value) > limit:
+                yield replace(item, value=item.value[:40] + "…")  # never store a huge value
             else:
                 yield item
 

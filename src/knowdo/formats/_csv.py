@@ -15,12 +15,13 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TextIO
 
+from knowdo.config import Limits
 from knowdo.formats import FileRejected, ParseContext
 
 # Cells that mean "not published / not available" in real feeds: never zero.
 SUPPRESSION_MARKERS = frozenset({"", "*", "-", "N/A", "NA", "NULL", "n/a", "na", "null", ".", ".."})
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
-csv.field_size_limit(10 * 1024 * 1024)
+csv.field_size_limit(Limits.from_env().max_record_bytes)  # issue 13: records() sets it per file
 
 
 def encoding_of(ctx: ParseContext) -> str:
@@ -64,6 +65,8 @@ def records(path: Path, ctx: ParseContext, required: Iterable[str],
     """
     encoding = encoding_of(ctx)
     delimiter = delimiter or ctx.options.get("delimiter", ",")
+    limits = ctx.limits  # issue 13: a field over max_record_bytes fails the file (one over
+    csv.field_size_limit(limits.max_record_bytes)  # max_field_chars only its row: formats/_bounds)
     with path.open("rb") as raw:
         if b"\x00" in raw.read(4096):
             raise FileRejected("binary content: this is not a text file")
@@ -75,7 +78,10 @@ def records(path: Path, ctx: ParseContext, required: Iterable[str],
         except StopIteration:
             raise FileRejected("the file is empty: a header row is expected") from None
         except csv.Error as exc:
-            raise FileRejected(f"not readable as delimited text: {exc}") from None
+            raise FileRejected(f"not readable as delimited text: {_csv_error(exc, limits)}") from None
+        if len(header) > limits.max_columns:  # issue 13: bounds
+            raise FileRejected(f"the header has {len(header):,} columns, over the limit of "
+                               f"{limits.max_columns:,} (KNOWDO_MAX_COLUMNS)")
         header = [h.strip() for h in header]
         missing = [c for c in required if c not in header]
         if missing:
@@ -98,7 +104,16 @@ def records(path: Path, ctx: ParseContext, required: Iterable[str],
                         record.setdefault(column, None)
                 yield number, record
         except csv.Error as exc:
-            raise FileRejected(f"malformed delimited text after record {number}: {exc}") from None
+            raise FileRejected(f"malformed delimited text after record {number}: "
+                               f"{_csv_error(exc, limits)}") from None
+
+
+def _csv_error(exc: csv.Error, limits: Limits) -> str:
+    """csv's message, with the setting to name when it is the field size bound (issue 13)."""
+    if "field larger than field limit" in str(exc):
+        return (f"a field longer than {limits.max_record_bytes:,} characters (the "
+                "KNOWDO_MAX_RECORD_BYTES bound)")
+    return str(exc)
 
 
 def is_suppressed(text: str | None) -> bool:
