@@ -37,8 +37,10 @@ def encoding_of(ctx: ParseContext) -> str:
 class _Decoded:
     """Iterate lines of a text file, turning a decoding error into one clear FileRejected."""
 
-    def __init__(self, fh: TextIO, encoding: str) -> None:
+    def __init__(self, fh: TextIO, encoding: str, path: Path | None = None,
+                 feed_id: str | None = None) -> None:
         self.fh, self.encoding, self.line = fh, encoding, 0
+        self.path, self.feed_id = path, feed_id  # issue 13: to name the likely encoding
 
     def __iter__(self):
         return self
@@ -47,10 +49,16 @@ class _Decoded:
         try:
             text = next(self.fh)
         except UnicodeDecodeError as exc:
+            if self.path is None:
+                hint = ("if the publisher sends another encoding, declare it in the registry "
+                        "(options: {encoding: latin-1})")
+            else:  # issue 13: the likely encoding and the registry line to change
+                from knowdo.formats._encoding import encoding_hint
+
+                hint = encoding_hint(self.path, self.encoding, self.feed_id)
             raise FileRejected(
                 f"not valid {self.encoding.replace('-sig', '')} text near line {self.line + 1} "
-                f"(byte {exc.start} of that block): if the publisher sends another encoding, "
-                "declare it in the registry (options: {encoding: latin-1})"
+                f"(byte {exc.start} of that block): {hint}"
             ) from None
         self.line += 1
         return text
@@ -68,10 +76,16 @@ def records(path: Path, ctx: ParseContext, required: Iterable[str],
     limits = ctx.limits  # issue 13: a field over max_record_bytes fails the file (one over
     csv.field_size_limit(limits.max_record_bytes)  # max_field_chars only its row: formats/_bounds)
     with path.open("rb") as raw:
-        if b"\x00" in raw.read(4096):
+        head = raw.read(4096)
+        if b"\x00" in head and not encoding.startswith(("utf-16", "utf-32")):
+            if head[:2] in (b"\xff\xfe", b"\xfe\xff"):  # issue 13: name the encoding
+                raise FileRejected(
+                    "UTF-16 text (it starts with a UTF-16 byte-order mark) but the feed declares "
+                    f"{encoding.replace('-sig', '')}: ask the publisher for UTF-8, or declare "
+                    "options: {encoding: utf-16} in the feed's registry entry")
             raise FileRejected("binary content: this is not a text file")
     with path.open("r", encoding=encoding, newline="") as fh:
-        lines = _Decoded(fh, encoding)
+        lines = _Decoded(fh, encoding, path, ctx.feed_id)
         reader = csv.reader(lines, delimiter=delimiter, strict=False)
         try:
             header = next(reader)
