@@ -144,7 +144,8 @@ def _bounded(spec: FormatSpec) -> FormatSpec:
 
     from knowdo.formats._bounds import bounded_parse
 
-    return dataclasses.replace(spec, parse=bounded_parse(spec.parse, spec.columns))
+    return dataclasses.replace(spec, parse=bounded_parse(spec.parse, spec.columns,
+                                                         json=spec.name.endswith("-json")))
 
 
 FORMATS: dict[str, FormatSpec] = _registry()

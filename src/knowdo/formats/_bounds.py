@@ -26,6 +26,7 @@ from knowdo.formats import FileRejected, ParseContext, ParseFn, Rejection, Row
 # From outside a string: any run of non-quote bytes or complete strings (possessive: no backtracking).
 _OUTSIDE = re.compile(rb'(?:[^"]++|"(?:[^"\\]++|\\.)*+")*+', re.DOTALL)
 _STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
+_STRING_TEXT = re.compile(rb'(?:[^"\\]++|\\.)*+', re.DOTALL)  # a string's text, up to its quote
 _NUMBER_CHARS = b"-+0123456789.eE"
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
@@ -37,16 +38,16 @@ class JsonTooDeep(FileRejected):
 class GuardedJson:
     """Wraps a binary file: `read` returns the same bytes, after checking them (see module doc).
 
-    Strings are skipped exactly (escapes included), so brackets inside text never count. A string
-    that runs past `max_record_bytes` fails the file (the guard keeps an unfinished string to
-    rescan with the next block, so that bound also bounds the guard's own work)."""
+    Strings are skipped exactly (escapes included, across blocks), so brackets inside text never
+    count; a string longer than `max_record_bytes` fails the file. Linear in the file's size."""
 
     def __init__(self, fh: BinaryIO, limits: Limits | None = None) -> None:
         self._fh = fh
         self.limits = limits or Limits.from_env()
         self.depth = 0
         self.offset = 0  # bytes of the file checked so far
-        self._tail = b""  # an unfinished string at the end of the last block, to rescan
+        self._string: int | None = None  # bytes of an unfinished string at the end of the last block
+        self._escaped = False  # the last block ended inside a string on an unpaired backslash
         self._run = 0  # number characters at the end of the last block
 
     # only read() and close(): anything else (readinto, peek, ...) would hand ijson unchecked bytes
@@ -62,22 +63,40 @@ class GuardedJson:
 
     def read(self, size: int = -1) -> bytes:
         block = self._fh.read(size)
-        self.check(block, final=not block and size != 0)
+        self.check(block)
         return block
 
-    def check(self, block: bytes, final: bool = False) -> None:
-        data = self._tail + block
-        start = self.offset - len(self._tail)
+    def check(self, block: bytes) -> None:
+        start = self.offset
         self.offset += len(block)
-        end = _OUTSIDE.match(data).end()
-        self._tail = data[end:] if not final else b""
-        if len(self._tail) > self.limits.max_record_bytes:
-            raise FileRejected(
-                f"a JSON string starting near byte {start + end:,} is longer than "
-                f"{self.limits.max_record_bytes:,} bytes (the KNOWDO_MAX_RECORD_BYTES bound)")
-        outside = _STRING.sub(b'""', data[:end])
+        pos = 0
+        if self._string is not None:  # go on with the string the last block ended in
+            pos = self._in_string(block, 1 if self._escaped else 0, start)
+            if pos is None:
+                return
+        end = _OUTSIDE.match(block, pos).end()
+        if end < len(block):  # a string starts and does not end in this block
+            self._string = 0
+            self._in_string(block, end + 1, start)
+        outside = _STRING.sub(b'""', block[pos:end])
         self._check_numbers(outside, start)
         self._check_depth(outside.translate(None, _NOT_BRACKETS), start)
+
+    def _in_string(self, block: bytes, pos: int, start: int) -> int | None:
+        """Scan a string's text from `pos`: the position after its closing quote, or None when the
+        block ends inside it."""
+        self._escaped = False
+        end = _STRING_TEXT.match(block, min(pos, len(block))).end()
+        if end < len(block) and block[end:end + 1] == b'"':
+            self._string = None
+            return end + 1
+        self._escaped = end < len(block)  # stopped on a backslash with nothing after it
+        self._string += max(0, len(block) - pos)
+        if self._string > self.limits.max_record_bytes:
+            raise FileRejected(
+                f"a JSON string ending after byte {start + len(block):,} is longer than "
+                f"{self.limits.max_record_bytes:,} bytes (the KNOWDO_MAX_RECORD_BYTES bound)")
+        return None
 
     def _check_numbers(self, outside: bytes, start: int) -> None:
         limit = self.limits.max_json_number_chars
@@ -138,6 +157,9 @@ def compressed_kind(path: Path) -> str | None:
     return next((kind for magic, kind in _ARCHIVES if head.startswith(magic)), None)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def oversized(values: tuple, columns: tuple[str, ...], limit: int) -> tuple[str, str] | None:
     """(column, value) of the first text value longer than `limit` characters, else None."""
     for column, value in zip(columns, values):
@@ -146,7 +168,16 @@ def oversized(values: tuple, columns: tuple[str, ...], limit: int) -> tuple[str,
     return None
 
 
-def bounded_parse(parse: ParseFn, columns: tuple[str, ...]) -> ParseFn:
+def not_text(values: tuple, columns: tuple[str, ...]) -> tuple[str, str] | None:
+    """(column, value) of the first value holding a lone UTF-16 surrogate (JSON's "\\ud800"
+    escapes decode to one; PostgreSQL cannot store it), else None. ASCII values cost nothing."""
+    for column, value in zip(columns, values):
+        if isinstance(value, str) and not value.isascii() and _SURROGATE.search(value):
+            return column, value
+    return None
+
+
+def bounded_parse(parse: ParseFn, columns: tuple[str, ...], json: bool = False) -> ParseFn:
     """A format's parser within the bounds (see module doc); its rows are otherwise unchanged."""
 
     def parse_bounded(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
@@ -162,6 +193,12 @@ def bounded_parse(parse: ParseFn, columns: tuple[str, ...]) -> ParseFn:
                 yield Rejection(item.row, column, value[:40] + "…",
                                 f"{column} is {len(value):,} characters long, over the limit of "
                                 f"{limit:,} (KNOWDO_MAX_FIELD_CHARS)")
+            elif json and isinstance(item, Row) and (bad := not_text(item.values, columns)):
+                column, value = bad
+                yield Rejection(item.row, column, value.encode("utf-8", "backslashreplace")
+                                .decode("ascii", "replace")[:80],
+                                f"{column} holds a lone UTF-16 surrogate escape (\\ud800-\\udfff "
+                                "without its pair), which is not text")
             elif isinstance(item, Rejection) and item.value and len(item.value) > limit:
                 yield replace(item, value=item.value[:40] + "…")  # never store a huge value
             else:
