@@ -14,12 +14,14 @@ interpreter costs ~1 s of imports per file.
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import pickle
 import resource
 import select
 import signal
 import struct
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -50,9 +52,11 @@ def _send(fd: int, message: tuple) -> None:
 
 
 def _child(fd: int, fn: Callable[..., Iterator[Any]], args: tuple, limits: Limits,
-           batch: int) -> None:
+           batch: int, parent: int) -> None:
     """In the child: cap memory, run the generator, send its items; never returns."""
     try:
+        _die_with_parent(parent)
+        faulthandler.disable()  # a crash is reported by the parent in one line, not as a dump
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         ceiling = _address_space() + limits.max_memory_mb * 1024 * 1024
         _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
@@ -60,11 +64,13 @@ def _child(fd: int, fn: Callable[..., Iterator[Any]], args: tuple, limits: Limit
             ceiling = min(ceiling, hard)
         resource.setrlimit(resource.RLIMIT_AS, (ceiling, hard))
         items: list = []
+        sent = 0.0  # the first item goes at once
         for item in fn(*args):
             items.append(item)
-            if len(items) >= batch:
+            # a batch goes when full, or after a second (a slow parser still shows progress)
+            if len(items) >= batch or time.monotonic() - sent > 1.0:
                 _send(fd, ("items", items))
-                items = []
+                items, sent = [], time.monotonic()
         _send(fd, ("items", items))
         _send(fd, ("end", None))
     except MemoryError:
@@ -74,6 +80,20 @@ def _child(fd: int, fn: Callable[..., Iterator[Any]], args: tuple, limits: Limit
         _send_safely(fd, ("error", exc))
     finally:
         os._exit(0)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: the kernel kills this child when its parent dies (an Airflow task killed mid-file
+    leaves no orphan parsing on)."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(5)
 
 
 def _send_safely(fd: int, message: tuple) -> None:
@@ -116,10 +136,11 @@ def iter_isolated(fn: Callable[..., Iterator[Any]], *args: Any, limits: Limits |
         yield from fn(*args)
         return
     read_fd, write_fd = os.pipe()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child (its work is seen through the pipe)
         os.close(read_fd)
-        _child(write_fd, fn, args, limits, batch)
+        _child(write_fd, fn, args, limits, batch, parent)
     os.close(write_fd)
     finished = reaped = False
     try:

@@ -78,6 +78,12 @@ class GuardedJson:
         if end < len(block):  # a string starts and does not end in this block
             self._string = 0
             self._in_string(block, end + 1, start)
+        if end - pos > self.limits.max_record_bytes:  # a block large enough to hold a long string
+            longest = max((len(m.group()) - 2 for m in _STRING.finditer(block, pos, end)), default=0)
+            if longest > self.limits.max_record_bytes:
+                raise FileRejected(
+                    f"a JSON string in the block at byte {start:,} is longer than "
+                    f"{self.limits.max_record_bytes:,} bytes (the KNOWDO_MAX_RECORD_BYTES bound)")
         outside = _STRING.sub(b'""', block[pos:end])
         self._check_numbers(outside, start)
         self._check_depth(outside.translate(None, _NOT_BRACKETS), start)
