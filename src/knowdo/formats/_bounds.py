@@ -192,23 +192,33 @@ def bounded_parse(parse: ParseFn, columns: tuple[str, ...], json: bool = False) 
             raise FileRejected(
                 f"this is {kind}: KnowDo reads uncompressed files only (nothing was "
                 "decompressed); send the file inside it")
-        limit = ctx.limits.max_field_chars
-        for item in parse(path, ctx):
-            if isinstance(item, Row) and (big := oversized(item.values, columns, limit)):
-                column, value = big
-                yield Rejection(item.row, column, value[:40] + "…",
-                                f"{column} is {len(value):,} characters long, over the limit of "
-                                f"{limit:,} (KNOWDO_MAX_FIELD_CHARS)")
-            elif json and isinstance(item, Row) and (bad := not_text(item.values, columns)):
-                column, value = bad
-                yield Rejection(item.row, column, value.encode("utf-8", "backslashreplace")
-                                .decode("ascii", "replace")[:80],
-                                f"{column} holds a lone UTF-16 surrogate escape (\\ud800-\\udfff "
-                                "without its pair), which is not text")
-            elif isinstance(item, Rejection) and item.value and len(item.value) > limit:
-                yield replace(item, value=item.value[:40] + "…")  # never store a huge value
-            else:
-                yield item
+        try:
+            yield from _within_bounds(parse(path, ctx), columns, ctx.limits.max_field_chars, json)
+        except FileRejected as exc:  # one sentence (yajl appends the line and a caret under it)
+            lines = str(exc).strip().splitlines()
+            if len(lines) > 1:
+                raise type(exc)(lines[0].strip()) from None
+            raise
 
     parse_bounded.__wrapped__ = parse  # type: ignore[attr-defined]
     return parse_bounded
+
+
+def _within_bounds(items: Iterator[Row | Rejection], columns: tuple[str, ...], limit: int,
+                   json: bool) -> Iterator[Row | Rejection]:
+    for item in items:
+        if isinstance(item, Row) and (big := oversized(item.values, columns, limit)):
+            column, value = big
+            yield Rejection(item.row, column, value[:40] + "…",
+                            f"{column} is {len(value):,} characters long, over the limit of "
+                            f"{limit:,} (KNOWDO_MAX_FIELD_CHARS)")
+        elif json and isinstance(item, Row) and (bad := not_text(item.values, columns)):
+            column, value = bad
+            yield Rejection(item.row, column, value.encode("utf-8", "backslashreplace")
+                            .decode("ascii", "replace")[:80],
+                            f"{column} holds a lone UTF-16 surrogate escape (\\ud800-\\udfff "
+                            "without its pair), which is not text")
+        elif isinstance(item, Rejection) and item.value and len(item.value) > limit:
+            yield replace(item, value=item.value[:40] + "…")  # never store a huge value
+        else:
+            yield item
