@@ -5,7 +5,7 @@ STACK := infra/local/stack.sh
 ENV := source infra/local/env.sh &&
 PYTEST_ARGS ?=
 
-.PHONY: help setup up down status test test-fast lint dbt-docs logs clean-local bench bench-ingest bench-transform
+.PHONY: help setup up down status test test-fast lint dbt-docs logs clean-local bench bench-ingest bench-transform fuzz
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -51,6 +51,11 @@ bench-ingest: ## knowdo ingest vs psql \copy and pandas, 1M and 10M rows (~15 mi
 bench-transform: ## incremental dbt run (+1 month) vs full refresh, 44.6M DHIS2 values (~20 min, ~15 GB disk; bench/transform/README.md)
 	@bash $(STACK) start-pg
 	@$(ENV) .venv/bin/python bench/transform/run.py $(BENCH_ARGS)
+
+# --- issue 13: fuzzing (the short derandomized pass runs in `make test`) ---------------------------
+fuzz: ## long fuzzing of every parser and `knowdo check` (hypothesis, random; KNOWDO_FUZZ_EXAMPLES per target, default 2000)
+	@$(ENV) HYPOTHESIS_PROFILE=fuzz nice .venv/bin/python -m pytest tests/fuzz -p no:cacheprovider $(PYTEST_ARGS)
+# --- end issue 13 ---------------------------------------------------------------------------------
 
 logs: ## list the service logs
 	@ls -l .local/log/

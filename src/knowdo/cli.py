@@ -180,8 +180,10 @@ def check(file: Path, fmt: str | None, feed_id: str | None, as_json: bool) -> No
         from knowdo.formats import ParseContext
 
         ctx = ParseContext(file_name=file.name)
-    try:
-        report = check_file(file, fmt, ctx, max_errors=MAX_ERRORS)
+    from knowdo.isolation import run_isolated
+
+    try:  # issue 13: in a child process under the memory ceiling (knowdo.isolation)
+        report = run_isolated(check_file, file, fmt, ctx, MAX_ERRORS, limits=ctx.limits)
     except FileRejected as exc:
         _fail(f"{file}: cannot be read as {fmt}: {exc}")
     except (OSError, ValueError, UnicodeError) as exc:  # one clear line, never a traceback

@@ -18,6 +18,50 @@ def _env(name: str, default: str) -> str:
     return value if value not in (None, "") else default
 
 
+# --- issue 13: bounds on what one file may make a parser do (every one a setting) ---------------
+@dataclass(frozen=True)
+class Limits:
+    """Bounds every parser works within, so that no file can hurt the platform. A file beyond a
+    file-level bound fails alone with a reason naming the bound and its setting; a row with a field
+    over `max_field_chars` is rejected with a reason and the rest of the file loads."""
+
+    max_field_chars: int = 100_000  # one value (a cell, a JSON string, an XML text): longer = row rejected
+    max_record_bytes: int = 16 * 1024 * 1024  # one delimited record or JSON token: longer = file failed
+    max_columns: int = 1_000  # header cells of a delimited file
+    max_json_depth: int = 64  # nesting of JSON arrays and objects (DHIS2 needs 3, 360Giving ~6)
+    max_json_number_chars: int = 400  # a JSON number's characters (a 5 MB number crashes yajl)
+    # XML: libxml2's own bounds without huge_tree (256 levels, 10 MB text or attribute) apply to
+    # IATI as they are; they are not settings because lxml does not take other values.
+    max_memory_mb: int = 768  # address space a parse may add to its process (RLIMIT_AS of the child)
+    parse_stall_s: int = 300  # a parse that yields nothing for this long is stopped
+    isolate: bool = True  # parse in a child process under the memory ceiling
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        def number(name: str, default: int) -> int:
+            text = _env(name, str(default))
+            try:
+                value = int(text)
+            except ValueError:
+                raise ValueError(f"{name} must be a whole number, not {text!r}") from None
+            if value <= 0:
+                raise ValueError(f"{name} must be positive, not {value}")
+            return value
+
+        d = cls()
+        return cls(
+            max_field_chars=number("KNOWDO_MAX_FIELD_CHARS", d.max_field_chars),
+            max_record_bytes=number("KNOWDO_MAX_RECORD_BYTES", d.max_record_bytes),
+            max_columns=number("KNOWDO_MAX_COLUMNS", d.max_columns),
+            max_json_depth=number("KNOWDO_MAX_JSON_DEPTH", d.max_json_depth),
+            max_json_number_chars=number("KNOWDO_MAX_JSON_NUMBER_CHARS", d.max_json_number_chars),
+            max_memory_mb=number("KNOWDO_PARSE_MEMORY_MB", d.max_memory_mb),
+            parse_stall_s=number("KNOWDO_PARSE_STALL_S", d.parse_stall_s),
+            isolate=_env("KNOWDO_PARSE_ISOLATION", "on").lower() not in ("off", "0", "false", "no"),
+        )
+# --- end issue 13 -----------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -36,6 +80,7 @@ class Settings:
     airflow_user: str
     airflow_password: str
     superset_url: str
+    limits: Limits  # issue 13
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -74,4 +119,5 @@ class Settings:
             airflow_user=_env("KNOWDO_AIRFLOW_ADMIN_USER", "admin"),
             airflow_password=_env("KNOWDO_AIRFLOW_ADMIN_PASSWORD", "admin"),
             superset_url=_env("KNOWDO_SUPERSET_URL", "http://127.0.0.1:8088"),
+            limits=Limits.from_env(),
         )

@@ -222,10 +222,13 @@ class _Copied:
 def _copy_rows(conn: psycopg.Connection, spec, ctx: ParseContext, landed: LandedFile,
                batch_id: int, feed_id: str, on_progress) -> _Copied:
     """The format's row parser into COPY, one row at a time (the exact path every format has)."""
+    from knowdo.isolation import iter_isolated
+
     copied = _Copied()
     columns = ", ".join(BATCH_COLUMNS + spec.columns)
     with conn.cursor() as cur, cur.copy(f"copy {spec.raw_table} ({columns}) from stdin") as copy:
-        for item in spec.parse(landed.path, ctx):
+        # issue 13: parsed in a child process under the memory ceiling (knowdo.isolation)
+        for item in iter_isolated(spec.parse, landed.path, ctx, limits=ctx.limits):
             if isinstance(item, Row):
                 copy.write_row((batch_id, landed.sha256, item.row, feed_id, *item.values))
                 copied.loaded += 1
@@ -278,6 +281,11 @@ def _copy_tables(conn: psycopg.Connection, spec, ctx: ParseContext, landed: Land
 
     from knowdo.formats import _pgbinary
     from knowdo.formats._arrow import KeyFilter, constant, copy_csv
+    from knowdo.isolation import iter_isolated
+
+    for thread in threading.enumerate():  # issue 13: no import in flight when the parser forks
+        if thread.name == "knowdo-import-pyarrow":
+            thread.join()
 
     copied = _Copied()
     names = BATCH_COLUMNS + spec.columns
@@ -291,7 +299,9 @@ def _copy_tables(conn: psycopg.Connection, spec, ctx: ParseContext, landed: Land
           tempfile.TemporaryFile(prefix="knowdo-copy-csv-") as leftovers):
 
         def encoded():
-            for chunk in spec.load_tables(landed.path, ctx):
+            # issue 13: parsed in a child process under the memory ceiling (knowdo.isolation)
+            for chunk in iter_isolated(spec.load_tables, landed.path, ctx, limits=ctx.limits,
+                                       batch=1):
                 table = chunk.table
                 if key_filter is not None:
                     key_filter.add(table)

@@ -12,6 +12,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from knowdo.config import Limits
+
 
 class FileRejected(Exception):
     """The whole file cannot be read as the declared format; the message is one plain sentence."""
@@ -63,6 +65,7 @@ class ParseContext:
     # The loader finds duplicate keys in the database after COPY (memory stays flat in file size);
     # `knowdo check`, which has no database, finds them in memory.
     defer_duplicate_check: bool = False
+    limits: Limits = field(default_factory=Limits.from_env)  # issue 13: bounds (KNOWDO_MAX_*)
 
 
 @dataclass
@@ -142,8 +145,18 @@ def _registry() -> dict[str, FormatSpec]:
         for spec in getattr(module, "FORMAT_SPECS", ()):
             if spec.name in specs:
                 raise RuntimeError(f"format {spec.name} defined twice")
-            specs[spec.name] = spec
+            specs[spec.name] = _bounded(spec)
     return specs
+
+
+def _bounded(spec: FormatSpec) -> FormatSpec:
+    """issue 13: every format's row parser runs within the bounds (formats/_bounds.py)."""
+    import dataclasses
+
+    from knowdo.formats._bounds import bounded_parse
+
+    return dataclasses.replace(spec, parse=bounded_parse(spec.parse, spec.columns,
+                                                         json=spec.name.endswith("-json")))
 
 
 FORMATS: dict[str, FormatSpec] = _registry()

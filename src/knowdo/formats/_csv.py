@@ -15,12 +15,13 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TextIO
 
+from knowdo.config import Limits
 from knowdo.formats import FileRejected, ParseContext
 
 # Cells that mean "not published / not available" in real feeds: never zero.
 SUPPRESSION_MARKERS = frozenset({"", "*", "-", "N/A", "NA", "NULL", "n/a", "na", "null", ".", ".."})
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
-csv.field_size_limit(10 * 1024 * 1024)
+csv.field_size_limit(Limits.from_env().max_record_bytes)  # issue 13: records() sets it per file
 
 
 def encoding_of(ctx: ParseContext) -> str:
@@ -36,8 +37,10 @@ def encoding_of(ctx: ParseContext) -> str:
 class _Decoded:
     """Iterate lines of a text file, turning a decoding error into one clear FileRejected."""
 
-    def __init__(self, fh: TextIO, encoding: str) -> None:
+    def __init__(self, fh: TextIO, encoding: str, path: Path | None = None,
+                 feed_id: str | None = None) -> None:
         self.fh, self.encoding, self.line = fh, encoding, 0
+        self.path, self.feed_id = path, feed_id  # issue 13: to name the likely encoding
 
     def __iter__(self):
         return self
@@ -46,10 +49,16 @@ class _Decoded:
         try:
             text = next(self.fh)
         except UnicodeDecodeError as exc:
+            if self.path is None:
+                hint = ("if the publisher sends another encoding, declare it in the registry "
+                        "(options: {encoding: latin-1})")
+            else:  # issue 13: the likely encoding and the registry line to change
+                from knowdo.formats._encoding import encoding_hint
+
+                hint = encoding_hint(self.path, self.encoding, self.feed_id)
             raise FileRejected(
                 f"not valid {self.encoding.replace('-sig', '')} text near line {self.line + 1} "
-                f"(byte {exc.start} of that block): if the publisher sends another encoding, "
-                "declare it in the registry (options: {encoding: latin-1})"
+                f"(byte {exc.start} of that block): {hint}"
             ) from None
         self.line += 1
         return text
@@ -64,18 +73,29 @@ def records(path: Path, ctx: ParseContext, required: Iterable[str],
     """
     encoding = encoding_of(ctx)
     delimiter = delimiter or ctx.options.get("delimiter", ",")
+    limits = ctx.limits  # issue 13: a field over max_record_bytes fails the file (one over
+    csv.field_size_limit(limits.max_record_bytes)  # max_field_chars only its row: formats/_bounds)
     with path.open("rb") as raw:
-        if b"\x00" in raw.read(4096):
+        head = raw.read(4096)
+        if b"\x00" in head and not encoding.startswith(("utf-16", "utf-32")):
+            if head[:2] in (b"\xff\xfe", b"\xfe\xff"):  # issue 13: name the encoding
+                raise FileRejected(
+                    "UTF-16 text (it starts with a UTF-16 byte-order mark) but the feed declares "
+                    f"{encoding.replace('-sig', '')}: ask the publisher for UTF-8, or declare "
+                    "options: {encoding: utf-16} in the feed's registry entry")
             raise FileRejected("binary content: this is not a text file")
     with path.open("r", encoding=encoding, newline="") as fh:
-        lines = _Decoded(fh, encoding)
+        lines = _Decoded(fh, encoding, path, ctx.feed_id)
         reader = csv.reader(lines, delimiter=delimiter, strict=False)
         try:
             header = next(reader)
         except StopIteration:
             raise FileRejected("the file is empty: a header row is expected") from None
         except csv.Error as exc:
-            raise FileRejected(f"not readable as delimited text: {exc}") from None
+            raise FileRejected(f"not readable as delimited text: {_csv_error(exc, limits)}") from None
+        if len(header) > limits.max_columns:  # issue 13: bounds
+            raise FileRejected(f"the header has {len(header):,} columns, over the limit of "
+                               f"{limits.max_columns:,} (KNOWDO_MAX_COLUMNS)")
         header = [h.strip() for h in header]
         missing = [c for c in required if c not in header]
         if missing:
@@ -98,7 +118,16 @@ def records(path: Path, ctx: ParseContext, required: Iterable[str],
                         record.setdefault(column, None)
                 yield number, record
         except csv.Error as exc:
-            raise FileRejected(f"malformed delimited text after record {number}: {exc}") from None
+            raise FileRejected(f"malformed delimited text after record {number}: "
+                               f"{_csv_error(exc, limits)}") from None
+
+
+def _csv_error(exc: csv.Error, limits: Limits) -> str:
+    """csv's message, with the setting to name when it is the field size bound (issue 13)."""
+    if "field larger than field limit" in str(exc):
+        return (f"a field longer than {limits.max_record_bytes:,} characters (the "
+                "KNOWDO_MAX_RECORD_BYTES bound)")
+    return str(exc)
 
 
 def is_suppressed(text: str | None) -> bool:

@@ -157,12 +157,21 @@ def load_tables(path: Path, ctx: ParseContext) -> Iterator[TableChunk]:
             except (pa.ArrowException, OSError) as exc:
                 raise FastPathUnavailable(
                     f"pyarrow cannot read it as the row parser does: {exc}") from None
+            if _longest_cell(batch) > ctx.limits.max_field_chars:  # issue 13: bounds
+                raise FastPathUnavailable("a value over KNOWDO_MAX_FIELD_CHARS: the row parser "
+                                          "rejects its row")
             chunk = _block(batch, numbered, fields, lookups, mapping, ctx)
             numbered += chunk.records
             if chunk.records:
                 yield chunk
     finally:
         source.close()
+
+
+def _longest_cell(batch: pa.RecordBatch) -> int:
+    """The longest cell of a block in bytes (at least its length in characters)."""
+    return max((pc.max(pc.binary_length(column)).as_py() or 0 for column in batch.columns),
+               default=0)
 
 
 def _per_distinct(cells: pa.Array, convert, type_: pa.DataType) -> pa.Array:

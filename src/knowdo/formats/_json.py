@@ -26,4 +26,9 @@ def _default(obj: Any) -> Any:
 def jsonb(value: Any) -> Jsonb:
     """Wrap a value for a jsonb column: Decimals (ijson's and lxml parsers' numbers) become JSON
     numbers, not strings; dates become ISO text; non-ASCII text stays as written."""
-    return Jsonb(value, dumps=lambda obj: json.dumps(obj, default=_default, ensure_ascii=False))
+    return Jsonb(value, dumps=_dumps)
+
+
+def _dumps(obj: Any) -> str:
+    # a module-level function, not a lambda: rows cross a process boundary (knowdo.isolation)
+    return json.dumps(obj, default=_default, ensure_ascii=False)

@@ -75,18 +75,24 @@ _SET_DEFAULTS = ("period", "orgUnit", "attributeOptionCombo")
 _SET_FIELDS = _SET_DEFAULTS + ("completeDate",)
 
 
-def _open_json(path: Path):
-    """Open for streaming, past a UTF-8 byte-order mark if the publisher's tool wrote one."""
-    fh = path.open("rb")
-    if fh.read(3) != b"\xef\xbb\xbf":
-        fh.seek(0)
-    return fh
+def _open_json(path: Path, limits=None, checked: bool = False):
+    """Open for streaming, past a UTF-8 byte-order mark if the publisher's tool wrote one, behind
+    the guard that keeps pathological JSON from ijson (issue 13: formats/_bounds.py); `checked`:
+    a first pass has already read the whole file through the guard."""
+    from knowdo.formats._bounds import guarded_json
+
+    if checked:
+        fh = path.open("rb")
+        if fh.read(3) != b"\xef\xbb\xbf":
+            fh.seek(0)
+        return fh
+    return guarded_json(path, limits)
 
 
-def _set_defaults(path: Path) -> dict[str, str]:
+def _set_defaults(path: Path, limits=None) -> dict[str, str]:
     """Top-level period/orgUnit/attributeOptionCombo, read in a first streaming pass."""
     defaults: dict[str, str] = {}
-    with _open_json(path) as fh:
+    with _open_json(path, limits) as fh:
         for prefix, event, value in ijson.parse(fh):
             if prefix in _SET_FIELDS and event in ("string", "number"):
                 defaults[prefix] = str(value)
@@ -329,7 +335,7 @@ def map_value(
 def parse_json(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
     mapping, today = mapping_of(ctx.mapping), ctx.today
     try:
-        defaults = _set_defaults(path)
+        defaults = _set_defaults(path, ctx.limits)
     except ijson.common.IncompleteJSONError as exc:
         raise FileRejected(f"not valid JSON (truncated or malformed): {_first_line(exc)}") from None
     except UnicodeDecodeError:
@@ -338,7 +344,7 @@ def parse_json(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
     if not defaults.pop("__has_values__", None):
         raise FileRejected("no 'dataValues' array: this is not a DHIS2 dataValueSet")
     duplicates = DuplicateKeys(ctx)
-    with _open_json(path) as fh:
+    with _open_json(path, ctx.limits, checked=True) as fh:  # _set_defaults read it through the guard
         try:
             for row, item in enumerate(ijson.items(fh, "dataValues.item", use_float=False), start=1):
                 if not isinstance(item, dict):

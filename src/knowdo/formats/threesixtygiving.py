@@ -204,12 +204,12 @@ def _rows(grants: Iterator[tuple[int, Any, dict[str, Any] | None]],
         yield Row(number, values)
 
 
-def _open_json(path: Path):
-    """Open for streaming, past a UTF-8 byte-order mark if the publisher's tool wrote one."""
-    fh = path.open("rb")
-    if fh.read(3) != b"\xef\xbb\xbf":
-        fh.seek(0)
-    return fh
+def _open_json(path: Path, limits=None):
+    """Open for streaming, past a UTF-8 byte-order mark if the publisher's tool wrote one, behind
+    the guard that keeps pathological JSON from ijson (issue 13: formats/_bounds.py)."""
+    from knowdo.formats._bounds import guarded_json
+
+    return guarded_json(path, limits)
 
 
 def parse_json(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
@@ -221,7 +221,7 @@ def parse_json(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
                 found["grants"] = True
             yield prefix, event, value
 
-    with _open_json(path) as fh:
+    with _open_json(path, ctx.limits) as fh:
         try:
             grants = ijson.items(events(fh), "grants.item")
             numbered = ((number, grant, None) for number, grant in enumerate(grants, start=1))
