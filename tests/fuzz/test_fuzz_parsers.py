@@ -36,6 +36,7 @@ SEEDS = {
     "360giving-json": FIX / "threesixtygiving" / "awefw001p00000zgyHZAAY.json",
     "360giving-csv": FIX / "threesixtygiving" / "grants-knowdo-test.csv",
     "who-gho-csv": FIX / "who_gho" / "MH_6.csv",
+    "who-gho-json": REPO / "sample_feeds" / "who_gho" / "MH_6.json",
     "nhs-talking-therapies-csv": FIX / "nhs" / "measures_annual_2024-25.csv",
     "mhsds-csv": FIX / "nhs" / "mhsds_monthly_2025-06.csv",
     "knowdo-ministry-budget-csv": FIX / "templates" / "ministry-budget_good.csv",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.badinputs import CORPUS, GENERATORS, load_manifest, materialise, outcome
+from tests.helpers.badinputs import CORPUS, GENERATORS, load_manifest, materialise, outcome
 
 ENTRIES = load_manifest()
 

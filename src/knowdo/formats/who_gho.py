@@ -355,12 +355,13 @@ def parse_odata_json(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]
     with the `odata` field names exactly as the CSV of the same fields."""
     import ijson
 
+    from knowdo.formats._bounds import guarded_json
+
     columns = _LAYOUTS["odata"]
     seen: set[tuple] = set()
     found_values = False
-    with path.open("rb") as fh:
-        if fh.read(3) != b"\xef\xbb\xbf":
-            fh.seek(0)
+    # behind the guard (depth, number and string length) so pathological JSON never reaches ijson
+    with guarded_json(path, ctx.limits) as fh:
         try:
             for number, item in enumerate(ijson.items(fh, "value.item", use_float=False), start=1):
                 found_values = True
