@@ -53,7 +53,7 @@ class DagRun:
     run_id: str
     wall_s: float  # trigger -> the run seen finished
     run_s: float  # Airflow's start_date -> end_date
-    tasks: int
+    tasks: int  # tasks in the DAG
 
 
 def _client():
@@ -102,7 +102,7 @@ def wait_idle(client, timeout: float = 1800) -> None:
     raise BenchError(f"a {DAG_ID} run was still in flight after {timeout:.0f}s")
 
 
-def timed_run(client, mode: str, timeout: float = 1800) -> DagRun:
+def timed_run(client, mode: str, tasks: int, timeout: float = 3600) -> DagRun:
     started = time.monotonic()
     run_id = client.trigger(DAG_ID)["dag_run_id"]
     while time.monotonic() < started + timeout:
@@ -115,7 +115,7 @@ def timed_run(client, mode: str, timeout: float = 1800) -> DagRun:
                 raise BenchError(f"{DAG_ID} run {run_id} ({mode} mode) failed; tasks: {', '.join(failed)}")
             run_s = (datetime.fromisoformat(run["end_date"])
                      - datetime.fromisoformat(run["start_date"])).total_seconds()
-            return DagRun(mode, run_id, round(wall, 1), round(run_s, 1), len(tis))
+            return DagRun(mode, run_id, round(wall, 1), round(run_s, 1), tasks)
         time.sleep(1)
     raise BenchError(f"{DAG_ID} run {run_id} ({mode} mode) did not finish within {timeout:.0f}s")
 
@@ -133,7 +133,7 @@ def main(repeats: int) -> int:
                 restart_airflow(mode)
                 tasks = wait_for_mode(client, mode)
                 wait_idle(client)
-                run = timed_run(client, mode)
+                run = timed_run(client, mode, tasks)
                 runs.append(run)
                 print(f"  {mode}: {tasks} tasks, wall {run.wall_s:.1f} s, run {run.run_s:.1f} s "
                       f"({run.run_id})", flush=True)
