@@ -1,6 +1,13 @@
 """Transform: dbt builds the candidate marts (cosmos, one task per model), the GX quality gate audits
 them and the current raw rows, and only a passing candidate is published to `marts`.
 
+dbt runs once per transform run (KNOWDO_DBT_EXECUTION_MODE=watcher, the default): cosmos' watcher
+mode runs one `dbt build` in its producer task (`dbt.dbt_producer_watcher`) and every model, seed
+and model's tests keeps its own task, a sensor that succeeds or fails with that node's result in the
+build. Retrying a failed model's task (or clearing it) reruns that model alone with dbt. `local`
+starts one dbt process per model instead (the mode before issue 14; bench/transform --dag compares
+them). The statistics functions are created once, before dbt (`create_stats_functions`).
+
 Scheduled on the raw-table Assets. Feed health (stale sources, late submitters) runs daily in its
 own DAG, knowdo_feed_health. A failed task calls the alert notifiers (KNOWDO_ALERT_NOTIFIERS: log,
 email, slack)."""
@@ -11,7 +18,13 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, dag, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
+from cosmos.constants import (
+    ExecutionMode,
+    InvocationMode,
+    LoadMode,
+    TestBehavior,
+    TestIndirectSelection,
+)
 
 from knowdo.alerts import on_task_failure
 from knowdo.config import Settings
@@ -21,6 +34,9 @@ settings = Settings.from_env()
 DEFAULT_ARGS = {"owner": "knowdo-data-engineering", "retries": 2, "retry_delay": timedelta(seconds=30), "on_failure_callback": on_task_failure}
 RAW_ASSETS = [Asset(name=t, uri=raw_asset_uri(t)) for t in raw_tables()]
 MARTS_ASSET = Asset(name="marts", uri="knowdo://warehouse/marts")
+WATCHER = settings.dbt_execution_mode == "watcher"
+# how often a model's sensor looks for its result in the producer's XCom (cosmos' default is 10 s)
+WATCHER_POKE_SECONDS = 2
 
 
 def _any_of(assets):
@@ -28,6 +44,38 @@ def _any_of(assets):
     for a in assets[1:]:
         expr = expr | a
     return expr
+
+
+def _watch_after_the_build(group) -> None:
+    """Start the first sensors when the producer's `dbt build` has finished, whatever its outcome.
+
+    cosmos starts a task group's first sensors with the producer and lets them wait (deferred) for
+    their node's result. Here they start once the build is over: each finds its result at its first
+    look, so no sensor waits in the triggerer, no task slot is held while dbt works on two cores,
+    and `airflow dags test` (which runs one task at a time) never starts a sensor before the
+    producer. A failed build still lets every sensor report its own node (ALL_DONE), and the
+    models after a failed one fail in their own tasks, so a retry reruns exactly those."""
+    from airflow.task.trigger_rule import TriggerRule
+    from cosmos.constants import PRODUCER_WATCHER_DONE_TASK_ID, PRODUCER_WATCHER_TASK_ID
+
+    tasks = {t.task_id: t for t in _group_tasks(group)}
+    producer = tasks[f"{group.group_id}.{PRODUCER_WATCHER_TASK_ID}"]
+    internal = {producer.task_id, f"{group.group_id}.{PRODUCER_WATCHER_DONE_TASK_ID}"}
+    for sensor in tasks.values():
+        if sensor.task_id in internal or sensor.upstream_task_ids & set(tasks):
+            continue
+        producer >> sensor
+        sensor.trigger_rule = TriggerRule.ALL_DONE
+
+
+def _group_tasks(group):
+    from airflow.sdk import TaskGroup
+
+    for child in group.children.values():
+        if isinstance(child, TaskGroup):
+            yield from _group_tasks(child)
+        else:
+            yield child
 
 
 @dag(
@@ -44,6 +92,13 @@ def _any_of(assets):
     doc_md=__doc__,
 )
 def knowdo_transform():
+    @task(on_failure_callback=on_task_failure)
+    def create_stats_functions() -> None:
+        """Create the stats.* functions once, before dbt (not in every dbt invocation's hook)."""
+        from knowdo.dbt_operations import create_stats_functions as create
+
+        create()
+
     dbt_build = DbtTaskGroup(
         group_id="dbt",
         project_config=ProjectConfig(settings.dbt_project_dir, install_dbt_deps=False),
@@ -54,6 +109,7 @@ def knowdo_transform():
         ),
         # dbt lives in its own environment (its pins conflict with Airflow's): run it as a subprocess
         execution_config=ExecutionConfig(
+            execution_mode=ExecutionMode.WATCHER if WATCHER else ExecutionMode.LOCAL,
             dbt_executable_path=str(settings.dbt_executable),
             invocation_mode=InvocationMode.SUBPROCESS,
             test_indirect_selection=TestIndirectSelection.CAUTIOUS,
@@ -62,11 +118,15 @@ def knowdo_transform():
             load_method=LoadMode.DBT_LS,
             dbt_executable_path=str(settings.dbt_executable),
             invocation_mode=InvocationMode.SUBPROCESS,
-            # `dbt build` per node: a model and its tests in one task (half the tasks of AFTER_EACH);
-            # a test that spans models (relationships) runs in its own task after all its parents
-            test_behavior=TestBehavior.BUILD,
-            should_detach_multiple_parents_tests=True,
+            # watcher: the producer's `dbt build` runs every model with its tests; each model's
+            # tests report in their own sensor task (`<model>.test`, after the model's `.run`),
+            # a test that spans models (relationships) with each of its models.
+            # local: `dbt build` per node, a model and its tests in one task; a test that spans
+            # models has its own task after all its parents.
+            test_behavior=TestBehavior.AFTER_EACH if WATCHER else TestBehavior.BUILD,
+            should_detach_multiple_parents_tests=not WATCHER,
         ),
+        operator_args={"poke_interval": WATCHER_POKE_SECONDS} if WATCHER else {},
     )
 
     @task(on_failure_callback=on_task_failure)
@@ -95,8 +155,10 @@ def knowdo_transform():
         except PublishRefused as exc:
             raise AirflowFailException(str(exc)) from None
 
+    if WATCHER:
+        _watch_after_the_build(dbt_build)
     gate = quality_gate()
-    dbt_build >> gate
+    create_stats_functions() >> dbt_build >> gate
     publish(gate)
 
 

@@ -75,3 +75,80 @@ def test_feed_health_runs_daily_on_a_cron_without_catchup_and_alerts_on_failure(
         assert any(isinstance(c, AlertNotifier) for c in callbacks), f"{t.task_id} does not alert"
     # findings are sent only after both checks ran
     assert dag.get_task("notify").upstream_task_ids == {"source_freshness", "late_submitters"}
+
+
+# --- issue 14: dbt runs once per transform run (cosmos' watcher mode) -----------------------------
+def _dbt_tasks(dag):
+    return [t for t in dag.tasks if t.task_id.startswith("dbt.")]
+
+
+def test_transform_runs_dbt_once_with_one_task_per_model(dagbag):
+    """Watcher mode (the default): one producer task runs `dbt build`; every model and seed keeps a
+    task of its own (a sensor on the producer's result for that node), and none starts dbt per node."""
+    import os
+
+    from cosmos.operators.watcher import DbtConsumerWatcherSensor, DbtProducerWatcherOperator
+
+    if os.environ.get("KNOWDO_DBT_EXECUTION_MODE", "watcher") != "watcher":
+        pytest.fail("this test checks the default mode: unset KNOWDO_DBT_EXECUTION_MODE")
+    dag = dagbag.dags["knowdo_transform"]
+    tasks = _dbt_tasks(dag)
+    producers = [t for t in tasks if isinstance(t, DbtProducerWatcherOperator)]
+    assert [t.task_id for t in producers] == ["dbt.dbt_producer_watcher"]
+    assert "build" in producers[0].base_cmd
+    others = [t for t in tasks if t not in producers and t.task_id != "dbt.dbt_producer_watcher_done"]
+    not_sensors = [t.task_id for t in others if not isinstance(t, DbtConsumerWatcherSensor)]
+    assert not_sensors == [], f"tasks that would start dbt themselves: {not_sensors}"
+    models = {t.task_id for t in others if t.task_id.endswith("_run") or t.task_id.endswith(".run")}
+    for model in ("fct_service_use", "mart_know_do_gap", "int_service_use__dhis2_region_cells"):
+        assert any(model in m for m in models), f"no task of its own for model {model}"
+    # every sensor watches the one producer, and alerts when it fails (as every task does)
+    assert {t.producer_task_id for t in others} == {"dbt.dbt_producer_watcher"}
+
+
+def test_stats_functions_are_created_once_before_dbt(dagbag):
+    """Not in an on-run-start hook of every dbt invocation (issue 14): one task before the models."""
+    import yaml
+
+    from tests.conftest import REPO as repo
+
+    project = yaml.safe_load((repo / "dbt_project" / "dbt_project.yml").read_text())
+    assert not project.get("on-run-start"), "the stats functions must not be created in a dbt hook"
+    dag = dagbag.dags["knowdo_transform"]
+    create = dag.get_task("create_stats_functions")
+    dbt_ids = {t.task_id for t in _dbt_tasks(dag)}
+    assert dbt_ids <= create.get_flat_relative_ids(upstream=False), "a dbt task runs before the functions exist"
+    # the gate audits only after every dbt task, and publish only after the gate
+    gate = dag.get_task("quality_gate")
+    assert dbt_ids <= gate.get_flat_relative_ids(upstream=True)
+    assert dag.get_task("publish").upstream_task_ids == {"quality_gate"}
+
+
+def test_every_transform_task_alerts_on_failure(dagbag):
+    from knowdo.alerts import on_task_failure
+
+    def callbacks(t):
+        # cosmos appends its own to the producer's (keeping its results for a retry); ours stays
+        return t.on_failure_callback if isinstance(t.on_failure_callback, list) else [t.on_failure_callback]
+
+    for t in dagbag.dags["knowdo_transform"].tasks:
+        assert on_task_failure in callbacks(t), f"{t.task_id} does not alert on failure"
+
+
+def test_the_dbt_execution_mode_setting_is_checked():
+    import os
+
+    from knowdo.config import Settings
+
+    old = os.environ.get("KNOWDO_DBT_EXECUTION_MODE")
+    try:
+        os.environ["KNOWDO_DBT_EXECUTION_MODE"] = "LOCAL"
+        assert Settings.from_env().dbt_execution_mode == "local"
+        os.environ["KNOWDO_DBT_EXECUTION_MODE"] = "kubernetes"
+        with pytest.raises(ValueError, match="KNOWDO_DBT_EXECUTION_MODE='kubernetes' is not one of watcher, local"):
+            Settings.from_env()
+    finally:
+        if old is None:
+            os.environ.pop("KNOWDO_DBT_EXECUTION_MODE", None)
+        else:
+            os.environ["KNOWDO_DBT_EXECUTION_MODE"] = old

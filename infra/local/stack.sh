@@ -341,6 +341,24 @@ cmd_start() {
   wait_http superset "$KNOWDO_SUPERSET_URL/health" 180
 }
 
+# --- issue 14: restart Airflow alone (bench/transform --dag) -----------------------------------
+# Stops and starts Airflow's four processes with the caller's environment (e.g.
+# KNOWDO_DBT_EXECUTION_MODE=local|watcher), leaving PostgreSQL and Superset as they are.
+restart_airflow() {
+  local p
+  mkdir -p "$RUN_DIR" "$LOG_DIR"
+  find_pg_bin || die "PostgreSQL binaries missing: run 'make setup'"
+  start_pg
+  for p in $AIRFLOW_PROCS; do stop_proc "$p"; done
+  step "starting Airflow on $KNOWDO_AIRFLOW_URL (dbt execution mode: ${KNOWDO_DBT_EXECUTION_MODE:-watcher})"
+  start_proc airflow-api-server "$KNOWDO_AIRFLOW_PORT" "$VENV/bin/airflow" api-server --port "$KNOWDO_AIRFLOW_PORT" --host 127.0.0.1
+  start_proc airflow-scheduler - "$VENV/bin/airflow" scheduler --skip-serve-logs
+  start_proc airflow-dag-processor - "$VENV/bin/airflow" dag-processor
+  start_proc airflow-triggerer - "$VENV/bin/airflow" triggerer --skip-serve-logs
+  wait_http airflow-api-server "$KNOWDO_AIRFLOW_URL/api/v2/monitor/health" 120
+}
+# --- end issue 14 --------------------------------------------------------------------------------
+
 ensure_browser() {
   if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then return; fi
   if is_root && command -v apt-get >/dev/null 2>&1; then
@@ -390,6 +408,7 @@ case "${1:-}" in
   start-pg) ensure_pg_binaries; start_pg ;;
   start-superset) find_pg_bin && start_pg; start_superset; wait_http superset "$KNOWDO_SUPERSET_URL/health" 180 ;;
   ensure-browser) ensure_browser ;;
+  restart-airflow) restart_airflow ;;  # issue 14
   init-db) ensure_pg_binaries; start_pg; ensure_databases ;;  # (re)create KNOWDO_WAREHOUSE_DB, roles, grants, loader tables
   *) echo "usage: $0 setup|start|stop|status" >&2; exit 2 ;;
 esac

@@ -62,6 +62,20 @@ class Limits:
 # --- end issue 13 -----------------------------------------------------------------------------
 
 
+DBT_EXECUTION_MODES = ("watcher", "local")
+
+
+def _dbt_execution_mode() -> str:
+    mode = _env("KNOWDO_DBT_EXECUTION_MODE", "watcher").strip().lower()
+    if mode not in DBT_EXECUTION_MODES:
+        raise ValueError(
+            f"KNOWDO_DBT_EXECUTION_MODE={mode!r} is not one of {', '.join(DBT_EXECUTION_MODES)}: "
+            "'watcher' runs dbt once per transform run (one sensor task per model), 'local' runs one "
+            "dbt process per model"
+        )
+    return mode
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -76,6 +90,9 @@ class Settings:
     gx_warehouse_url: str
     dbt_project_dir: Path
     dbt_executable: Path
+    # how the transform DAG runs dbt (dags/knowdo_transform.py): "watcher" (one `dbt build`, one
+    # sensor task per model) or "local" (one dbt process per model, the pre-issue-14 mode)
+    dbt_execution_mode: str
     airflow_url: str
     airflow_user: str
     airflow_password: str
@@ -115,6 +132,7 @@ class Settings:
             dbt_executable=Path(
                 _env("KNOWDO_DBT_EXECUTABLE", str(home / ".venvs" / "dbt" / "bin" / "dbt"))
             ),
+            dbt_execution_mode=_dbt_execution_mode(),
             airflow_url=_env("KNOWDO_AIRFLOW_URL", "http://127.0.0.1:8080"),
             airflow_user=_env("KNOWDO_AIRFLOW_ADMIN_USER", "admin"),
             airflow_password=_env("KNOWDO_AIRFLOW_ADMIN_PASSWORD", "admin"),

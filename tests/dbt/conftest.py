@@ -85,7 +85,8 @@ def transformer_conninfo() -> str:
 
 @pytest.fixture(scope="session")
 def stats_functions(run_dbt) -> None:
-    """(Re)creates the stats.* functions from the dbt macro, so the tests need no prior `dbt build`."""
+    """(Re)creates the stats.* functions from the dbt macro (`dbt run-operation`, as the transform DAG
+    does before its models), so the tests need no prior transform run."""
     result = run_dbt("run-operation", "create_stats_functions")
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -106,8 +107,10 @@ def seeds_dir() -> Path:
 @pytest.fixture(scope="session", autouse=True)
 def sample_feeds_loaded(request):
     """The bundled sample feeds are in the warehouse (idempotent: files already received are
-    no-ops), so the mart tests below have data on a fresh clone too."""
+    no-ops), so the mart tests below have data on a fresh clone too; and the stats functions exist
+    (dbt creates them in one run-operation per transform run, not in a hook of every invocation)."""
     request.getfixturevalue("cluster")
+    request.getfixturevalue("stats_functions")
     from knowdo.pipeline import ingest_feed, list_feeds
 
     return [ingest_feed(feed_id) for feed_id in list_feeds()]

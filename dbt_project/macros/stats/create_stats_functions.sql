@@ -1,8 +1,9 @@
 {#-
     Creates the confidence-interval functions of the `stats` schema (docs/methods.md):
     the marts call them and analysts may call them too (execute is granted to readers by the
-    schema's default privileges). Run by the project's on-run-start hook and on its own with
-    `dbt run-operation create_stats_functions`. Every statement is idempotent.
+    schema's default privileges). Run once per transform run, before the models, with
+    `dbt run-operation create_stats_functions` (the transform DAG's create_stats_functions task).
+    Every statement is idempotent.
 
     Formulas: docs/methods.md, following OHID's PHEindicatormethods
     (ukhsa-collaboration/PHEindicatormethods): wilson_lower/wilson_upper for proportions,
