@@ -97,6 +97,9 @@ def run_dbt_env(dbt_executable, dbt_env):
         return subprocess.run([str(dbt_executable), *args], check=False, cwd=REPO_ROOT / "dbt_project",
                               env=env, capture_output=True, text=True, timeout=600)
 
+    # the stats functions in the scratch database, once, as the transform DAG creates them first
+    made = run("run-operation", "create_stats_functions")
+    assert made.returncode == 0, made.stdout[-4000:] + made.stderr[-2000:]
     return run
 
 
