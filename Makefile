@@ -23,10 +23,10 @@ up: setup ## bring the stack up and run the main job on the sample feeds through
 	 echo "  Warehouse postgresql://knowdo_analyst@$$KNOWDO_PG_HOST:$$KNOWDO_PG_PORT/$$KNOWDO_WAREHOUSE_DB (read-only, marts only)"; \
 	 echo "  Stop with 'make down'; see what runs with 'make status'."
 
-down: ## stop exactly what `make up` started
+down: ## stop supervisord, every process it started (children too), any stray of the stack, then PostgreSQL
 	@bash $(STACK) stop
 
-status: ## say what runs
+status: ## PostgreSQL, each supervised service's state (supervisorctl status) and any process of the stack outside supervision
 	@bash $(STACK) status
 
 test: setup ## run the whole test suite: unit, integration (real cluster), end-to-end (Airflow, dbt, GX, Superset, browser)
@@ -34,7 +34,7 @@ test: setup ## run the whole test suite: unit, integration (real cluster), end-t
 	@$(ENV) .venv/bin/python -m pytest $(PYTEST_ARGS)
 
 test-fast: ## unit and guard tests only (no services)
-	@$(ENV) .venv/bin/python -m pytest -m "not integration and not e2e and not browser" $(PYTEST_ARGS)
+	@$(ENV) .venv/bin/python -m pytest -m "not integration and not e2e and not browser and not faults" $(PYTEST_ARGS)
 
 lint: ## ruff on Python
 	@.venv/bin/ruff check src dags tests bench

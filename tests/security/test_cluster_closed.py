@@ -291,16 +291,15 @@ def test_no_file_under_local_is_readable_by_other_os_users():
 
 # --- listening sockets --------------------------------------------------------------------------------
 def stack_process_groups() -> dict[int, str]:
-    """Process group -> service, for the services stack.sh started (one group each, PID files in .local/run)."""
-    groups = {}
-    for pid_file in (LOCAL / "run").glob("*.pid"):
-        try:
-            pid = int(pid_file.read_text().strip())
-            os.kill(pid, 0)
-        except (ValueError, ProcessLookupError, PermissionError):
-            continue
-        groups[pid] = pid_file.stem
-    return groups
+    """Process group -> service, for the services supervisord runs (issue 12: each program is the
+    leader of a process group of its own; `supervisorctl status` names its pid)."""
+    conf = LOCAL / "supervisor" / "supervisord.conf"
+    if not conf.exists():
+        return {}
+    out = subprocess.run([str(REPO / ".venv" / "bin" / "supervisorctl"), "-c", str(conf), "status"],
+                         capture_output=True, text=True, check=False, timeout=30).stdout
+    running = re.findall(r"^(\S+)\s+RUNNING\s+pid (\d+),", out, re.MULTILINE)
+    return {int(pid): name for name, pid in running}
 
 
 def listeners() -> list[tuple[str, int, int]]:
