@@ -5,7 +5,7 @@ STACK := infra/local/stack.sh
 ENV := source infra/local/env.sh &&
 PYTEST_ARGS ?=
 
-.PHONY: help setup up down status test test-fast lint dbt-docs logs clean-local bench bench-ingest bench-transform
+.PHONY: help setup up down status test test-fast test-faults lint dbt-docs logs clean-local bench bench-ingest bench-transform
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,6 +32,10 @@ status: ## PostgreSQL, each supervised service's state (supervisorctl status) an
 test: setup ## run the whole test suite: unit, integration (real cluster), end-to-end (Airflow, dbt, GX, Superset, browser)
 	@bash $(STACK) ensure-browser
 	@$(ENV) .venv/bin/python -m pytest $(PYTEST_ARGS)
+
+# issue 12: the fault-injection suite alone (it is part of `make test` too); it starts the stack itself
+test-faults: setup ## the fault-injection suite (tests/faults: kills, outages, full disk, races) against this checkout's stack
+	@$(ENV) .venv/bin/python -m pytest tests/faults $(PYTEST_ARGS)
 
 test-fast: ## unit and guard tests only (no services)
 	@$(ENV) .venv/bin/python -m pytest -m "not integration and not e2e and not browser and not faults" $(PYTEST_ARGS)
