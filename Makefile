@@ -5,7 +5,7 @@ STACK := infra/local/stack.sh
 ENV := source infra/local/env.sh &&
 PYTEST_ARGS ?=
 
-.PHONY: help setup up down status test test-fast lint dbt-docs logs clean-local bench bench-ingest bench-transform fuzz
+.PHONY: help setup up down status test test-fast test-faults lint dbt-docs logs clean-local bench bench-ingest bench-transform fuzz
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -23,18 +23,22 @@ up: setup ## bring the stack up and run the main job on the sample feeds through
 	 echo "  Warehouse postgresql://knowdo_analyst@$$KNOWDO_PG_HOST:$$KNOWDO_PG_PORT/$$KNOWDO_WAREHOUSE_DB (read-only, marts only)"; \
 	 echo "  Stop with 'make down'; see what runs with 'make status'."
 
-down: ## stop exactly what `make up` started
+down: ## stop supervisord, every process it started (children too), any stray of the stack, then PostgreSQL
 	@bash $(STACK) stop
 
-status: ## say what runs
+status: ## PostgreSQL, each supervised service's state (supervisorctl status) and any process of the stack outside supervision
 	@bash $(STACK) status
 
 test: setup ## run the whole test suite: unit, integration (real cluster), end-to-end (Airflow, dbt, GX, Superset, browser)
 	@bash $(STACK) ensure-browser
 	@$(ENV) .venv/bin/python -m pytest $(PYTEST_ARGS)
 
+# issue 12: the fault-injection suite alone (it is part of `make test` too); it starts the stack itself
+test-faults: setup ## the fault-injection suite (tests/faults: kills, outages, full disk, races) against this checkout's stack
+	@$(ENV) .venv/bin/python -m pytest tests/faults $(PYTEST_ARGS)
+
 test-fast: ## unit and guard tests only (no services)
-	@$(ENV) .venv/bin/python -m pytest -m "not integration and not e2e and not browser" $(PYTEST_ARGS)
+	@$(ENV) .venv/bin/python -m pytest -m "not integration and not e2e and not browser and not faults" $(PYTEST_ARGS)
 
 lint: ## ruff on Python
 	@.venv/bin/ruff check src dags tests bench

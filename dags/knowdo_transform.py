@@ -114,6 +114,11 @@ def knowdo_transform():
             invocation_mode=InvocationMode.SUBPROCESS,
             test_indirect_selection=TestIndirectSelection.CAUTIOUS,
         ),
+        # issue 12: no cosmos Asset per dbt model (emit_datasets, on by default). Nothing is scheduled on
+        # them (the transform announces `marts` from publish), and on a fresh Airflow database concurrent
+        # dbt tasks emitting through their AssetAliases each inserted the not-yet-known Asset (Airflow
+        # checks, then inserts): the loser failed with UniqueViolation idx_asset_name_uri_unique.
+        operator_args={"emit_datasets": False},
         render_config=RenderConfig(
             load_method=LoadMode.DBT_LS,
             dbt_executable_path=str(settings.dbt_executable),

@@ -34,7 +34,7 @@ from typing import Protocol
 from knowdo.config import Settings
 
 log = logging.getLogger("knowdo.alerts")
-KINDS = ("gate_failed", "stale_feed", "late_submitter", "task_failed")
+KINDS = ("gate_failed", "stale_feed", "late_submitter", "task_failed", "db_outage", "stalled_run")
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,8 @@ class LogNotifier:
         self.logger = logger or log
 
     def send(self, alert: Alert) -> None:
-        level = logging.ERROR if alert.kind in ("gate_failed", "task_failed") else logging.WARNING
+        level = (logging.ERROR if alert.kind in ("gate_failed", "task_failed", "db_outage", "stalled_run")
+                 else logging.WARNING)
         self.logger.log(level, "ALERT %s", alert.text())
 
 
