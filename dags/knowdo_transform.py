@@ -118,7 +118,9 @@ def knowdo_transform():
         # them (the transform announces `marts` from publish), and on a fresh Airflow database concurrent
         # dbt tasks emitting through their AssetAliases each inserted the not-yet-known Asset (Airflow
         # checks, then inserts): the loser failed with UniqueViolation idx_asset_name_uri_unique.
-        operator_args={"emit_datasets": False},
+        # watcher: the sensors poll the producer's results every WATCHER_POKE_SECONDS
+        operator_args={"emit_datasets": False,
+                       **({"poke_interval": WATCHER_POKE_SECONDS} if WATCHER else {})},
         render_config=RenderConfig(
             load_method=LoadMode.DBT_LS,
             dbt_executable_path=str(settings.dbt_executable),
@@ -131,7 +133,6 @@ def knowdo_transform():
             test_behavior=TestBehavior.AFTER_EACH if WATCHER else TestBehavior.BUILD,
             should_detach_multiple_parents_tests=not WATCHER,
         ),
-        operator_args={"poke_interval": WATCHER_POKE_SECONDS} if WATCHER else {},
     )
 
     @task(on_failure_callback=on_task_failure)
