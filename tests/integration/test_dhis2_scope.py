@@ -1,7 +1,7 @@
 """Real DHIS2 and DATIM exports into the real cluster: ids outside a feed's mapping are counted as
 out of scope (ops.load_batches.rows_out_of_scope, ops.out_of_scope_ids), never written to
 ops.rejected_rows, with the same counts on the vectorised CSV path, the CSV row path and DHIS2
-JSON; every DHIS2 period type reaches raw with its first and last day; migration 050 upgrades a
+JSON; every DHIS2 period type reaches raw with its first and last day; migration 052 upgrades a
 warehouse that already holds data. Every change is rolled back after each test."""
 
 import csv
@@ -149,11 +149,11 @@ def test_every_period_type_reaches_raw_with_its_first_and_last_day(loader_conn, 
     assert (first, last) == (date(2015, 10, 1), date(2020, 12, 28))  # earliest and latest start
 
 
-def test_migration_050_upgrades_a_warehouse_that_already_holds_batches(loader_conn):
-    """Set 050's objects aside inside the test's transaction, leave a batch loaded the old way,
-    apply 050 again as `knowdo db migrate` would: the batch counts 0 rows out of scope and keeps
+def test_migration_052_upgrades_a_warehouse_that_already_holds_batches(loader_conn):
+    """Set 052's objects aside inside the test's transaction, leave a batch loaded the old way,
+    apply 052 again as `knowdo db migrate` would: the batch counts 0 rows out of scope and keeps
     its rows."""
-    (sql,) = [text for name, text in migration_files() if name == "050_dhis2_scope.sql"]
+    (sql,) = [text for name, text in migration_files() if name == "052_dhis2_scope.sql"]
     # (dbt's staging views depend on the new columns: they are set aside by renaming, which
     # views survive, rather than dropped)
     loader_conn.execute("drop table ops.out_of_scope_ids")
