@@ -31,6 +31,7 @@ from tests.dbt.conftest import (  # noqa: F401  (pytest fixtures, shared with te
     dbt_executable,
     run_dbt,
     sample_feeds_loaded,
+    stats_functions,
     transformer_conninfo,
 )
 from tests.helpers import disclosure_audit as audit
