@@ -535,6 +535,12 @@ ensure_browser() {
 
 start_superset() {
   find_pg_bin || die "PostgreSQL binaries missing: run 'make setup'"
+  # Already up and answering: leave the stack as it is. (ensure_supervisord restarts every service
+  # when the caller's environment differs from the one supervisord started with; a caller that only
+  # needs Superset, e.g. a test, must not restart what is running, nor race that restart.)
+  if program_running superset && curl -fsS -o /dev/null "$KNOWDO_SUPERSET_URL/health" 2>/dev/null; then
+    info "Superset already answers at $KNOWDO_SUPERSET_URL"; return 0
+  fi
   if ! program_running superset; then
     port_taken "$KNOWDO_SUPERSET_PORT" && die_port "$KNOWDO_SUPERSET_PORT" superset KNOWDO_SUPERSET_PORT
   fi
