@@ -109,13 +109,15 @@ FAULT_SETTINGS = {"KNOWDO_WATCHDOG_INTERVAL": "5", "KNOWDO_STALL_MINUTES": "0.5"
 @pytest.fixture(scope="module")
 def main_stack(cluster):
     """The main stack of this checkout (the session's cluster, its Airflow, Superset and watchdog under
-    supervisord), started as `make up` starts it, with the watchdog's FAULT_SETTINGS. Left running:
-    later tests use it (a test that stops it starts PostgreSQL again)."""
+    supervisord), started as `make up` starts it, with the watchdog's FAULT_SETTINGS. Left running,
+    restarted with the session's own settings: later tests use it."""
     stack = Stack(REPO / ".local", {**os.environ, **FAULT_SETTINGS})
     started = stack.stack("start", timeout=900)
     assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
     yield stack
     stack.stack("start-pg", timeout=120)
+    # the rest of the session runs with the stack's own settings, not the fault tests' fast watchdog
+    Stack(REPO / ".local", dict(os.environ)).stack("start", timeout=900)
 
 
 # --- the warehouse of the main stack: one clean run, fingerprinted once per session -------------------
