@@ -316,18 +316,7 @@ def parse_csv(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
             field = _athena_field(record, header, columns)
         else:
             field = {f: _text(record.get(col)) if col else None for f, col in columns.items()}
-        fact = _fact(number, field, columns, layout, ctx.today)
-        if isinstance(fact, list):
-            yield from fact
-            continue
-        key = tuple(field[f] for f in _KEY)
-        if key in seen:
-            yield Rejection(number, columns["indicator_code"], field["indicator_code"],
-                            "duplicate key: the same indicator, location, year and dimensions "
-                            "appear earlier in this file")
-            continue
-        seen.add(key)
-        yield fact
+        yield from _unique_fact(number, field, columns, layout, ctx, seen)
 
 
 def _timestamp(text: str | None) -> datetime | None:
@@ -347,6 +336,23 @@ def _sniff(head: str) -> bool:
     except FileRejected:
         return False
     return True
+
+
+def _unique_fact(number: int, field: dict, columns: dict, layout: str, ctx: ParseContext,
+                 seen: set[tuple]) -> Iterator[Row | Rejection]:
+    """One record's fact, or its rejections; a second fact with the same key is rejected."""
+    fact = _fact(number, field, columns, layout, ctx.today)
+    if isinstance(fact, list):
+        yield from fact
+        return
+    key = tuple(field[f] for f in _KEY)
+    if key in seen:
+        yield Rejection(number, columns["indicator_code"], field["indicator_code"],
+                        "duplicate key: the same indicator, location, year and dimensions "
+                        "appear earlier in this file")
+        return
+    seen.add(key)
+    yield fact
 
 
 def parse_odata_json(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
@@ -370,18 +376,7 @@ def parse_odata_json(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]
                     continue
                 field = {f: _text(None if item.get(col) is None else str(item.get(col)))
                          if col else None for f, col in columns.items()}
-                fact = _fact(number, field, columns, "odata", ctx.today)
-                if isinstance(fact, list):
-                    yield from fact
-                    continue
-                key = tuple(field[f] for f in _KEY)
-                if key in seen:
-                    yield Rejection(number, columns["indicator_code"], field["indicator_code"],
-                                    "duplicate key: the same indicator, location, year and "
-                                    "dimensions appear earlier in this file")
-                    continue
-                seen.add(key)
-                yield fact
+                yield from _unique_fact(number, field, columns, "odata", ctx, seen)
         except ijson.common.IncompleteJSONError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else "malformed"
             raise FileRejected(f"not valid JSON (truncated or malformed): {first}") from None
