@@ -42,6 +42,7 @@ test-fast: ## unit and guard tests only (no services)
 
 lint: ## ruff on Python
 	@.venv/bin/ruff check src dags tests bench
+	@.venv/bin/ruff format --check src dags tests bench
 
 dbt-docs: ## build dbt docs (catalog and manifest) into .local/dbt/target
 	@$(ENV) cd dbt_project && $$KNOWDO_DBT_VENV/bin/dbt docs generate

@@ -14,8 +14,12 @@ from airflow.sdk import dag, task
 
 from knowdo.feed_health import AlertNotifier
 
-DEFAULT_ARGS = {"owner": "knowdo-data-engineering", "retries": 2,
-                "retry_delay": timedelta(minutes=2), "on_failure_callback": AlertNotifier()}
+DEFAULT_ARGS = {
+    "owner": "knowdo-data-engineering",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=2),
+    "on_failure_callback": AlertNotifier(),
+}
 
 
 @dag(
@@ -60,10 +64,13 @@ def knowdo_feed_health():
             print(f"skipped: {reason}")
             return []
         deadlines, alerts = check_late_submitters(
-            today=data_interval_end.date() if data_interval_end else None)
+            today=data_interval_end.date() if data_interval_end else None
+        )
         late = [d for d in deadlines if d.status in ("late", "never")]
-        print(f"{len(deadlines)} feeds checked, {len(late)} late or never loaded"
-              + "".join(f"\n  - {a.subject}" for a in alerts))
+        print(
+            f"{len(deadlines)} feeds checked, {len(late)} late or never loaded"
+            + "".join(f"\n  - {a.subject}" for a in alerts)
+        )
         return [alert_to_dict(a) for a in alerts]
 
     @task
@@ -74,8 +81,10 @@ def knowdo_feed_health():
 
         findings = [Alert(**a) for a in stale + late]
         sent = send(findings)
-        print(f"{len(findings)} finding(s), {len(sent)} alert(s) sent"
-              f" ({len(findings) - len(sent)} already sent in the repeat window)")
+        print(
+            f"{len(findings)} finding(s), {len(sent)} alert(s) sent"
+            f" ({len(findings) - len(sent)} already sent in the repeat window)"
+        )
         return len(sent)
 
     reason = anything_to_check()

@@ -12,7 +12,11 @@ from airflow.sdk.exceptions import AirflowSkipException
 from knowdo.pipeline import raw_asset_uri
 
 RAW_TABLES_ALIAS = AssetAlias("knowdo-raw-tables")
-DEFAULT_ARGS = {"owner": "knowdo-data-engineering", "retries": 2, "retry_delay": timedelta(seconds=30)}
+DEFAULT_ARGS = {
+    "owner": "knowdo-data-engineering",
+    "retries": 2,
+    "retry_delay": timedelta(seconds=30),
+}
 
 
 @dag(
@@ -54,8 +58,9 @@ def knowdo_ingest():
         if not new:
             raise AirflowSkipException("no new data in any raw table")
         for raw_table, batches in new.items():
-            outlet_events[RAW_TABLES_ALIAS].add(Asset(name=raw_table, uri=raw_asset_uri(raw_table)),
-                                                extra={"batches": batches})
+            outlet_events[RAW_TABLES_ALIAS].add(
+                Asset(name=raw_table, uri=raw_asset_uri(raw_table)), extra={"batches": batches}
+            )
         return new
 
     announce_new_raw_data(summaries)

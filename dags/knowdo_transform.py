@@ -31,7 +31,12 @@ from knowdo.config import Settings
 from knowdo.pipeline import raw_asset_uri, raw_tables
 
 settings = Settings.from_env()
-DEFAULT_ARGS = {"owner": "knowdo-data-engineering", "retries": 2, "retry_delay": timedelta(seconds=30), "on_failure_callback": on_task_failure}
+DEFAULT_ARGS = {
+    "owner": "knowdo-data-engineering",
+    "retries": 2,
+    "retry_delay": timedelta(seconds=30),
+    "on_failure_callback": on_task_failure,
+}
 RAW_ASSETS = [Asset(name=t, uri=raw_asset_uri(t)) for t in raw_tables()]
 MARTS_ASSET = Asset(name="marts", uri="knowdo://warehouse/marts")
 WATCHER = settings.dbt_execution_mode == "watcher"
@@ -119,8 +124,10 @@ def knowdo_transform():
         # dbt tasks emitting through their AssetAliases each inserted the not-yet-known Asset (Airflow
         # checks, then inserts): the loser failed with UniqueViolation idx_asset_name_uri_unique.
         # watcher: the sensors poll the producer's results every WATCHER_POKE_SECONDS
-        operator_args={"emit_datasets": False,
-                       **({"poke_interval": WATCHER_POKE_SECONDS} if WATCHER else {})},
+        operator_args={
+            "emit_datasets": False,
+            **({"poke_interval": WATCHER_POKE_SECONDS} if WATCHER else {}),
+        },
         render_config=RenderConfig(
             load_method=LoadMode.DBT_LS,
             dbt_executable_path=str(settings.dbt_executable),

@@ -16,8 +16,11 @@ SAMPLE_FEEDS = REPO / "sample_feeds"
 
 def _stack_env() -> dict[str, str]:
     """The environment infra/local/env.sh defines (so tests work without `make`)."""
-    out = subprocess.run(["bash", "-c", f"source {REPO}/infra/local/env.sh && env -0"],
-                         check=True, capture_output=True).stdout
+    out = subprocess.run(
+        ["bash", "-c", f"source {REPO}/infra/local/env.sh && env -0"],
+        check=True,
+        capture_output=True,
+    ).stdout
     return dict(item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
 
 
@@ -52,9 +55,14 @@ def loader_conn(cluster, settings):
 
 def airflow_dags_test(dag_id: str, timeout: int = 1500) -> subprocess.CompletedProcess:
     """Run a DAG in-process with `airflow dags test`, as a data engineer would."""
-    return subprocess.run([str(REPO / ".venv" / "bin" / "airflow"), "dags", "test", dag_id],
-                          capture_output=True, text=True, timeout=timeout, env=os.environ.copy(),
-                          check=False)
+    return subprocess.run(
+        [str(REPO / ".venv" / "bin" / "airflow"), "dags", "test", dag_id],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=os.environ.copy(),
+        check=False,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -76,5 +84,6 @@ SERVICE_FIXTURES = {"cluster", "loader_conn", "pipeline_run", "superset"}
 def pytest_collection_modifyitems(items):
     for item in items:
         if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())) and not any(
-                item.get_closest_marker(name) for name in ("integration", "e2e", "browser")):
+            item.get_closest_marker(name) for name in ("integration", "e2e", "browser")
+        ):
             item.add_marker(pytest.mark.integration)

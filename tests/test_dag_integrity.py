@@ -69,9 +69,15 @@ def test_feed_health_runs_daily_on_a_cron_without_catchup_and_alerts_on_failure(
     assert dag.catchup is False and dag.max_active_runs == 1
     # no run for the time missed before unpausing (a fresh install starts on the next morning)
     assert dag.timetable.run_immediately is False
-    assert {"anything_to_check", "source_freshness", "late_submitters", "notify"} == set(dag.task_ids)
+    assert {"anything_to_check", "source_freshness", "late_submitters", "notify"} == set(
+        dag.task_ids
+    )
     for t in dag.tasks:
-        callbacks = t.on_failure_callback if isinstance(t.on_failure_callback, list) else [t.on_failure_callback]
+        callbacks = (
+            t.on_failure_callback
+            if isinstance(t.on_failure_callback, list)
+            else [t.on_failure_callback]
+        )
         assert any(isinstance(c, AlertNotifier) for c in callbacks), f"{t.task_id} does not alert"
     # findings are sent only after both checks ran
     assert dag.get_task("notify").upstream_task_ids == {"source_freshness", "late_submitters"}
@@ -96,7 +102,9 @@ def test_transform_runs_dbt_once_with_one_task_per_model(dagbag):
     producers = [t for t in tasks if isinstance(t, DbtProducerWatcherOperator)]
     assert [t.task_id for t in producers] == ["dbt.dbt_producer_watcher"]
     assert "build" in producers[0].base_cmd
-    others = [t for t in tasks if t not in producers and t.task_id != "dbt.dbt_producer_watcher_done"]
+    others = [
+        t for t in tasks if t not in producers and t.task_id != "dbt.dbt_producer_watcher_done"
+    ]
     not_sensors = [t.task_id for t in others if not isinstance(t, DbtConsumerWatcherSensor)]
     assert not_sensors == [], f"tasks that would start dbt themselves: {not_sensors}"
     models = {t.task_id for t in others if t.task_id.endswith("_run") or t.task_id.endswith(".run")}
@@ -117,7 +125,9 @@ def test_stats_functions_are_created_once_before_dbt(dagbag):
     dag = dagbag.dags["knowdo_transform"]
     create = dag.get_task("create_stats_functions")
     dbt_ids = {t.task_id for t in _dbt_tasks(dag)}
-    assert dbt_ids <= create.get_flat_relative_ids(upstream=False), "a dbt task runs before the functions exist"
+    assert dbt_ids <= create.get_flat_relative_ids(upstream=False), (
+        "a dbt task runs before the functions exist"
+    )
     # the gate audits only after every dbt task, and publish only after the gate
     gate = dag.get_task("quality_gate")
     assert dbt_ids <= gate.get_flat_relative_ids(upstream=True)
@@ -129,7 +139,11 @@ def test_every_transform_task_alerts_on_failure(dagbag):
 
     def callbacks(t):
         # cosmos appends its own to the producer's (keeping its results for a retry); ours stays
-        return t.on_failure_callback if isinstance(t.on_failure_callback, list) else [t.on_failure_callback]
+        return (
+            t.on_failure_callback
+            if isinstance(t.on_failure_callback, list)
+            else [t.on_failure_callback]
+        )
 
     for t in dagbag.dags["knowdo_transform"].tasks:
         assert on_task_failure in callbacks(t), f"{t.task_id} does not alert on failure"
@@ -145,7 +159,9 @@ def test_the_dbt_execution_mode_setting_is_checked():
         os.environ["KNOWDO_DBT_EXECUTION_MODE"] = "LOCAL"
         assert Settings.from_env().dbt_execution_mode == "local"
         os.environ["KNOWDO_DBT_EXECUTION_MODE"] = "kubernetes"
-        with pytest.raises(ValueError, match="KNOWDO_DBT_EXECUTION_MODE='kubernetes' is not one of watcher, local"):
+        with pytest.raises(
+            ValueError, match="KNOWDO_DBT_EXECUTION_MODE='kubernetes' is not one of watcher, local"
+        ):
             Settings.from_env()
     finally:
         if old is None:

@@ -38,13 +38,30 @@ def test_unit_tests_need_no_running_service():
     """tests/unit holds tests of pure code: none is marked (or, through a fixture that needs the
     cluster or Superset, auto-marked) as integration, e2e or browser."""
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-         "-m", "integration or e2e or browser", str(TESTS / "unit")],
-        cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-m",
+            "integration or e2e or browser",
+            str(TESTS / "unit"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     collected = [line for line in proc.stdout.splitlines() if "::" in line]
     assert proc.returncode == 5 and not collected, (
         "tests in tests/unit that need a running service (move them to tests/integration):\n"
-        + "\n".join(collected) + proc.stderr[-2000:])
+        + "\n".join(collected)
+        + proc.stderr[-2000:]
+    )
 
 
 def test_the_auto_mark_catches_a_service_fixture():
@@ -54,9 +71,24 @@ def test_the_auto_mark_catches_a_service_fixture():
     probe.write_text("def test_probe(loader_conn):\n    pass\n", encoding="utf-8")
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-             "-m", "integration", str(probe)],
-            cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "--collect-only",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "-m",
+                "integration",
+                str(probe),
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
     finally:
         probe.unlink()
     assert "test_zz_layout_probe.py::test_probe" in proc.stdout, proc.stdout + proc.stderr

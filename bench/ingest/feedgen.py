@@ -23,10 +23,27 @@ SOURCE_HEADER = (
 )
 # The loader's batch columns then the parser's columns, as in raw.dhis2_data_values.
 RAW_COLUMNS = (
-    "batch_id", "file_sha256", "row_number", "feed_id",
-    "data_element", "period", "org_unit", "category_option_combo", "attribute_option_combo",
-    "value", "deleted", "stored_by", "last_updated", "comment", "indicator_code",
-    "geography_code", "sex_code", "age_band_code", "period_start", "period_type", "period_end",
+    "batch_id",
+    "file_sha256",
+    "row_number",
+    "feed_id",
+    "data_element",
+    "period",
+    "org_unit",
+    "category_option_combo",
+    "attribute_option_combo",
+    "value",
+    "deleted",
+    "stored_by",
+    "last_updated",
+    "comment",
+    "indicator_code",
+    "geography_code",
+    "sex_code",
+    "age_band_code",
+    "period_start",
+    "period_type",
+    "period_end",
 )
 # A constant stand-in for the file's sha256 in the raw-shaped copy: same width, same bytes per row.
 PLACEHOLDER_SHA256 = "0" * 64
@@ -81,7 +98,9 @@ def registry(rows: int, feed_id: str = FEED_ID) -> dict:
                     "org_units": {
                         org_unit_id(i): geography_code(i) for i in range(org_unit_count(rows))
                     },
-                    "category_option_combos": {k: dict(v) for k, v in CATEGORY_OPTION_COMBOS.items()},
+                    "category_option_combos": {
+                        k: dict(v) for k, v in CATEGORY_OPTION_COMBOS.items()
+                    },
                 },
             }
         ]
@@ -105,16 +124,25 @@ def keys(rows: int) -> Iterator[tuple[int, int, str, str, str]]:
                     yield row, ou, period, element, combo
 
 
-def write_feed(rows: int, source_path: Path, raw_copy_path: Path | None = None,
-               feed_id: str = FEED_ID) -> None:
+def write_feed(
+    rows: int, source_path: Path, raw_copy_path: Path | None = None, feed_id: str = FEED_ID
+) -> None:
     """Write the DHIS2 CSV (and, when asked, the raw-shaped CSV of the same rows) in one pass."""
-    period_parts = {p: (f"{p[:4]}-{p[4:]}-01", "month",
-                        f"{p[:4]}-{p[4:]}-{monthrange(int(p[:4]), int(p[4:]))[1]:02d}")
-                    for p in PERIODS}
+    period_parts = {
+        p: (
+            f"{p[:4]}-{p[4:]}-01",
+            "month",
+            f"{p[:4]}-{p[4:]}-{monthrange(int(p[:4]), int(p[4:]))[1]:02d}",
+        )
+        for p in PERIODS
+    }
     buffer = 1 << 20
     with source_path.open("w", encoding="utf-8", newline="", buffering=buffer) as source:
-        raw = raw_copy_path.open("w", encoding="utf-8", newline="", buffering=buffer) \
-            if raw_copy_path else None
+        raw = (
+            raw_copy_path.open("w", encoding="utf-8", newline="", buffering=buffer)
+            if raw_copy_path
+            else None
+        )
         try:
             source.write(SOURCE_HEADER + "\n")
             if raw:
@@ -122,15 +150,19 @@ def write_feed(rows: int, source_path: Path, raw_copy_path: Path | None = None,
             for row, ou, period, element, combo in keys(rows):
                 unit = org_unit_id(ou)
                 value = value_of(row)
-                source.write(f"{element},{period},{unit},{combo},{ATTRIBUTE_OPTION_COMBO},{value},"
-                             f"{STORED_BY},{LAST_UPDATED},,false\n")
+                source.write(
+                    f"{element},{period},{unit},{combo},{ATTRIBUTE_OPTION_COMBO},{value},"
+                    f"{STORED_BY},{LAST_UPDATED},,false\n"
+                )
                 if raw:
                     start, kind, end = period_parts[period]
                     strata = CATEGORY_OPTION_COMBOS[combo]
-                    raw.write(f"1,{PLACEHOLDER_SHA256},{row},{feed_id},{element},{period},{unit},"
-                              f"{combo},{ATTRIBUTE_OPTION_COMBO},{value},false,{STORED_BY},"
-                              f"{LAST_UPDATED_RAW},,{DATA_ELEMENTS[element]},{geography_code(ou)},"
-                              f"{strata['sex']},{strata['age_band']},{start},{kind},{end}\n")
+                    raw.write(
+                        f"1,{PLACEHOLDER_SHA256},{row},{feed_id},{element},{period},{unit},"
+                        f"{combo},{ATTRIBUTE_OPTION_COMBO},{value},false,{STORED_BY},"
+                        f"{LAST_UPDATED_RAW},,{DATA_ELEMENTS[element]},{geography_code(ou)},"
+                        f"{strata['sex']},{strata['age_band']},{start},{kind},{end}\n"
+                    )
         finally:
             if raw:
                 raw.close()

@@ -17,8 +17,15 @@ def main(path: str, url: str, schema: str, table: str) -> int:
     frame = pd.read_csv(path)
     engine = create_engine(url)
     try:
-        frame.to_sql(table, engine, schema=schema, if_exists="replace", index=False,
-                     method=None, chunksize=10000)
+        frame.to_sql(
+            table,
+            engine,
+            schema=schema,
+            if_exists="replace",
+            index=False,
+            method=None,
+            chunksize=10000,
+        )
     finally:
         engine.dispose()
     return len(frame)

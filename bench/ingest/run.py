@@ -42,7 +42,12 @@ from scratch import BenchError, init_scratch_db, pg_address, role_url
 COPY_TABLE = "raw.bench_psql_copy"
 PANDAS_SCHEMA, PANDAS_TABLE = "raw", "bench_pandas"
 # What one ingest leaves behind in the scratch database; emptied before every run.
-INGEST_TABLES = ("raw.dhis2_data_values", "ops.rejected_rows", "ops.load_batches", "ops.landed_files")
+INGEST_TABLES = (
+    "raw.dhis2_data_values",
+    "ops.rejected_rows",
+    "ops.load_batches",
+    "ops.landed_files",
+)
 
 
 @dataclass(frozen=True)
@@ -102,8 +107,11 @@ def run_measured(cmd: list[str], env: dict[str, str]) -> Measured:
     with tempfile.TemporaryDirectory() as scratch:
         usage_file = Path(scratch) / "usage"
         out_file, err_file = Path(scratch) / "out", Path(scratch) / "err"
-        timed = [GNU_TIME, "-q", "-f", "%M %U %S", "-o", str(usage_file), *cmd] \
-            if Path(GNU_TIME).exists() else cmd
+        timed = (
+            [GNU_TIME, "-q", "-f", "%M %U %S", "-o", str(usage_file), *cmd]
+            if Path(GNU_TIME).exists()
+            else cmd
+        )
         with out_file.open("w") as out, err_file.open("w") as err:
             start = time.perf_counter()
             proc = subprocess.Popen(timed, env=env, stdout=out, stderr=err, text=True)
@@ -115,8 +123,14 @@ def run_measured(cmd: list[str], env: dict[str, str]) -> Measured:
             # the last line is "<peak KB> <user s> <system s>" (GNU time may write a line before it)
             fields = usage_file.read_text().strip().splitlines()[-1].split()
             peak_kb, cpu_s = int(fields[0]), float(fields[1]) + float(fields[2])
-        return Measured(seconds, peak_kb / 1024, cpu_s, proc.returncode, out_file.read_text(),
-                        err_file.read_text())
+        return Measured(
+            seconds,
+            peak_kb / 1024,
+            cpu_s,
+            proc.returncode,
+            out_file.read_text(),
+            err_file.read_text(),
+        )
 
 
 def median(values: list[float]) -> float:
@@ -128,8 +142,10 @@ def last_line(result: SizeResult) -> str:
     pandas = result.pandas_rate
     vs_pandas = f"{result.ingest_rate / pandas:.1f}" if pandas else "nan"
     # the format issue 3 specifies: ingest_vs_copy=<ratio> ingest_vs_pandas=<ratio> peak_rss_mb=<n>
-    return (f"ingest_vs_copy={result.ingest_rate / result.psql_rate:.3f} ingest_vs_pandas={vs_pandas} "
-            f"peak_rss_mb={max(result.ingest_rss_mb):.0f}")
+    return (
+        f"ingest_vs_copy={result.ingest_rate / result.psql_rate:.3f} ingest_vs_pandas={vs_pandas} "
+        f"peak_rss_mb={max(result.ingest_rss_mb):.0f}"
+    )
 
 
 # --- the scratch database ---------------------------------------------------------------------------
@@ -137,8 +153,10 @@ def connect(db: str) -> psycopg.Connection:
     try:
         conn = psycopg.connect(role_url(db, "loader"), autocommit=True)
     except psycopg.OperationalError as exc:
-        raise BenchError(f"cannot reach PostgreSQL ({' '.join(str(exc).split())[:200]}); "
-                         "start it with `bash infra/local/stack.sh start-pg`") from None
+        raise BenchError(
+            f"cannot reach PostgreSQL ({' '.join(str(exc).split())[:200]}); "
+            "start it with `bash infra/local/stack.sh start-pg`"
+        ) from None
     if conn.execute("select current_database()").fetchone()[0] != db:
         raise BenchError(f"connected to the wrong database (expected {db})")
     return conn
@@ -155,8 +173,12 @@ def empty_tables(conn: psycopg.Connection, landing_dir: Path) -> None:
 # --- the three methods ------------------------------------------------------------------------------
 def knowdo_env(db: str, registry: Path, landing: Path) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(KNOWDO_WAREHOUSE_DB=db, KNOWDO_WAREHOUSE_URL=role_url(db, "loader"),
-               KNOWDO_FEEDS_FILE=str(registry), KNOWDO_LANDING_DIR=str(landing))
+    env.update(
+        KNOWDO_WAREHOUSE_DB=db,
+        KNOWDO_WAREHOUSE_URL=role_url(db, "loader"),
+        KNOWDO_FEEDS_FILE=str(registry),
+        KNOWDO_LANDING_DIR=str(landing),
+    )
     return env
 
 
@@ -166,8 +188,9 @@ def knowdo_cmd() -> list[str]:
 
 
 def measure_ingest(rows: int, source: Path, env: dict[str, str]) -> Measured:
-    done = run_measured([*knowdo_cmd(), "ingest", str(source), "--feed", feedgen.FEED_ID, "--json"],
-                        env)
+    done = run_measured(
+        [*knowdo_cmd(), "ingest", str(source), "--feed", feedgen.FEED_ID, "--json"], env
+    )
     try:
         outcome = json.loads(done.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
@@ -188,17 +211,29 @@ def measure_psql_copy(rows: int, raw_copy: Path, db: str) -> Measured:
     path = str(raw_copy).replace("'", "''")
     columns = ", ".join(feedgen.RAW_COLUMNS)
     command = f"\\copy {COPY_TABLE} ({columns}) from '{path}' with (format csv, header true)"
-    done = run_measured([psql_cmd(), "-X", "-v", "ON_ERROR_STOP=1", "-d", role_url(db, "loader"),
-                         "-c", command], dict(os.environ))
+    done = run_measured(
+        [psql_cmd(), "-X", "-v", "ON_ERROR_STOP=1", "-d", role_url(db, "loader"), "-c", command],
+        dict(os.environ),
+    )
     if done.returncode != 0 or done.stdout.strip() != f"COPY {rows}":
-        raise BenchError(f"psql \\copy failed: {' '.join((done.stderr or done.stdout).split())[:300]}")
+        raise BenchError(
+            f"psql \\copy failed: {' '.join((done.stderr or done.stdout).split())[:300]}"
+        )
     return done
 
 
 def measure_pandas(rows: int, source: Path, db: str) -> Measured:
-    done = run_measured([sys.executable, str(HERE / "pandas_load.py"), str(source),
-                         role_url(db, "loader", "postgresql+psycopg2"), PANDAS_SCHEMA, PANDAS_TABLE],
-                        dict(os.environ))
+    done = run_measured(
+        [
+            sys.executable,
+            str(HERE / "pandas_load.py"),
+            str(source),
+            role_url(db, "loader", "postgresql+psycopg2"),
+            PANDAS_SCHEMA,
+            PANDAS_TABLE,
+        ],
+        dict(os.environ),
+    )
     if done.returncode != 0 or done.stdout.strip() != str(rows):
         raise BenchError(f"pandas to_sql failed: {' '.join(done.stderr.split())[-300:]}")
     return done
@@ -217,20 +252,28 @@ def feed_files(work_dir: Path, rows: int) -> tuple[Path, Path, Path]:
         feedgen.write_registry(registry, rows)
         complete.touch()
         size_mb = source.stat().st_size / 2**20
-        print(f"wrote {source.name} ({rows:,} rows, {size_mb:,.0f} MB) and its raw-shaped copy "
-              f"in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+        print(
+            f"wrote {source.name} ({rows:,} rows, {size_mb:,.0f} MB) and its raw-shaped copy "
+            f"in {time.perf_counter() - start:.0f} s",
+            file=sys.stderr,
+        )
     return source, raw_copy, registry
 
 
 def remove_feed_files(work_dir: Path, rows: int) -> None:
-    for name in (f"dhis2_{rows}.complete", f"dhis2_{rows}.csv", f"dhis2_{rows}.raw.csv",
-                 f"registry_{rows}.yml"):
+    for name in (
+        f"dhis2_{rows}.complete",
+        f"dhis2_{rows}.csv",
+        f"dhis2_{rows}.raw.csv",
+        f"registry_{rows}.yml",
+    ):
         (work_dir / name).unlink(missing_ok=True)
 
 
 # --- the benchmark ----------------------------------------------------------------------------------
-def bench_size(conn, rows: int, repeats: int, pandas_on: bool, work_dir: Path, db: str,
-               csv_route: bool = False) -> SizeResult:
+def bench_size(
+    conn, rows: int, repeats: int, pandas_on: bool, work_dir: Path, db: str, csv_route: bool = False
+) -> SizeResult:
     source, raw_copy, registry = feed_files(work_dir, rows)
     landing = work_dir / "landing"
     env = knowdo_env(db, registry, landing)
@@ -258,11 +301,13 @@ def bench_size(conn, rows: int, repeats: int, pandas_on: bool, work_dir: Path, d
             result.pandas_s.append(done.seconds)
             result.pandas_rss_mb.append(done.rss_mb)
             result.pandas_cpu_s.append(done.cpu_s)
-        print(f"{rows:,} rows, run {attempt}/{repeats}: ingest {result.ingest_s[-1]:.1f} s, "
-              + (f"ingest (csv route) {result.ingest_csv_s[-1]:.1f} s, " if csv_route else "")
-              + f"psql \\copy {result.psql_s[-1]:.1f} s"
-              + (f", pandas {result.pandas_s[-1]:.1f} s" if pandas_on and attempt == 1 else ""),
-              file=sys.stderr)
+        print(
+            f"{rows:,} rows, run {attempt}/{repeats}: ingest {result.ingest_s[-1]:.1f} s, "
+            + (f"ingest (csv route) {result.ingest_csv_s[-1]:.1f} s, " if csv_route else "")
+            + f"psql \\copy {result.psql_s[-1]:.1f} s"
+            + (f", pandas {result.pandas_s[-1]:.1f} s" if pandas_on and attempt == 1 else ""),
+            file=sys.stderr,
+        )
     empty_tables(conn, landing)
     return result
 
@@ -277,29 +322,40 @@ def extrapolate_pandas(result: SizeResult, measured: SizeResult) -> None:
 
 def print_table(results: list[SizeResult]) -> None:
     versus = "vs psql \\copy"
-    header = (f"{'rows':>12}  {'method':<22} {'runs':>4} {'median s':>9} {'rows/s':>11} "
-              f"{'peak RSS MB':>11} {'client CPU s':>12} {versus:>13}")
+    header = (
+        f"{'rows':>12}  {'method':<22} {'runs':>4} {'median s':>9} {'rows/s':>11} "
+        f"{'peak RSS MB':>11} {'client CPU s':>12} {versus:>13}"
+    )
     print(header)
     print("-" * len(header))
     for r in results:
-        lines = [("knowdo ingest", r.ingest_s, r.ingest_rss_mb, r.ingest_cpu_s),
-                 ("psql \\copy", r.psql_s, r.psql_rss_mb, r.psql_cpu_s)]
+        lines = [
+            ("knowdo ingest", r.ingest_s, r.ingest_rss_mb, r.ingest_cpu_s),
+            ("psql \\copy", r.psql_s, r.psql_rss_mb, r.psql_cpu_s),
+        ]
         if r.ingest_csv_s:
-            lines.insert(1, ("knowdo ingest (csv)", r.ingest_csv_s, r.ingest_csv_rss_mb,
-                             r.ingest_csv_cpu_s))
+            lines.insert(
+                1, ("knowdo ingest (csv)", r.ingest_csv_s, r.ingest_csv_rss_mb, r.ingest_csv_cpu_s)
+            )
         if r.pandas_s:
-            label = "pandas to_sql" if r.pandas_extrapolated_from is None else "pandas (extrapolated)"
+            label = (
+                "pandas to_sql" if r.pandas_extrapolated_from is None else "pandas (extrapolated)"
+            )
             lines.append((label, r.pandas_s, r.pandas_rss_mb, r.pandas_cpu_s))
         for label, seconds, rss, cpu in lines:
             rate = r.rate(seconds)
             rss_text = f"{max(rss):,.0f}" if rss else "n/a"
             cpu_text = f"{median(cpu):,.1f}" if cpu else "n/a"
             runs = len(seconds) if not label.endswith("(extrapolated)") else 0
-            print(f"{r.rows:>12,}  {label:<22} {runs:>4} {median(seconds):>9.1f} {rate:>11,.0f} "
-                  f"{rss_text:>11} {cpu_text:>12} {rate / r.psql_rate:>13.3f}")
+            print(
+                f"{r.rows:>12,}  {label:<22} {runs:>4} {median(seconds):>9.1f} {rate:>11,.0f} "
+                f"{rss_text:>11} {cpu_text:>12} {rate / r.psql_rate:>13.3f}"
+            )
         if r.pandas_extrapolated_from:
-            print(f"{'':>12}  pandas at {r.rows:,} rows NOT measured: extrapolated linearly from "
-                  f"its {r.pandas_extrapolated_from:,}-row run")
+            print(
+                f"{'':>12}  pandas at {r.rows:,} rows NOT measured: extrapolated linearly from "
+                f"its {r.pandas_extrapolated_from:,}-row run"
+            )
     print()
 
 
@@ -311,52 +367,104 @@ def profile_ingest(rows: int, work_dir: Path, db: str, conn, top: int) -> None:
     landing = work_dir / "landing"
     empty_tables(conn, landing)
     output = work_dir / f"ingest_{rows}.prof"
-    done = run_measured([sys.executable, "-m", "cProfile", "-o", str(output), *knowdo_cmd(),
-                         "ingest", str(source), "--feed", feedgen.FEED_ID, "--json"],
-                        knowdo_env(db, registry, landing))
+    done = run_measured(
+        [
+            sys.executable,
+            "-m",
+            "cProfile",
+            "-o",
+            str(output),
+            *knowdo_cmd(),
+            "ingest",
+            str(source),
+            "--feed",
+            feedgen.FEED_ID,
+            "--json",
+        ],
+        knowdo_env(db, registry, landing),
+    )
     empty_tables(conn, landing)
     if not output.exists():
         raise BenchError(f"profiling failed: {' '.join(done.stderr.split())[-300:]}")
-    print(f"cProfile of `knowdo ingest` on {rows:,} rows: {done.seconds:.1f} s wall under the "
-          f"profiler, peak RSS {done.rss_mb:,.0f} MB; profile saved to {output}")
+    print(
+        f"cProfile of `knowdo ingest` on {rows:,} rows: {done.seconds:.1f} s wall under the "
+        f"profiler, peak RSS {done.rss_mb:,.0f} MB; profile saved to {output}"
+    )
     stats = pstats.Stats(str(output))
     stats.sort_stats("cumulative").print_stats(top)
     stats.sort_stats("tottime").print_stats(top)
 
 
 def machine() -> str:
-    memory_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                     if line.startswith("MemTotal:"))
-    return f"{os.cpu_count()} cores, {memory_kb / 2**20:.1f} GiB RAM, Python {sys.version.split()[0]}"
+    memory_kb = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal:")
+    )
+    return (
+        f"{os.cpu_count()} cores, {memory_kb / 2**20:.1f} GiB RAM, Python {sys.version.split()[0]}"
+    )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     local = Path(os.environ.get("KNOWDO_LOCAL_DIR") or REPO / ".local")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000],
-                        help="feed sizes in rows (default 1000000)")
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="runs per size up to --repeat-max-rows; medians are reported (default 3)")
-    parser.add_argument("--repeat-max-rows", type=int, default=1_000_000,
-                        help="larger sizes run once (default 1000000)")
-    parser.add_argument("--pandas-max-rows", type=int, default=1_000_000,
-                        help="larger sizes extrapolate pandas from the largest size run (default "
-                             "1000000; pandas needs ~90 s and ~1 GB per million rows)")
+    parser.add_argument(
+        "--rows",
+        type=int,
+        nargs="+",
+        default=[1_000_000],
+        help="feed sizes in rows (default 1000000)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="runs per size up to --repeat-max-rows; medians are reported (default 3)",
+    )
+    parser.add_argument(
+        "--repeat-max-rows",
+        type=int,
+        default=1_000_000,
+        help="larger sizes run once (default 1000000)",
+    )
+    parser.add_argument(
+        "--pandas-max-rows",
+        type=int,
+        default=1_000_000,
+        help="larger sizes extrapolate pandas from the largest size run (default "
+        "1000000; pandas needs ~90 s and ~1 GB per million rows)",
+    )
     parser.add_argument("--no-pandas", action="store_true", help="skip the pandas baseline")
-    parser.add_argument("--db", default="knowdo_bench", help="scratch database (default knowdo_bench)")
-    parser.add_argument("--work-dir", type=Path, default=local / "bench" / "ingest",
-                        help="where the generated feeds go (default .local/bench/ingest)")
-    parser.add_argument("--keep-files", action="store_true",
-                        help="keep the generated feeds for the next run")
-    parser.add_argument("--profile", action="store_true",
-                        help="instead of benchmarking, profile one ingest of the smallest size")
-    parser.add_argument("--with-csv-route", action="store_true",
-                        help="also time `knowdo ingest` with KNOWDO_COPY_FORMAT=csv (the former"
-                             " COPY route), interleaved with the others")
+    parser.add_argument(
+        "--db", default="knowdo_bench", help="scratch database (default knowdo_bench)"
+    )
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=local / "bench" / "ingest",
+        help="where the generated feeds go (default .local/bench/ingest)",
+    )
+    parser.add_argument(
+        "--keep-files", action="store_true", help="keep the generated feeds for the next run"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="instead of benchmarking, profile one ingest of the smallest size",
+    )
+    parser.add_argument(
+        "--with-csv-route",
+        action="store_true",
+        help="also time `knowdo ingest` with KNOWDO_COPY_FORMAT=csv (the former"
+        " COPY route), interleaved with the others",
+    )
     parser.add_argument("--top", type=int, default=25, help="functions listed by --profile")
     args = parser.parse_args(argv)
     if args.db in ("warehouse", os.environ.get("KNOWDO_WAREHOUSE_DB", "warehouse")):
-        parser.error(f"--db {args.db} is the warehouse: the benchmark empties tables of its database")
+        parser.error(
+            f"--db {args.db} is the warehouse: the benchmark empties tables of its database"
+        )
     if min(args.rows) < 1 or args.repeats < 1:
         parser.error("--rows and --repeats must be positive")
     return args
@@ -379,8 +487,17 @@ def main(argv: list[str] | None = None) -> int:
                 for rows in sizes:
                     repeats = args.repeats if rows <= args.repeat_max_rows else 1
                     pandas_on = not args.no_pandas and rows <= args.pandas_max_rows
-                    results.append(bench_size(conn, rows, repeats, pandas_on, args.work_dir, args.db,
-                                              args.with_csv_route))
+                    results.append(
+                        bench_size(
+                            conn,
+                            rows,
+                            repeats,
+                            pandas_on,
+                            args.work_dir,
+                            args.db,
+                            args.with_csv_route,
+                        )
+                    )
                     if not args.keep_files:
                         remove_feed_files(args.work_dir, rows)
                 measured = [r for r in results if r.pandas_s]
@@ -407,8 +524,10 @@ def save_results(results: list[SizeResult]) -> None:
     folder = REPO / "bench" / "results"
     folder.mkdir(exist_ok=True)
     path = folder / f"ingest-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps({"machine": machine(), "sizes": [asdict(r) for r in results]},
-                               indent=2), encoding="utf-8")
+    path.write_text(
+        json.dumps({"machine": machine(), "sizes": [asdict(r) for r in results]}, indent=2),
+        encoding="utf-8",
+    )
     print(f"results saved to {path.relative_to(REPO)}", file=sys.stderr)
 
 

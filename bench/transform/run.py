@@ -52,9 +52,14 @@ from scratch import (  # a sibling module of the benchmarks
 
 FEED_ID = "bench_transform_dhis2"
 DATA_ELEMENT = "KdMhOpdVis1"  # -> mh_outpatient_contacts
-COMBOS = {f"KdCoc{sex}0000{i}": {"sex": sex, "age_band": band}
-          for sex in ("F", "M") for i, band in enumerate(("0-14", "15-24", "25-49", "50+"))}
-HEADER = "dataelement,period,orgunit,catoptcombo,attroptcombo,value,storedby,lastupdated,comment,flwup"
+COMBOS = {
+    f"KdCoc{sex}0000{i}": {"sex": sex, "age_band": band}
+    for sex in ("F", "M")
+    for i, band in enumerate(("0-14", "15-24", "25-49", "50+"))
+}
+HEADER = (
+    "dataelement,period,orgunit,catoptcombo,attroptcombo,value,storedby,lastupdated,comment,flwup"
+)
 # the months end with the population sample's last year (2021-2025): the new months have
 # denominators, and a longer history (--months) reaches back before 2021, as a real one would
 LAST_MONTH = (2025, 12)
@@ -110,7 +115,9 @@ def write_registry(path: Path, facilities: int) -> None:
             "category_option_combos": COMBOS,
         },
     }
-    path.write_text(yaml.safe_dump({"feeds": [bench, population]}, sort_keys=False), encoding="utf-8")
+    path.write_text(
+        yaml.safe_dump({"feeds": [bench, population]}, sort_keys=False), encoding="utf-8"
+    )
 
 
 def write_month(path: Path, period: str, facilities: int) -> int:
@@ -123,18 +130,26 @@ def write_month(path: Path, period: str, facilities: int) -> int:
             unit = facility(i)
             for j, combo in enumerate(COMBOS):
                 value = (seed * 31 + i * 7919 + j * 104729) % 97
-                f.write(f"{DATA_ELEMENT},{period},{unit},{combo},HllvX50cXC0,{value},bench,"
-                        "2025-01-15T10:00:00.000,,false\n")
+                f.write(
+                    f"{DATA_ELEMENT},{period},{unit},{combo},HllvX50cXC0,{value},bench,"
+                    "2025-01-15T10:00:00.000,,false\n"
+                )
                 rows += 1
     return rows
 
 
 # --- database --------------------------------------------------------------------------------------
 def empty_scratch(conn: psycopg.Connection) -> None:
-    tables = [f"raw.{t}" for (t,) in conn.execute(
-        "select tablename from pg_tables where schemaname = 'raw'").fetchall()]
-    conn.execute(f"truncate {', '.join(tables)}, ops.rejected_rows, ops.load_batches,"
-                 " ops.landed_files cascade")
+    tables = [
+        f"raw.{t}"
+        for (t,) in conn.execute(
+            "select tablename from pg_tables where schemaname = 'raw'"
+        ).fetchall()
+    ]
+    conn.execute(
+        f"truncate {', '.join(tables)}, ops.rejected_rows, ops.load_batches,"
+        " ops.landed_files cascade"
+    )
 
 
 def ingest(conn, feed, path: Path, landing: Path) -> int:
@@ -152,9 +167,14 @@ def ingest(conn, feed, path: Path, landing: Path) -> int:
 # --- dbt -------------------------------------------------------------------------------------------
 def dbt_env(db: str, target: Path) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(KNOWDO_WAREHOUSE_DB=db, DBT_TARGET_PATH=str(target), DBT_LOG_PATH=str(target / "logs"),
-               DBT_PROFILES_DIR=str(REPO / "dbt_project"), DBT_SEND_ANONYMOUS_USAGE_STATS="False",
-               DO_NOT_TRACK="1")
+    env.update(
+        KNOWDO_WAREHOUSE_DB=db,
+        DBT_TARGET_PATH=str(target),
+        DBT_LOG_PATH=str(target / "logs"),
+        DBT_PROFILES_DIR=str(REPO / "dbt_project"),
+        DBT_SEND_ANONYMOUS_USAGE_STATS="False",
+        DO_NOT_TRACK="1",
+    )
     user, password = role_credentials("transformer")
     env.setdefault("KNOWDO_DBT_USER", user)
     env.setdefault("KNOWDO_DBT_PASSWORD", password)
@@ -168,26 +188,43 @@ def dbt(env: dict[str, str], *args: str) -> tuple[float, float, dict[str, float]
     """Run dbt; (wall seconds, dbt's elapsed seconds, model -> execution seconds)."""
     executable = Path(os.environ.get("KNOWDO_DBT_VENV", REPO / ".venvs/dbt")) / "bin/dbt"
     start = time.perf_counter()
-    done = subprocess.run([str(executable), *args], cwd=REPO / "dbt_project", env=env,
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [str(executable), *args],
+        cwd=REPO / "dbt_project",
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise BenchError(f"dbt {' '.join(args)} failed: {done.stdout[-1500:]}")
     results = json.loads((Path(env["DBT_TARGET_PATH"]) / "run_results.json").read_text())
-    models = {r["unique_id"].split(".")[-1]: r["execution_time"] for r in results["results"]
-              if r["unique_id"].startswith("model.")}
+    models = {
+        r["unique_id"].split(".")[-1]: r["execution_time"]
+        for r in results["results"]
+        if r["unique_id"].startswith("model.")
+    }
     return wall, results["elapsed_time"], models
 
 
 def timed_run(env: dict[str, str], kind: str, loaded_months: int) -> DbtRun:
     args = ["run", "--select", CHAIN] + (["--full-refresh"] if kind == "full" else [])
     wall, elapsed, models = dbt(env, *args)
-    run = DbtRun(kind, loaded_months, round(wall, 2), round(elapsed, 2), round(sum(models.values()), 2),
-                 {k: round(v, 2) for k, v in sorted(models.items(), key=lambda kv: -kv[1])})
-    print(f"  {kind:<12} {loaded_months} months: wall {run.wall_s:7.2f} s, dbt {run.dbt_s:7.2f} s,"
-          f" models {run.model_s:7.2f} s"
-          f"  (slowest: {', '.join(f'{k} {v:.1f}' for k, v in list(run.models.items())[:3])})",
-          flush=True)
+    run = DbtRun(
+        kind,
+        loaded_months,
+        round(wall, 2),
+        round(elapsed, 2),
+        round(sum(models.values()), 2),
+        {k: round(v, 2) for k, v in sorted(models.items(), key=lambda kv: -kv[1])},
+    )
+    print(
+        f"  {kind:<12} {loaded_months} months: wall {run.wall_s:7.2f} s, dbt {run.dbt_s:7.2f} s,"
+        f" models {run.model_s:7.2f} s"
+        f"  (slowest: {', '.join(f'{k} {v:.1f}' for k, v in list(run.models.items())[:3])})",
+        flush=True,
+    )
     return run
 
 
@@ -198,11 +235,14 @@ def snapshot_mart(conn) -> None:
 
 def compare_with_snapshot(conn) -> None:
     for a, b in ((MART, f"{MART}__incremental"), (f"{MART}__incremental", MART)):
-        extra = conn.execute(f"select count(*) from (select * from {a} except all"
-                             f" select * from {b}) as d").fetchone()[0]
+        extra = conn.execute(
+            f"select count(*) from (select * from {a} except all select * from {b}) as d"
+        ).fetchone()[0]
         if extra:
-            raise BenchError(f"the incremental build differs from the full refresh: {extra} rows of"
-                             f" {a} are not in {b}")
+            raise BenchError(
+                f"the incremental build differs from the full refresh: {extra} rows of"
+                f" {a} are not in {b}"
+            )
     conn.execute(f"drop table {MART}__incremental")
 
 
@@ -221,20 +261,33 @@ def time_publish(db: str) -> tuple[float, int]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     local = Path(os.environ.get("KNOWDO_LOCAL_DIR") or REPO / ".local")
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--facilities", type=int, default=90000, help="DHIS2 org units (8 values a month each)")
-    p.add_argument("--months", type=int, default=60, help="months loaded before the first new month")
-    p.add_argument("--repeats", type=int, default=None,
-                   help="full/incremental pairs (each adds a month; default 2); with --dag: runs per mode (default 1)")
-    p.add_argument("--dag", action="store_true",
-                   help="instead: the transform DAG through the scheduler, watcher vs local mode (transform_dag.py)")
+    p.add_argument(
+        "--facilities", type=int, default=90000, help="DHIS2 org units (8 values a month each)"
+    )
+    p.add_argument(
+        "--months", type=int, default=60, help="months loaded before the first new month"
+    )
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="full/incremental pairs (each adds a month; default 2); with --dag: runs per mode (default 1)",
+    )
+    p.add_argument(
+        "--dag",
+        action="store_true",
+        help="instead: the transform DAG through the scheduler, watcher vs local mode (transform_dag.py)",
+    )
     p.add_argument("--db", default="knowdo_bench_transform", help="scratch database")
     p.add_argument("--work-dir", type=Path, default=local / "bench" / "transform")
     args = p.parse_args(argv)
     if args.repeats is None:
         args.repeats = 1 if args.dag else 2
     if "bench" not in args.db:
-        p.error(f"--db {args.db}: the benchmark empties the raw tables of its database, so its name"
-                " must contain `bench`")
+        p.error(
+            f"--db {args.db}: the benchmark empties the raw tables of its database, so its name"
+            " must contain `bench`"
+        )
     return args
 
 
@@ -283,22 +336,32 @@ def bench(args: argparse.Namespace) -> int:
         return path
 
     raw_rows = 0
-    for done, period in enumerate(periods[:args.months], start=1):
+    for done, period in enumerate(periods[: args.months], start=1):
         raw_rows += ingest(loader, feeds[FEED_ID], month_file(period), work / "landing")
         if done % 10 == 0 or done == args.months:
-            print(f"  {done}/{args.months} months loaded ({raw_rows:,} values,"
-                  f" {time.perf_counter() - start:.0f} s)", flush=True)
-    print(f"loaded {raw_rows:,} DHIS2 values ({args.facilities:,} facilities x 8 x {args.months}"
-          f" months) in {time.perf_counter() - start:.0f} s", flush=True)
+            print(
+                f"  {done}/{args.months} months loaded ({raw_rows:,} values,"
+                f" {time.perf_counter() - start:.0f} s)",
+                flush=True,
+            )
+    print(
+        f"loaded {raw_rows:,} DHIS2 values ({args.facilities:,} facilities x 8 x {args.months}"
+        f" months) in {time.perf_counter() - start:.0f} s",
+        flush=True,
+    )
 
     env = dbt_env(args.db, work / "target")
     dbt(env, "seed")
     dbt(env, "run-operation", "create_stats_functions")  # once, as the transform DAG does
     dbt(env, "run", "--select", "+int_service_use__load_state")  # warm-up: partial parse, views
-    fixed = [round(dbt(env, "run", "--select", "int_service_use__load_state")[0], 2)
-             for _ in range(2)]
-    print(f"dbt fixed cost (start-up, parse, connection; one trivial model):"
-          f" {statistics.median(fixed):.1f} s", flush=True)
+    fixed = [
+        round(dbt(env, "run", "--select", "int_service_use__load_state")[0], 2) for _ in range(2)
+    ]
+    print(
+        f"dbt fixed cost (start-up, parse, connection; one trivial model):"
+        f" {statistics.median(fixed):.1f} s",
+        flush=True,
+    )
 
     runs: list[DbtRun] = []
     loaded = args.months
@@ -323,17 +386,26 @@ def bench(args: argparse.Namespace) -> int:
     def median(kind: str, attr: str) -> float:
         return statistics.median(getattr(r, attr) for r in runs if r.kind == kind)
 
-    ratios = {attr: median("incremental", attr) / median("full", attr)
-              for attr in ("wall_s", "dbt_s", "model_s")}
-    new_month = {attr: (median("incremental", attr) - median("unchanged", attr))
-                 / (median("full", attr) - median("unchanged", attr)) for attr in ("wall_s", "dbt_s")}
+    ratios = {
+        attr: median("incremental", attr) / median("full", attr)
+        for attr in ("wall_s", "dbt_s", "model_s")
+    }
+    new_month = {
+        attr: (median("incremental", attr) - median("unchanged", attr))
+        / (median("full", attr) - median("unchanged", attr))
+        for attr in ("wall_s", "dbt_s")
+    }
     save(args, runs, fixed, raw_rows, rows, ratios, new_month, publish_s)
-    print(f"median wall: full {median('full', 'wall_s'):.1f} s, incremental"
-          f" {median('incremental', 'wall_s'):.1f} s, unchanged {median('unchanged', 'wall_s'):.1f} s;"
-          f" {raw_rows:,} raw values")
-    print(f"incremental/full: dbt elapsed {ratios['dbt_s']:.4f}, model time {ratios['model_s']:.4f};"
-          f" the new month alone ((incremental - unchanged) / (full - unchanged)):"
-          f" wall {new_month['wall_s']:.4f}")
+    print(
+        f"median wall: full {median('full', 'wall_s'):.1f} s, incremental"
+        f" {median('incremental', 'wall_s'):.1f} s, unchanged {median('unchanged', 'wall_s'):.1f} s;"
+        f" {raw_rows:,} raw values"
+    )
+    print(
+        f"incremental/full: dbt elapsed {ratios['dbt_s']:.4f}, model time {ratios['model_s']:.4f};"
+        f" the new month alone ((incremental - unchanged) / (full - unchanged)):"
+        f" wall {new_month['wall_s']:.4f}"
+    )
     print(f"incremental_vs_full={ratios['wall_s']:.4f} rows={rows}")
     loader.close()
     transformer.close()
@@ -343,17 +415,27 @@ def bench(args: argparse.Namespace) -> int:
 def save(args, runs, fixed, raw_rows, rows, ratios, new_month, publish_s) -> None:
     out = REPO / "bench/results" / f"transform-{datetime.now(UTC):%Y%m%d-%H%M%S}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
-        "machine": f"{os.cpu_count()} cores, Python {platform.python_version()}",
-        "facilities": args.facilities, "base_months": args.months, "raw_values": raw_rows,
-        "fct_service_use_rows": rows, "dbt_fixed_cost_s": fixed, "publish_s": publish_s,
-        "runs": [asdict(r) for r in runs],
-        "incremental_vs_full_wall": round(ratios["wall_s"], 4),
-        "incremental_vs_full_dbt_elapsed": round(ratios["dbt_s"], 4),
-        "incremental_vs_full_model_time": round(ratios["model_s"], 4),
-        "new_month_vs_full_wall": round(new_month["wall_s"], 4),
-        "new_month_vs_full_dbt_elapsed": round(new_month["dbt_s"], 4),
-    }, indent=2), encoding="utf-8")
+    out.write_text(
+        json.dumps(
+            {
+                "machine": f"{os.cpu_count()} cores, Python {platform.python_version()}",
+                "facilities": args.facilities,
+                "base_months": args.months,
+                "raw_values": raw_rows,
+                "fct_service_use_rows": rows,
+                "dbt_fixed_cost_s": fixed,
+                "publish_s": publish_s,
+                "runs": [asdict(r) for r in runs],
+                "incremental_vs_full_wall": round(ratios["wall_s"], 4),
+                "incremental_vs_full_dbt_elapsed": round(ratios["dbt_s"], 4),
+                "incremental_vs_full_model_time": round(ratios["model_s"], 4),
+                "new_month_vs_full_wall": round(new_month["wall_s"], 4),
+                "new_month_vs_full_dbt_elapsed": round(new_month["dbt_s"], 4),
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
     print(f"results: {out.relative_to(REPO)}")
 
 

@@ -69,10 +69,18 @@ def restart_airflow(mode: str | None) -> None:
     env = dict(os.environ)
     if mode is not None:
         env["KNOWDO_DBT_EXECUTION_MODE"] = mode
-    result = subprocess.run(["bash", str(REPO / "infra/local/stack.sh"), "restart-airflow"], env=env,
-                            capture_output=True, text=True, check=False, timeout=600)
+    result = subprocess.run(
+        ["bash", str(REPO / "infra/local/stack.sh"), "restart-airflow"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
     if result.returncode != 0:
-        raise BenchError(f"stack.sh restart-airflow failed (mode {mode}):\n{result.stdout}{result.stderr}")
+        raise BenchError(
+            f"stack.sh restart-airflow failed (mode {mode}):\n{result.stdout}{result.stderr}"
+        )
 
 
 def wait_for_mode(client, mode: str, timeout: float = 300) -> int:
@@ -82,11 +90,17 @@ def wait_for_mode(client, mode: str, timeout: float = 300) -> int:
     while time.monotonic() < deadline:
         try:
             if client.healthy() and client.dag(DAG_ID):
-                tasks = [t["task_id"] for t in client.request("GET", f"/dags/{DAG_ID}/tasks")["tasks"]]
+                tasks = [
+                    t["task_id"] for t in client.request("GET", f"/dags/{DAG_ID}/tasks")["tasks"]
+                ]
                 if (PRODUCER_TASK in tasks) == (mode == "watcher"):
                     return len(tasks)
                 last = f"the DAG still has the other mode's tasks ({len(tasks)} tasks)"
-        except (OSError, AirflowAPIError, requests.RequestException) as exc:  # the api-server restarts
+        except (
+            OSError,
+            AirflowAPIError,
+            requests.RequestException,
+        ) as exc:  # the api-server restarts
             last = str(exc)
         time.sleep(3)
     raise BenchError(f"Airflow did not parse {DAG_ID} in {mode} mode within {timeout:.0f}s: {last}")
@@ -96,7 +110,9 @@ def wait_idle(client, timeout: float = 1800) -> None:
     """No transform run queued or running (an Asset-triggered one would share the machine)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not [r for r in client.latest_runs(DAG_ID, limit=10) if r["state"] in ("queued", "running")]:
+        if not [
+            r for r in client.latest_runs(DAG_ID, limit=10) if r["state"] in ("queued", "running")
+        ]:
             return
         time.sleep(5)
     raise BenchError(f"a {DAG_ID} run was still in flight after {timeout:.0f}s")
@@ -111,10 +127,15 @@ def timed_run(client, mode: str, tasks: int, timeout: float = 3600) -> DagRun:
             wall = time.monotonic() - started
             tis = client.task_instances(DAG_ID, run_id)
             if run["state"] != "success":
-                failed = sorted(t["task_id"] for t in tis if t["state"] in ("failed", "upstream_failed"))
-                raise BenchError(f"{DAG_ID} run {run_id} ({mode} mode) failed; tasks: {', '.join(failed)}")
-            run_s = (datetime.fromisoformat(run["end_date"])
-                     - datetime.fromisoformat(run["start_date"])).total_seconds()
+                failed = sorted(
+                    t["task_id"] for t in tis if t["state"] in ("failed", "upstream_failed")
+                )
+                raise BenchError(
+                    f"{DAG_ID} run {run_id} ({mode} mode) failed; tasks: {', '.join(failed)}"
+                )
+            run_s = (
+                datetime.fromisoformat(run["end_date"]) - datetime.fromisoformat(run["start_date"])
+            ).total_seconds()
             return DagRun(mode, run_id, round(wall, 1), round(run_s, 1), tasks)
         time.sleep(1)
     raise BenchError(f"{DAG_ID} run {run_id} ({mode} mode) did not finish within {timeout:.0f}s")
@@ -128,18 +149,22 @@ def main(repeats: int) -> int:
         client.unpause(DAG_ID)
         for i in range(repeats):
             for mode in MODES:
-                print(f"[{i + 1}/{repeats}] {mode}: restarting Airflow with KNOWDO_DBT_EXECUTION_MODE={mode}",
-                      flush=True)
+                print(
+                    f"[{i + 1}/{repeats}] {mode}: restarting Airflow with KNOWDO_DBT_EXECUTION_MODE={mode}",
+                    flush=True,
+                )
                 restart_airflow(mode)
                 tasks = wait_for_mode(client, mode)
                 wait_idle(client)
                 run = timed_run(client, mode, tasks)
                 runs.append(run)
-                print(f"  {mode}: {tasks} tasks, wall {run.wall_s:.1f} s, run {run.run_s:.1f} s "
-                      f"({run.run_id})", flush=True)
+                print(
+                    f"  {mode}: {tasks} tasks, wall {run.wall_s:.1f} s, run {run.run_s:.1f} s "
+                    f"({run.run_id})",
+                    flush=True,
+                )
     finally:
-        print("restarting Airflow with the caller's setting"
-              f" ({own_mode or 'default'})", flush=True)
+        print(f"restarting Airflow with the caller's setting ({own_mode or 'default'})", flush=True)
         restart_airflow(None)
 
     median = {m: statistics.median(r.wall_s for r in runs if r.mode == m) for m in MODES}
@@ -147,13 +172,28 @@ def main(repeats: int) -> int:
     ratio = median["watcher"] / median["local"]
     out = REPO / "bench" / "results" / f"transform-dag-{datetime.now(UTC):%Y%m%d-%H%M%S}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "runs": [asdict(r) for r in runs], "median_wall_s": median, "median_run_s": median_run,
-        "watcher_vs_local": ratio, "target_s": TARGET_S}, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+                "runs": [asdict(r) for r in runs],
+                "median_wall_s": median,
+                "median_run_s": median_run,
+                "watcher_vs_local": ratio,
+                "target_s": TARGET_S,
+            },
+            indent=2,
+        )
+    )
     print(f"results: {out.relative_to(REPO)}")
-    print(f"median run duration (Airflow): local {median_run['local']:.1f} s, "
-          f"watcher {median_run['watcher']:.1f} s")
-    print(f"watcher target <= {TARGET_S:.0f} s: {'met' if median['watcher'] <= TARGET_S else 'NOT met'}")
-    print(f"watcher_vs_local={ratio:.3f} watcher_s={median['watcher']:.1f} local_s={median['local']:.1f}")
+    print(
+        f"median run duration (Airflow): local {median_run['local']:.1f} s, "
+        f"watcher {median_run['watcher']:.1f} s"
+    )
+    print(
+        f"watcher target <= {TARGET_S:.0f} s: {'met' if median['watcher'] <= TARGET_S else 'NOT met'}"
+    )
+    print(
+        f"watcher_vs_local={ratio:.3f} watcher_s={median['watcher']:.1f} local_s={median['local']:.1f}"
+    )
     return 0

@@ -29,17 +29,24 @@ class AirflowClient:
     def _auth(self) -> None:
         if self._token_fresh():
             return
-        r = self.session.post(f"{self.base_url}/auth/token",
-                              json={"username": self.username, "password": self.password}, timeout=self.timeout)
+        r = self.session.post(
+            f"{self.base_url}/auth/token",
+            json={"username": self.username, "password": self.password},
+            timeout=self.timeout,
+        )
         if r.status_code not in (200, 201):
-            raise AirflowAPIError(f"POST /auth/token: HTTP {r.status_code}: {r.text[:300]} "
-                                  "(check KNOWDO_AIRFLOW_ADMIN_USER / KNOWDO_AIRFLOW_ADMIN_PASSWORD)")
+            raise AirflowAPIError(
+                f"POST /auth/token: HTTP {r.status_code}: {r.text[:300]} "
+                "(check KNOWDO_AIRFLOW_ADMIN_USER / KNOWDO_AIRFLOW_ADMIN_PASSWORD)"
+            )
         self.session.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
         self._token_at = time.monotonic()
 
     def request(self, method: str, path: str, **kwargs) -> Any:
         self._auth()
-        r = self.session.request(method, f"{self.base_url}/api/v2{path}", timeout=self.timeout, **kwargs)
+        r = self.session.request(
+            method, f"{self.base_url}/api/v2{path}", timeout=self.timeout, **kwargs
+        )
         if r.status_code >= 400:
             raise AirflowAPIError(f"{method} /api/v2{path}: HTTP {r.status_code}: {r.text[:300]}")
         return r.json() if r.content else None
@@ -66,15 +73,19 @@ class AirflowClient:
         self.request("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
 
     def trigger(self, dag_id: str, conf: dict | None = None) -> dict:
-        return self.request("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}})
+        return self.request(
+            "POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}}
+        )
 
     def dag_run(self, dag_id: str, run_id: str) -> dict:
         return self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
 
     def latest_runs(self, dag_id: str, limit: int = 5) -> list[dict]:
-        return self.request("GET", f"/dags/{dag_id}/dagRuns",
-                            params={"order_by": "-run_after", "limit": limit}).get("dag_runs", [])
+        return self.request(
+            "GET", f"/dags/{dag_id}/dagRuns", params={"order_by": "-run_after", "limit": limit}
+        ).get("dag_runs", [])
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
-        return self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances",
-                            params={"limit": 500}).get("task_instances", [])
+        return self.request(
+            "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 500}
+        ).get("task_instances", [])

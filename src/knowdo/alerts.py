@@ -65,8 +65,11 @@ class LogNotifier:
         self.logger = logger or log
 
     def send(self, alert: Alert) -> None:
-        level = (logging.ERROR if alert.kind in ("gate_failed", "task_failed", "db_outage", "stalled_run")
-                 else logging.WARNING)
+        level = (
+            logging.ERROR
+            if alert.kind in ("gate_failed", "task_failed", "db_outage", "stalled_run")
+            else logging.WARNING
+        )
         self.logger.log(level, "ALERT %s", alert.text())
 
 
@@ -105,35 +108,50 @@ class SlackNotifier:
 
         response = requests.post(self.webhook_url, json={"text": alert.text()}, timeout=20)
         if response.status_code >= 300:
-            raise RuntimeError(f"Slack webhook answered HTTP {response.status_code}: {response.text[:200]}")
+            raise RuntimeError(
+                f"Slack webhook answered HTTP {response.status_code}: {response.text[:200]}"
+            )
 
 
 def notifiers_from_env(env: Mapping[str, str] | None = None) -> list[Notifier]:
     """The notifiers `KNOWDO_ALERT_NOTIFIERS` asks for, the log always first."""
     env = os.environ if env is None else env
-    names = [n.strip().lower() for n in env.get("KNOWDO_ALERT_NOTIFIERS", "log").split(",") if n.strip()]
+    names = [
+        n.strip().lower() for n in env.get("KNOWDO_ALERT_NOTIFIERS", "log").split(",") if n.strip()
+    ]
     notifiers: list[Notifier] = [LogNotifier()]
     for name in dict.fromkeys(names):
         if name == "log":
             continue
         if name == "email":
-            missing = [v for v in ("KNOWDO_ALERT_SMTP_HOST", "KNOWDO_ALERT_EMAIL_TO") if not env.get(v)]
+            missing = [
+                v for v in ("KNOWDO_ALERT_SMTP_HOST", "KNOWDO_ALERT_EMAIL_TO") if not env.get(v)
+            ]
             if missing:
                 raise NotifierConfigError(f"the email notifier needs {' and '.join(missing)} set")
-            notifiers.append(EmailNotifier(
-                host=env["KNOWDO_ALERT_SMTP_HOST"], port=int(env.get("KNOWDO_ALERT_SMTP_PORT") or 25),
-                sender=env.get("KNOWDO_ALERT_EMAIL_FROM") or "knowdo-alerts@localhost",
-                recipients=[r.strip() for r in env["KNOWDO_ALERT_EMAIL_TO"].split(",") if r.strip()],
-                user=env.get("KNOWDO_ALERT_SMTP_USER") or None,
-                password=env.get("KNOWDO_ALERT_SMTP_PASSWORD") or None,
-                starttls=env.get("KNOWDO_ALERT_SMTP_STARTTLS", "0") in ("1", "true", "yes")))
+            notifiers.append(
+                EmailNotifier(
+                    host=env["KNOWDO_ALERT_SMTP_HOST"],
+                    port=int(env.get("KNOWDO_ALERT_SMTP_PORT") or 25),
+                    sender=env.get("KNOWDO_ALERT_EMAIL_FROM") or "knowdo-alerts@localhost",
+                    recipients=[
+                        r.strip() for r in env["KNOWDO_ALERT_EMAIL_TO"].split(",") if r.strip()
+                    ],
+                    user=env.get("KNOWDO_ALERT_SMTP_USER") or None,
+                    password=env.get("KNOWDO_ALERT_SMTP_PASSWORD") or None,
+                    starttls=env.get("KNOWDO_ALERT_SMTP_STARTTLS", "0") in ("1", "true", "yes"),
+                )
+            )
         elif name == "slack":
             if not env.get("KNOWDO_ALERT_SLACK_WEBHOOK_URL"):
-                raise NotifierConfigError("the slack notifier needs KNOWDO_ALERT_SLACK_WEBHOOK_URL set")
+                raise NotifierConfigError(
+                    "the slack notifier needs KNOWDO_ALERT_SLACK_WEBHOOK_URL set"
+                )
             notifiers.append(SlackNotifier(env["KNOWDO_ALERT_SLACK_WEBHOOK_URL"]))
         else:
             raise NotifierConfigError(
-                f"unknown notifier '{name}' in KNOWDO_ALERT_NOTIFIERS (known: log, email, slack)")
+                f"unknown notifier '{name}' in KNOWDO_ALERT_NOTIFIERS (known: log, email, slack)"
+            )
     return notifiers
 
 
@@ -165,8 +183,12 @@ def _notifiers_or_log(env: Mapping[str, str] | None = None) -> list[Notifier]:
         return [LogNotifier()]
 
 
-def raise_alert(alert: Alert, settings: Settings | None = None,
-                notifiers: list[Notifier] | None = None, repeat_hours: float | None = None) -> Delivery | None:
+def raise_alert(
+    alert: Alert,
+    settings: Settings | None = None,
+    notifiers: list[Notifier] | None = None,
+    repeat_hours: float | None = None,
+) -> Delivery | None:
     """Dispatch and record in ops.alerts; with `repeat_hours`, skip one already sent that recently.
 
     The warehouse being unreachable never swallows an alert: it is sent, only not recorded.
@@ -180,9 +202,14 @@ def raise_alert(alert: Alert, settings: Settings | None = None,
                 recent = conn.execute(
                     "select 1 from ops.alerts where kind = %s and about is not distinct from %s"
                     " and raised_at > now() - make_interval(secs => %s)",
-                    (alert.kind, alert.about, repeat_hours * 3600)).fetchone()
+                    (alert.kind, alert.about, repeat_hours * 3600),
+                ).fetchone()
             if recent:
-                log.info("alert '%s' already sent in the last %sh: not repeated", alert.subject, repeat_hours)
+                log.info(
+                    "alert '%s' already sent in the last %sh: not repeated",
+                    alert.subject,
+                    repeat_hours,
+                )
                 return None
         except Exception as exc:  # noqa: BLE001
             log.error("could not read ops.alerts (%s): sending the alert anyway", _first_line(exc))
@@ -192,8 +219,15 @@ def raise_alert(alert: Alert, settings: Settings | None = None,
             conn.execute(
                 "insert into ops.alerts (kind, subject, about, body, delivered_by, failed_by)"
                 " values (%s, %s, %s, %s, %s, %s)",
-                (alert.kind, alert.subject, alert.about, alert.body, delivery.delivered,
-                 sorted(delivery.failed)))
+                (
+                    alert.kind,
+                    alert.subject,
+                    alert.about,
+                    alert.body,
+                    delivery.delivered,
+                    sorted(delivery.failed),
+                ),
+            )
     except Exception as exc:  # noqa: BLE001
         log.error("alert sent but not recorded in ops.alerts: %s", _first_line(exc))
     return delivery
@@ -206,6 +240,7 @@ def _first_line(exc: BaseException) -> str:
 
 # --- Airflow callback --------------------------------------------------------------------------
 
+
 def alert_from_task_context(context: Mapping) -> Alert:
     ti = context.get("task_instance") or context.get("ti")
     dag_id = getattr(ti, "dag_id", None) or getattr(context.get("dag"), "dag_id", "?")
@@ -216,12 +251,18 @@ def alert_from_task_context(context: Mapping) -> Alert:
     gate = task_id.endswith(("quality_gate", "publish"))
     lines = [reason]
     if gate:
-        lines.append("marts keep their last good version; see ops.quality_gate_runs where run_id ="
-                     f" '{run_id}' and README 'Read a failed quality gate'.")
+        lines.append(
+            "marts keep their last good version; see ops.quality_gate_runs where run_id ="
+            f" '{run_id}' and README 'Read a failed quality gate'."
+        )
     if url := getattr(ti, "log_url", None):
         lines.append(f"log: {url}")
-    return Alert("gate_failed" if gate else "task_failed",
-                 f"{dag_id}.{task_id} failed in run {run_id}", "\n".join(lines), about=run_id)
+    return Alert(
+        "gate_failed" if gate else "task_failed",
+        f"{dag_id}.{task_id} failed in run {run_id}",
+        "\n".join(lines),
+        about=run_id,
+    )
 
 
 def on_task_failure(context: Mapping) -> None:
@@ -230,6 +271,7 @@ def on_task_failure(context: Mapping) -> None:
 
 
 # --- stale feeds (dbt source freshness) ---------------------------------------------------------
+
 
 def freshness_alerts(sources_json: Mapping, expected: set[str] | None = None) -> list[Alert]:
     """Alerts for every source dbt found stale (warn/error) or could not check (pure: no I/O).
@@ -250,19 +292,31 @@ def freshness_alerts(sources_json: Mapping, expected: set[str] | None = None) ->
             criteria = result.get("criteria") or {}
             # dbt reports a table without a timestamp (empty, or its load-time column NULL) as
             # data from the year 1
-            newest = (f"newest data {result.get('max_loaded_at')} ({age_days} old at"
-                      f" {result.get('snapshotted_at')})"
-                      if not str(result.get("max_loaded_at") or "0001").startswith("0001")
-                      else "no rows with a load time (empty table, or the column is NULL)")
-            alerts.append(Alert(
-                "stale_feed", f"source {source} is stale ({status})",
-                f"{newest}; thresholds {json.dumps(criteria, default=str)}."
-                " A publisher may have stopped sending: see the late-submitter alerts and"
-                " ops.load_batches.", source))
+            newest = (
+                f"newest data {result.get('max_loaded_at')} ({age_days} old at"
+                f" {result.get('snapshotted_at')})"
+                if not str(result.get("max_loaded_at") or "0001").startswith("0001")
+                else "no rows with a load time (empty table, or the column is NULL)"
+            )
+            alerts.append(
+                Alert(
+                    "stale_feed",
+                    f"source {source} is stale ({status})",
+                    f"{newest}; thresholds {json.dumps(criteria, default=str)}."
+                    " A publisher may have stopped sending: see the late-submitter alerts and"
+                    " ops.load_batches.",
+                    source,
+                )
+            )
         else:
-            alerts.append(Alert("stale_feed", f"freshness of source {source} could not be checked",
-                                f"dbt source freshness: {status}: {result.get('message') or ''}".strip(),
-                                source))
+            alerts.append(
+                Alert(
+                    "stale_feed",
+                    f"freshness of source {source} could not be checked",
+                    f"dbt source freshness: {status}: {result.get('message') or ''}".strip(),
+                    source,
+                )
+            )
     return alerts
 
 
@@ -272,10 +326,27 @@ def run_source_freshness(settings: Settings | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="knowdo-freshness-") as tmp:
         out = Path(tmp) / "sources.json"
         proc = subprocess.run(
-            [str(settings.dbt_executable), "source", "freshness", "--project-dir",
-             str(settings.dbt_project_dir), "--profiles-dir", str(settings.dbt_project_dir),
-             "--target-path", tmp, "--log-path", tmp, "--output", str(out)],
-            check=False, capture_output=True, text=True, timeout=600, cwd=settings.dbt_project_dir)
+            [
+                str(settings.dbt_executable),
+                "source",
+                "freshness",
+                "--project-dir",
+                str(settings.dbt_project_dir),
+                "--profiles-dir",
+                str(settings.dbt_project_dir),
+                "--target-path",
+                tmp,
+                "--log-path",
+                tmp,
+                "--output",
+                str(out),
+            ],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=settings.dbt_project_dir,
+        )
         if not out.exists():  # exit code 1 only means some source is stale: read the results
             tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
             raise RuntimeError("dbt source freshness produced no results: " + " | ".join(tail))

@@ -28,7 +28,9 @@ def detect_format(path: Path) -> str:
 MAPPED_FORMATS = ("dhis2-json", "dhis2-csv")
 
 
-def check_file(path: Path, fmt: str, ctx: ParseContext | None = None, max_errors: int = 100) -> dict[str, Any]:
+def check_file(
+    path: Path, fmt: str, ctx: ParseContext | None = None, max_errors: int = 100
+) -> dict[str, Any]:
     """What the loader would do with the file: rows valid (would load), rejected (and why) and,
     for formats mapped per feed (DHIS2), out of scope, with the unmapped ids and their row counts
     (`coverage`; without a feed's mapping every well-formed row is out of scope)."""
@@ -52,7 +54,14 @@ def check_file(path: Path, fmt: str, ctx: ParseContext | None = None, max_errors
             rejected_rows.add(item.row)
             errors_total += 1
             if len(errors) < max_errors:
-                errors.append({"row": item.row, "field": item.field, "value": item.value, "reason": item.reason})
+                errors.append(
+                    {
+                        "row": item.row,
+                        "field": item.field,
+                        "value": item.value,
+                        "reason": item.reason,
+                    }
+                )
     report: dict[str, Any] = {
         "file": str(path),
         "format": fmt,
@@ -70,7 +79,11 @@ def check_file(path: Path, fmt: str, ctx: ParseContext | None = None, max_errors
             "feed": ctx.feed_id if ctx.mapping else None,
             "rows_in_scope": rows_valid + len(rejected_rows),
             "rows_out_of_scope": rows_out_of_scope,
-            "unmapped_ids": [{"kind": kind, "id": source_id, "rows": count} for (kind, source_id), count
-                             in sorted(unmapped.items(), key=lambda e: (-e[1], e[0]))],
+            "unmapped_ids": [
+                {"kind": kind, "id": source_id, "rows": count}
+                for (kind, source_id), count in sorted(
+                    unmapped.items(), key=lambda e: (-e[1], e[0])
+                )
+            ],
         }
     return report

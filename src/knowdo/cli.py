@@ -52,7 +52,9 @@ def db_migrate() -> None:
             applied = migrate(conn)
     except Exception as exc:  # noqa: BLE001 - one clear line, never a traceback
         _fail(f"cannot migrate the warehouse: {exc}".strip())
-    out.print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+    out.print(
+        f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else "")
+    )
 
 
 def _load_feeds(settings: Settings):
@@ -81,11 +83,34 @@ def feeds() -> None:
                 last[row[0]] = row[1:]
     except Exception as exc:  # noqa: BLE001
         err.print(f"[yellow]warehouse not reachable, showing the registry only:[/yellow] {exc}")
-    table = Table("feed", "publisher", "kind", "domain", "format", "last file", "status", "loaded", "rejected", "at")
+    table = Table(
+        "feed",
+        "publisher",
+        "kind",
+        "domain",
+        "format",
+        "last file",
+        "status",
+        "loaded",
+        "rejected",
+        "at",
+    )
     for feed in registry.values():
-        file_name, status, loaded, rejected, at = last.get(feed.id, ("-", "never loaded", "", "", ""))
-        table.add_row(feed.id, feed.publisher_name, feed.publisher_kind, feed.domain, feed.format,
-                      file_name, status, str(loaded), str(rejected), str(at or ""))
+        file_name, status, loaded, rejected, at = last.get(
+            feed.id, ("-", "never loaded", "", "", "")
+        )
+        table.add_row(
+            feed.id,
+            feed.publisher_name,
+            feed.publisher_kind,
+            feed.domain,
+            feed.format,
+            file_name,
+            status,
+            str(loaded),
+            str(rejected),
+            str(at or ""),
+        )
     out.print(table)
 
 
@@ -104,39 +129,66 @@ def ingest(file: Path, feed_id: str, as_json: bool) -> None:
         _fail(f"unknown feed '{feed_id}' (known: {', '.join(sorted(registry))})")
     if not file.is_file():
         _fail(f"{file}: no such file")
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err, transient=True, disable=as_json) as progress:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=as_json,
+    ) as progress:
         task = progress.add_task(f"loading {file.name}", total=None)
         try:
             with connect() as conn:
                 result = ingest_file(
-                    conn, registry[feed_id], file, settings.landing_dir,
-                    on_progress=lambda n: progress.update(task, description=f"loading {file.name}: {n:,} rows"),
+                    conn,
+                    registry[feed_id],
+                    file,
+                    settings.landing_dir,
+                    on_progress=lambda n: progress.update(
+                        task, description=f"loading {file.name}: {n:,} rows"
+                    ),
                 )
         except Exception as exc:  # noqa: BLE001
             _fail(f"{file}: could not be ingested: {exc}")
     payload = {
-        "file": str(file), "feed": feed_id, "sha256": result.sha256, "batch_id": result.batch_id,
-        "status": result.status, "already_loaded": result.already_loaded, "rows_read": result.rows_read,
-        "rows_loaded": result.rows_loaded, "rows_rejected": result.rows_rejected,
-        "rows_out_of_scope": result.rows_out_of_scope, "error": result.error,
+        "file": str(file),
+        "feed": feed_id,
+        "sha256": result.sha256,
+        "batch_id": result.batch_id,
+        "status": result.status,
+        "already_loaded": result.already_loaded,
+        "rows_read": result.rows_read,
+        "rows_loaded": result.rows_loaded,
+        "rows_rejected": result.rows_rejected,
+        "rows_out_of_scope": result.rows_out_of_scope,
+        "error": result.error,
         "superseded_batches": list(result.superseded),
     }
     if as_json:
         print(json.dumps(payload))
     else:
         again = " (already received: nothing to do)" if result.already_loaded else ""
-        outside = (f", {result.rows_out_of_scope:,} out of the feed's scope"
-                   if result.rows_out_of_scope else "")
-        out.print(f"{file.name}: batch {result.batch_id} {result.status}{again}: "
-                  f"{result.rows_loaded:,} rows loaded, {result.rows_rejected:,} rejected{outside}")
+        outside = (
+            f", {result.rows_out_of_scope:,} out of the feed's scope"
+            if result.rows_out_of_scope
+            else ""
+        )
+        out.print(
+            f"{file.name}: batch {result.batch_id} {result.status}{again}: "
+            f"{result.rows_loaded:,} rows loaded, {result.rows_rejected:,} rejected{outside}"
+        )
         if result.error:
             err.print(f"[red]{file.name}: {result.error}[/red]")
         if result.rows_rejected:
-            out.print(f"see why: select * from ops.rejected_rows where batch_id = {result.batch_id};")
+            out.print(
+                f"see why: select * from ops.rejected_rows where batch_id = {result.batch_id};"
+            )
         if result.rows_out_of_scope:
-            out.print("ids outside the mapping: select * from ops.out_of_scope_ids"
-                      f" where batch_id = {result.batch_id} order by row_count desc;")
+            out.print(
+                "ids outside the mapping: select * from ops.out_of_scope_ids"
+                f" where batch_id = {result.batch_id} order by row_count desc;"
+            )
     if result.status == "failed":
         sys.exit(2)
     sys.exit(1 if result.rows_rejected else 0)
@@ -145,8 +197,12 @@ def ingest(file: Path, feed_id: str, as_json: bool) -> None:
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--format", "fmt", help="Format name; detected from the content when omitted.")
-@click.option("--feed", "feed_id", help="Check against this feed's mapping (default: the first "
-              "feed of the format; for DHIS2 files, no mapping: structure and ids only).")
+@click.option(
+    "--feed",
+    "feed_id",
+    help="Check against this feed's mapping (default: the first "
+    "feed of the format; for DHIS2 files, no mapping: structure and ids only).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 def check(file: Path, fmt: str | None, feed_id: str | None, as_json: bool) -> None:
     """Parse and validate FILE without loading it. Exit 0 all valid, 1 rows rejected, 2 unreadable."""
@@ -191,10 +247,11 @@ def check(file: Path, fmt: str | None, feed_id: str | None, as_json: bool) -> No
     if as_json:
         print(json.dumps(report))
     else:
-        outside = (f", {report['rows_out_of_scope']:,} out of scope"
-                   if "coverage" in report else "")
-        out.print(f"{file.name} ({fmt}): {report['rows_read']:,} rows read, {report['rows_valid']:,} valid, "
-                  f"{report['rows_rejected']:,} rejected{outside}")
+        outside = f", {report['rows_out_of_scope']:,} out of scope" if "coverage" in report else ""
+        out.print(
+            f"{file.name} ({fmt}): {report['rows_read']:,} rows read, {report['rows_valid']:,} valid, "
+            f"{report['rows_rejected']:,} rejected{outside}"
+        )
         for e in report["errors"]:
             where = f"{e['field']}={e['value']!r}: " if e["field"] else ""
             print(f"  row {e['row']}: {where}{e['reason']}")
@@ -205,11 +262,15 @@ def check(file: Path, fmt: str | None, feed_id: str | None, as_json: bool) -> No
 
 def _print_coverage(coverage: dict) -> None:
     if coverage["feed"] is None:
-        print("  no feed mapping: structure checked (ids, periods, values); every well-formed row"
-              " is out of scope. Pass --feed ID to check against a feed's mapping.")
+        print(
+            "  no feed mapping: structure checked (ids, periods, values); every well-formed row"
+            " is out of scope. Pass --feed ID to check against a feed's mapping."
+        )
     else:
-        print(f"  mapping of feed {coverage['feed']}: {coverage['rows_in_scope']:,} rows in scope,"
-              f" {coverage['rows_out_of_scope']:,} out of scope")
+        print(
+            f"  mapping of feed {coverage['feed']}: {coverage['rows_in_scope']:,} rows in scope,"
+            f" {coverage['rows_out_of_scope']:,} out of scope"
+        )
     shown = coverage["unmapped_ids"][:20]
     if shown:
         print("  ids outside the mapping (rows):")
@@ -222,7 +283,9 @@ def _print_coverage(coverage: dict) -> None:
 @main.command()
 @click.option("--seed", default=42, show_default=True, help="Random seed (same seed, same files).")
 @click.option("--scale", default=1.0, show_default=True, help="Size multiplier.")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output folder."
+)
 def synth(seed: int, scale: float, out_dir: Path) -> None:
     """Write deterministic sample feeds in the real formats."""
     from knowdo.synth import write_sample_feeds

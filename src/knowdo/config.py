@@ -25,14 +25,20 @@ class Limits:
     file-level bound fails alone with a reason naming the bound and its setting; a row with a field
     over `max_field_chars` is rejected with a reason and the rest of the file loads."""
 
-    max_field_chars: int = 100_000  # one value (a cell, a JSON string, an XML text): longer = row rejected
-    max_record_bytes: int = 16 * 1024 * 1024  # one delimited record or JSON token: longer = file failed
+    max_field_chars: int = (
+        100_000  # one value (a cell, a JSON string, an XML text): longer = row rejected
+    )
+    max_record_bytes: int = (
+        16 * 1024 * 1024
+    )  # one delimited record or JSON token: longer = file failed
     max_columns: int = 1_000  # header cells of a delimited file
     max_json_depth: int = 64  # nesting of JSON arrays and objects (DHIS2 needs 3, 360Giving ~6)
     max_json_number_chars: int = 400  # a JSON number's characters (a 5 MB number crashes yajl)
     # XML: libxml2's own bounds without huge_tree (256 levels, 10 MB text or attribute) apply to
     # IATI as they are; they are not settings because lxml does not take other values.
-    max_memory_mb: int = 768  # address space a parse may add to its process (RLIMIT_AS of the child)
+    max_memory_mb: int = (
+        768  # address space a parse may add to its process (RLIMIT_AS of the child)
+    )
     parse_stall_s: int = 300  # a parse that yields nothing for this long is stopped
     isolate: bool = True  # parse in a child process under the memory ceiling
 
@@ -59,6 +65,8 @@ class Limits:
             parse_stall_s=number("KNOWDO_PARSE_STALL_S", d.parse_stall_s),
             isolate=_env("KNOWDO_PARSE_ISOLATION", "on").lower() not in ("off", "0", "false", "no"),
         )
+
+
 # --- end issue 13 -----------------------------------------------------------------------------
 
 

@@ -38,11 +38,24 @@ NUMERIC_TYPES = ("integer", "decimal")
 TIME_TYPES = ("date", "month", "year")
 UNITS = ("count", "persons", "USD", "local currency", "percent", "score")
 # The raw table's column type for each contract type (src/knowdo/sql/030_template_raw.sql).
-SQL_TYPES = {"code": "text", "text": "text", "integer": "bigint", "decimal": "numeric",
-             "date": "date", "month": "date", "year": "integer"}
+SQL_TYPES = {
+    "code": "text",
+    "text": "text",
+    "integer": "bigint",
+    "decimal": "numeric",
+    "date": "date",
+    "month": "date",
+    "year": "integer",
+}
 # Columns the loader or the template parser add to every template's raw table.
-RESERVED_COLUMNS = ("batch_id", "file_sha256", "row_number", "feed_id",
-                    "contract_version", "suppressed_columns")
+RESERVED_COLUMNS = (
+    "batch_id",
+    "file_sha256",
+    "row_number",
+    "feed_id",
+    "contract_version",
+    "suppressed_columns",
+)
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
 _COLUMN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -53,8 +66,20 @@ _YEAR = re.compile(r"^\d{4}$")
 # real amount in any currency.
 _MAX_DIGITS = {"integer": 18, "decimal": 30}
 _CONTRACT_KEYS = {"name", "version", "description", "grain", "period_column", "columns", "rules"}
-_COLUMN_KEYS = {"name", "type", "description", "required", "unit", "allowed", "pattern", "min",
-                "max", "max_length", "suppressible", "not_future"}
+_COLUMN_KEYS = {
+    "name",
+    "type",
+    "description",
+    "required",
+    "unit",
+    "allowed",
+    "pattern",
+    "min",
+    "max",
+    "max_length",
+    "suppressible",
+    "not_future",
+}
 _RULE_KEYS = {"check", "message", "when"}
 
 
@@ -185,8 +210,10 @@ def _code_set(codes: Any, where: str) -> frozenset[str]:
         raise ContractError(f"{where}: expected a non-empty mapping of code: label (or a list)")
     for code in codes:
         if not isinstance(code, str):
-            raise ContractError(f"{where}: code {code!r} must be quoted text (YAML read it as "
-                                f"{type(code).__name__})")
+            raise ContractError(
+                f"{where}: code {code!r} must be quoted text (YAML read it as "
+                f"{type(code).__name__})"
+            )
     return frozenset(codes)
 
 
@@ -210,7 +237,9 @@ def load_codelists(path: Path | None = None) -> dict[str, Allowed]:
             if not isinstance(by, dict) or not by:
                 raise ContractError(f"{where}.codes_by: expected a mapping of key: codes")
             result[name] = Allowed(
-                codes=frozenset().union(*(_code_set(v, f"{where}.codes_by.{k}") for k, v in by.items())),
+                codes=frozenset().union(
+                    *(_code_set(v, f"{where}.codes_by.{k}") for k, v in by.items())
+                ),
                 codes_by={str(k): _code_set(v, f"{where}.codes_by.{k}") for k, v in by.items()},
                 source=source,
             )
@@ -223,24 +252,30 @@ def _number(value: Any, where: str) -> Decimal:
     return Decimal(str(value))
 
 
-def _column(entry: Any, index: int, codelists: dict[str, Allowed], names: set[str],
-            fname: str) -> Column:
+def _column(
+    entry: Any, index: int, codelists: dict[str, Allowed], names: set[str], fname: str
+) -> Column:
     where = f"{fname}: columns[{index}]"
     if not isinstance(entry, dict):
         raise ContractError(f"{where}: expected a mapping with name, type, required, description")
     name = entry.get("name")
     if not isinstance(name, str) or not _COLUMN.match(name):
-        hint = " (quote it: YAML reads on/off/yes/no as true/false)" if isinstance(name, bool) else ""
-        raise ContractError(f"{where}: 'name' must be a lower_snake_case column name, "
-                            f"got {name!r}{hint}")
+        hint = (
+            " (quote it: YAML reads on/off/yes/no as true/false)" if isinstance(name, bool) else ""
+        )
+        raise ContractError(
+            f"{where}: 'name' must be a lower_snake_case column name, got {name!r}{hint}"
+        )
     where = f"{where} '{name}'"
     if name in names:
         raise ContractError(f"{where}: column defined twice")
     if name in RESERVED_COLUMNS:
         raise ContractError(f"{where}: '{name}' is reserved for the loader")
     if unknown := sorted(set(entry) - _COLUMN_KEYS):
-        raise ContractError(f"{where}: unknown field(s) {', '.join(unknown)} "
-                            f"(known: {', '.join(sorted(_COLUMN_KEYS))})")
+        raise ContractError(
+            f"{where}: unknown field(s) {', '.join(unknown)} "
+            f"(known: {', '.join(sorted(_COLUMN_KEYS))})"
+        )
     ctype = entry.get("type")
     if ctype not in TYPES:
         raise ContractError(f"{where}: unknown type {ctype!r} (known: {', '.join(TYPES)})")
@@ -253,13 +288,20 @@ def _column(entry: Any, index: int, codelists: dict[str, Allowed], names: set[st
 
     def only_for(key: str, types: tuple[str, ...]) -> None:
         if key in entry and ctype not in types:
-            raise ContractError(f"{where}: '{key}' applies only to {'/'.join(types)} columns, "
-                                f"not {ctype}")
+            raise ContractError(
+                f"{where}: '{key}' applies only to {'/'.join(types)} columns, not {ctype}"
+            )
 
-    for key, types in (("unit", NUMERIC_TYPES), ("allowed", ("code",)),
-                       ("pattern", ("code", "text")), ("min", NUMERIC_TYPES + ("year",)),
-                       ("max", NUMERIC_TYPES + ("year",)), ("max_length", ("code", "text")),
-                       ("suppressible", NUMERIC_TYPES), ("not_future", TIME_TYPES)):
+    for key, types in (
+        ("unit", NUMERIC_TYPES),
+        ("allowed", ("code",)),
+        ("pattern", ("code", "text")),
+        ("min", NUMERIC_TYPES + ("year",)),
+        ("max", NUMERIC_TYPES + ("year",)),
+        ("max_length", ("code", "text")),
+        ("suppressible", NUMERIC_TYPES),
+        ("not_future", TIME_TYPES),
+    ):
         only_for(key, types)
 
     unit = entry.get("unit")
@@ -289,9 +331,18 @@ def _column(entry: Any, index: int, codelists: dict[str, Allowed], names: set[st
         if not isinstance(entry.get(flag, False), bool):
             raise ContractError(f"{where}: '{flag}' must be true or false")
     return Column(
-        name=name, type=ctype, description=" ".join(description.split()), required=required,
-        unit=unit, allowed=allowed, pattern=pattern, min=low, max=high, max_length=max_length,
-        suppressible=entry.get("suppressible", False), not_future=entry.get("not_future", False),
+        name=name,
+        type=ctype,
+        description=" ".join(description.split()),
+        required=required,
+        unit=unit,
+        allowed=allowed,
+        pattern=pattern,
+        min=low,
+        max=high,
+        max_length=max_length,
+        suppressible=entry.get("suppressible", False),
+        not_future=entry.get("not_future", False),
     )
 
 
@@ -301,33 +352,46 @@ def _allowed(spec: Any, codelists: dict[str, Allowed], where: str) -> Allowed:
     if not isinstance(spec, dict) or "codelist" not in spec:
         raise ContractError(f"{where}: expected a list of codes or {{codelist: <name>}}")
     if unknown := sorted(set(spec) - {"codelist", "within", "key"}):
-        raise ContractError(f"{where}: unknown field(s) {', '.join(unknown)} (known: codelist, "
-                            "within, key)")
+        raise ContractError(
+            f"{where}: unknown field(s) {', '.join(unknown)} (known: codelist, within, key)"
+        )
     name = spec["codelist"]
     if name not in codelists:
-        raise ContractError(f"{where}: unknown code list {name!r} "
-                            f"(known: {', '.join(sorted(codelists))})")
+        raise ContractError(
+            f"{where}: unknown code list {name!r} (known: {', '.join(sorted(codelists))})"
+        )
     found = codelists[name]
     keyed = bool(found.codes_by)
     if "key" in spec:
         # one key, or several whose codes the column takes together (population: the high-level
         # and the detailed ethnic groups)
-        keys = [str(k) for k in spec["key"]] if isinstance(spec["key"], list) else [str(spec["key"])]
+        keys = (
+            [str(k) for k in spec["key"]] if isinstance(spec["key"], list) else [str(spec["key"])]
+        )
         if not keys:
             raise ContractError(f"{where}: 'key' names no key of code list {name}")
         for key in keys:
             if not keyed or key not in found.codes_by:
                 raise ContractError(f"{where}: code list {name} has no key {key!r}")
-        return Allowed(codes=frozenset().union(*(found.codes_by[key] for key in keys)),
-                       source=f"code list {name} ({', '.join(keys)})")
+        return Allowed(
+            codes=frozenset().union(*(found.codes_by[key] for key in keys)),
+            source=f"code list {name} ({', '.join(keys)})",
+        )
     if "within" in spec:
         if not keyed:
-            raise ContractError(f"{where}: 'within' needs a code list with codes_by; {name} has none")
-        return Allowed(codes=found.codes, within=str(spec["within"]), codes_by=found.codes_by,
-                       source=found.source)
+            raise ContractError(
+                f"{where}: 'within' needs a code list with codes_by; {name} has none"
+            )
+        return Allowed(
+            codes=found.codes,
+            within=str(spec["within"]),
+            codes_by=found.codes_by,
+            source=found.source,
+        )
     if keyed:
-        raise ContractError(f"{where}: code list {name} is keyed: say 'within: <column>' or "
-                            "'key: <key>'")
+        raise ContractError(
+            f"{where}: code list {name} is keyed: say 'within: <column>' or 'key: <key>'"
+        )
     return found
 
 
@@ -357,8 +421,9 @@ def _compile_expression(text: Any, columns: dict[str, Column], where: str) -> tu
                 return ("constant", Decimal(str(node.value)), "number")
             if isinstance(node.value, str):
                 return ("constant", node.value, "text")
-        raise ContractError(f"{where}: only column names, numbers and 'text' may be compared "
-                            f"in {text!r}")
+        raise ContractError(
+            f"{where}: only column names, numbers and 'text' may be compared in {text!r}"
+        )
 
     def walk(node: ast.AST) -> tuple:
         if isinstance(node, ast.BoolOp):
@@ -368,10 +433,13 @@ def _compile_expression(text: Any, columns: dict[str, Column], where: str) -> tu
             ops = []
             for op, left, right in zip(node.ops, operands, operands[1:]):
                 if type(op) not in _OPS:
-                    raise ContractError(f"{where}: only <, <=, >, >=, ==, != may be used in {text!r}")
+                    raise ContractError(
+                        f"{where}: only <, <=, >, >=, ==, != may be used in {text!r}"
+                    )
                 if left[2] != right[2]:
-                    raise ContractError(f"{where}: cannot compare a {left[2]} with a {right[2]} "
-                                        f"in {text!r}")
+                    raise ContractError(
+                        f"{where}: cannot compare a {left[2]} with a {right[2]} in {text!r}"
+                    )
                 ops.append(_OPS[type(op)])
             return ("compare", operands, ops)
         raise ContractError(f"{where}: {text!r} must be comparisons joined by 'and' / 'or'")
@@ -390,8 +458,9 @@ def _rule(entry: Any, index: int, columns: dict[str, Column], fname: str) -> Rul
     if not isinstance(entry, dict):
         raise ContractError(f"{where}: expected a mapping with check and message")
     if unknown := sorted(set(entry) - _RULE_KEYS):
-        raise ContractError(f"{where}: unknown field(s) {', '.join(unknown)} (known: check, "
-                            "message, when)")
+        raise ContractError(
+            f"{where}: unknown field(s) {', '.join(unknown)} (known: check, message, when)"
+        )
     message = entry.get("message")
     if not isinstance(message, str) or not message.strip():
         raise ContractError(f"{where}: missing required field 'message'")
@@ -399,9 +468,14 @@ def _rule(entry: Any, index: int, columns: dict[str, Column], fname: str) -> Rul
     when = None
     if "when" in entry:
         when = _compile_expression(entry["when"], columns, f"{where}.when")
-    return Rule(check=entry["check"].strip(), message=" ".join(message.split()),
-                when=entry.get("when"), columns=tuple(dict.fromkeys(_expression_columns(check))),
-                _check=check, _when=when)
+    return Rule(
+        check=entry["check"].strip(),
+        message=" ".join(message.split()),
+        when=entry.get("when"),
+        columns=tuple(dict.fromkeys(_expression_columns(check))),
+        _check=check,
+        _when=when,
+    )
 
 
 def load_contract(path: Path, codelists: dict[str, Allowed] | None = None) -> Contract:
@@ -414,17 +488,23 @@ def load_contract(path: Path, codelists: dict[str, Allowed] | None = None) -> Co
         if doc.get(key) in (None, "", []):
             raise ContractError(f"{fname}: missing required field '{key}'")
     if unknown := sorted(set(doc) - _CONTRACT_KEYS):
-        raise ContractError(f"{fname}: unknown field(s) {', '.join(unknown)} "
-                            f"(known: {', '.join(sorted(_CONTRACT_KEYS))})")
+        raise ContractError(
+            f"{fname}: unknown field(s) {', '.join(unknown)} "
+            f"(known: {', '.join(sorted(_CONTRACT_KEYS))})"
+        )
     name, version = doc["name"], str(doc["version"])
     if not isinstance(name, str) or not _NAME.match(name):
         raise ContractError(f"{fname}: 'name' must be lower-case words joined by '-', got {name!r}")
     if not _SEMVER.match(version):
-        raise ContractError(f"{fname}: 'version' must be semantic (MAJOR.MINOR.PATCH), got {version!r}")
+        raise ContractError(
+            f"{fname}: 'version' must be semantic (MAJOR.MINOR.PATCH), got {version!r}"
+        )
     expected_file = f"{name}.v{version.split('.')[0]}.yml"
     if fname != expected_file:
-        raise ContractError(f"{fname}: a contract named {name} at version {version} belongs in "
-                            f"{expected_file} (one file per major version)")
+        raise ContractError(
+            f"{fname}: a contract named {name} at version {version} belongs in "
+            f"{expected_file} (one file per major version)"
+        )
     if not isinstance(doc["columns"], list):
         raise ContractError(f"{fname}: 'columns' must be a list")
     codelists = load_codelists(path.parent / CODELISTS_FILE) if codelists is None else codelists
@@ -434,8 +514,10 @@ def load_contract(path: Path, codelists: dict[str, Allowed] | None = None) -> Co
         columns[column.name] = column
     for column in columns.values():
         if column.allowed and column.allowed.within and column.allowed.within not in columns:
-            raise ContractError(f"{fname}: column '{column.name}' allowed.within names unknown "
-                                f"column {column.allowed.within!r}")
+            raise ContractError(
+                f"{fname}: column '{column.name}' allowed.within names unknown "
+                f"column {column.allowed.within!r}"
+            )
     grain = doc["grain"]
     if not isinstance(grain, list) or not all(isinstance(g, str) for g in grain):
         raise ContractError(f"{fname}: 'grain' must be a list of column names")
@@ -449,16 +531,22 @@ def load_contract(path: Path, codelists: dict[str, Allowed] | None = None) -> Co
         if period_column not in columns:
             raise ContractError(f"{fname}: period_column names unknown column {period_column!r}")
         if columns[period_column].type not in TIME_TYPES or not columns[period_column].required:
-            raise ContractError(f"{fname}: period_column {period_column!r} must be a required "
-                                "date, month or year column")
+            raise ContractError(
+                f"{fname}: period_column {period_column!r} must be a required "
+                "date, month or year column"
+            )
     rules = doc.get("rules") or []
     if not isinstance(rules, list):
         raise ContractError(f"{fname}: 'rules' must be a list")
     return Contract(
-        name=name, version=version, description=" ".join(str(doc["description"]).split()),
-        grain=tuple(grain), columns=tuple(columns.values()),
+        name=name,
+        version=version,
+        description=" ".join(str(doc["description"]).split()),
+        grain=tuple(grain),
+        columns=tuple(columns.values()),
         rules=tuple(_rule(r, i, columns, fname) for i, r in enumerate(rules)),
-        period_column=period_column, path=path,
+        period_column=period_column,
+        path=path,
     )
 
 
@@ -510,7 +598,9 @@ def _typed(column: Column, text: str, today: date) -> Any:
         try:
             number = parse_number(value)
         except ValueError:
-            hint = " (write numbers without units or symbols)" if re.search(r"[%$£€]", value) else ""
+            hint = (
+                " (write numbers without units or symbols)" if re.search(r"[%$£€]", value) else ""
+            )
             raise ValueError(f"'{text}' is not a number{hint}") from None
         if number and number.adjusted() >= _MAX_DIGITS[column.type]:
             raise ValueError(f"'{text}' is implausibly large")  # and would not fit the column
@@ -542,7 +632,9 @@ def _typed(column: Column, text: str, today: date) -> Any:
 
 def _check_range(column: Column, number: Decimal, text: str) -> None:
     if column.min is not None and number < column.min:
-        extra = " (a count cannot be negative)" if column.unit == "count" and column.min == 0 else ""
+        extra = (
+            " (a count cannot be negative)" if column.unit == "count" and column.min == 0 else ""
+        )
         raise ValueError(f"{text.strip()} is below the minimum of {_fmt(column.min)}{extra}")
     if column.max is not None and number > column.max:
         raise ValueError(f"{text.strip()} is above the maximum of {_fmt(column.max)}")
@@ -573,12 +665,16 @@ def _check_code(column: Column, value: str, values: dict[str, Any]) -> str | Non
 
 def _natural(code: str) -> tuple:
     """Sort key putting '2' before '10' in messages."""
-    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part)
-                 for part in re.split(r"(\d+)", code) if part)
+    return tuple(
+        (0, int(part), "") if part.isdigit() else (1, 0, part)
+        for part in re.split(r"(\d+)", code)
+        if part
+    )
 
 
-def parse_record(contract: Contract, record: dict[Any, str | None],
-                 today: date | None = None) -> ParsedRecord:
+def parse_record(
+    contract: Contract, record: dict[Any, str | None], today: date | None = None
+) -> ParsedRecord:
     """Type every column of `record` ({column: cell text}); collect every problem, not the first."""
     from knowdo.formats._csv import SUPPRESSION_MARKERS, is_suppressed
 
@@ -600,8 +696,14 @@ def parse_record(contract: Contract, record: dict[Any, str | None],
             continue
         if column.required and text.strip() in SUPPRESSION_MARKERS - {""}:
             values[column.name] = None
-            problems.append(Problem(column.name, text, f"{column.name} is required: "
-                                    f"'{text.strip()}' (not available) is not allowed here"))
+            problems.append(
+                Problem(
+                    column.name,
+                    text,
+                    f"{column.name} is required: "
+                    f"'{text.strip()}' (not available) is not allowed here",
+                )
+            )
             continue
         try:
             values[column.name] = _typed(column, text, today)
@@ -610,8 +712,10 @@ def parse_record(contract: Contract, record: dict[Any, str | None],
             problems.append(Problem(column.name, text, str(exc)))
     for column in contract.columns:
         value = values.get(column.name)
-        if column.type == "code" and value is not None and (
-            reason := _check_code(column, value, values)
+        if (
+            column.type == "code"
+            and value is not None
+            and (reason := _check_code(column, value, values))
         ):
             problems.append(Problem(column.name, value, reason))
     if not problems:
@@ -631,8 +735,14 @@ def _show(value: Any) -> str:
 
 
 def _compare(op: str, left: Any, right: Any) -> bool:
-    return {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right,
-            "==": left == right, "!=": left != right}[op]
+    return {
+        "<": left < right,
+        "<=": left <= right,
+        ">": left > right,
+        ">=": left >= right,
+        "==": left == right,
+        "!=": left != right,
+    }[op]
 
 
 def _evaluate(node: tuple, values: dict[str, Any]) -> bool | None:

@@ -23,8 +23,12 @@ class DbtOperationFailed(RuntimeError):
     """A dbt command failed; the message names the command and ends with dbt's own output."""
 
 
-def run_dbt(args: list[str], settings: Settings | None = None, timeout: int = 600,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_dbt(
+    args: list[str],
+    settings: Settings | None = None,
+    timeout: int = 600,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run `dbt <args>` on the project (profiles from the project dir); raise if it fails."""
     settings = settings or Settings.from_env()
     command = [str(settings.dbt_executable), *args, "--project-dir", str(settings.dbt_project_dir)]
@@ -33,17 +37,28 @@ def run_dbt(args: list[str], settings: Settings | None = None, timeout: int = 60
     if not settings.dbt_executable.exists():
         raise DbtOperationFailed(
             f"dbt is not installed at {settings.dbt_executable} (KNOWDO_DBT_EXECUTABLE; "
-            "`make setup` creates it)")
-    result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=timeout,
-                            cwd=settings.dbt_project_dir, env=run_env)
+            "`make setup` creates it)"
+        )
+    result = subprocess.run(
+        command,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=settings.dbt_project_dir,
+        env=run_env,
+    )
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-30:])
-        raise DbtOperationFailed(f"`dbt {' '.join(args)}` failed (exit {result.returncode}) in "
-                                 f"{settings.dbt_project_dir}:\n{tail}")
+        raise DbtOperationFailed(
+            f"`dbt {' '.join(args)}` failed (exit {result.returncode}) in "
+            f"{settings.dbt_project_dir}:\n{tail}"
+        )
     return result
 
 
-def create_stats_functions(settings: Settings | None = None,
-                           env: dict[str, str] | None = None) -> None:
+def create_stats_functions(
+    settings: Settings | None = None, env: dict[str, str] | None = None
+) -> None:
     """Create or replace the warehouse's statistics functions (one dbt run-operation)."""
     run_dbt(["run-operation", STATS_FUNCTIONS_MACRO], settings, env=env)

@@ -29,9 +29,12 @@ from knowdo.registry import default_due_within_days
 
 log = logging.getLogger("knowdo.feed_health")
 SCHEDULE_INTERVALS = {
-    "@daily": relativedelta(days=1), "@weekly": relativedelta(days=7),
-    "@monthly": relativedelta(months=1), "@quarterly": relativedelta(months=3),
-    "@yearly": relativedelta(years=1), "@annually": relativedelta(years=1),
+    "@daily": relativedelta(days=1),
+    "@weekly": relativedelta(days=7),
+    "@monthly": relativedelta(months=1),
+    "@quarterly": relativedelta(months=3),
+    "@yearly": relativedelta(years=1),
+    "@annually": relativedelta(years=1),
 }
 # How long one period lasts, by the shape of its label (after an optional `<scope>:` prefix);
 # the same table as fct_feed_submissions.
@@ -56,16 +59,16 @@ class FeedSubmissions:
     schedule: str | None
     due_within_days: int | None
     last_period_start: date | None = None  # first day of the last period a loaded file covers
-    last_period_label: str | None = None   # that file's last period label (202512, GHA:2025, ...)
-    last_loaded_on: date | None = None     # the day the last loaded file arrived
+    last_period_label: str | None = None  # that file's last period label (202512, GHA:2025, ...)
+    last_loaded_on: date | None = None  # the day the last loaded file arrived
     files_received: int = 0
 
 
 @dataclass(frozen=True)
 class Deadline:
     feed_id: str
-    status: str                 # on_time | late | never | unscheduled
-    basis: str | None = None    # period | received: what the freshness is measured from
+    status: str  # on_time | late | never | unscheduled
+    basis: str | None = None  # period | received: what the freshness is measured from
     reference: date | None = None
     due_on: date | None = None
     days_late: int = 0
@@ -84,8 +87,9 @@ def schedule_interval(schedule: str | None) -> relativedelta | None:
     return relativedelta(seconds=int((runs.get_next(datetime) - first).total_seconds()))
 
 
-def last_day_covered(period_start: date | None, label: str | None,
-                     schedule: str | None = None) -> date | None:
+def last_day_covered(
+    period_start: date | None, label: str | None, schedule: str | None = None
+) -> date | None:
     """The last day of the period starting `period_start` whose label is `label` (pure)."""
     if label:
         bare = label.rsplit(":", 1)[-1]
@@ -110,8 +114,11 @@ def deadline(feed: FeedSubmissions, today: date) -> Deadline:
     basis, reference = ("period", covered) if covered else ("received", feed.last_loaded_on)
     if reference is None:
         return Deadline(feed.feed_id, "never")
-    due_days = (feed.due_within_days if feed.due_within_days is not None
-                else default_due_within_days(feed.schedule))
+    due_days = (
+        feed.due_within_days
+        if feed.due_within_days is not None
+        else default_due_within_days(feed.schedule)
+    )
     due_on = reference + interval + timedelta(days=due_days)
     if today > due_on:
         return Deadline(feed.feed_id, "late", basis, reference, due_on, (today - due_on).days)
@@ -124,23 +131,43 @@ def late_submitter_alerts(feeds: list[FeedSubmissions], today: date) -> list[Ale
     for feed in sorted(feeds, key=lambda f: f.feed_id):
         d = deadline(feed, today)
         who = f"{feed.publisher_name} ({feed.feed_id}, {feed.schedule})"
-        due_days = (feed.due_within_days if feed.due_within_days is not None
-                    else default_due_within_days(feed.schedule))
+        due_days = (
+            feed.due_within_days
+            if feed.due_within_days is not None
+            else default_due_within_days(feed.schedule)
+        )
         if d.status == "never":
-            received = (f"{feed.files_received} file(s) received, none loaded (see ops.load_batches"
-                        f" where feed_id = '{feed.feed_id}')" if feed.files_received
-                        else "ops.load_batches has no file for it")
-            alerts.append(Alert("late_submitter", f"no data loaded yet from {who}",
-                                f"feed {feed.feed_id} is in the registry but {received}; check"
-                                " the source folder or ask the publisher.", feed.feed_id))
+            received = (
+                f"{feed.files_received} file(s) received, none loaded (see ops.load_batches"
+                f" where feed_id = '{feed.feed_id}')"
+                if feed.files_received
+                else "ops.load_batches has no file for it"
+            )
+            alerts.append(
+                Alert(
+                    "late_submitter",
+                    f"no data loaded yet from {who}",
+                    f"feed {feed.feed_id} is in the registry but {received}; check"
+                    " the source folder or ask the publisher.",
+                    feed.feed_id,
+                )
+            )
         elif d.status == "late":
-            covered = (f"its data covers up to {d.reference:%Y-%m-%d}" if d.basis == "period"
-                       else f"its last file arrived on {d.reference:%Y-%m-%d}")
-            alerts.append(Alert(
-                "late_submitter", f"{who} is {d.days_late} days late",
-                f"{covered}; the next file was due by {d.due_on:%Y-%m-%d} (one {feed.schedule}"
-                f" interval + {due_days} days, due_within_days). Ask the publisher or check the"
-                " source folder.", feed.feed_id))
+            covered = (
+                f"its data covers up to {d.reference:%Y-%m-%d}"
+                if d.basis == "period"
+                else f"its last file arrived on {d.reference:%Y-%m-%d}"
+            )
+            alerts.append(
+                Alert(
+                    "late_submitter",
+                    f"{who} is {d.days_late} days late",
+                    f"{covered}; the next file was due by {d.due_on:%Y-%m-%d} (one {feed.schedule}"
+                    f" interval + {due_days} days, due_within_days). Ask the publisher or check the"
+                    " source folder.",
+                    feed.feed_id,
+                )
+            )
     return alerts
 
 
@@ -184,8 +211,9 @@ def read_feed_submissions(conn) -> list[FeedSubmissions]:
 
 def nothing_to_check(conn) -> str | None:
     """Why there is nothing to check yet (a fresh install), or None when there is."""
-    if conn.execute("select to_regclass('ops.load_batches'), to_regclass('ops.feeds')"
-                    ).fetchone() != ("ops.load_batches", "ops.feeds"):
+    if conn.execute(
+        "select to_regclass('ops.load_batches'), to_regclass('ops.feeds')"
+    ).fetchone() != ("ops.load_batches", "ops.feeds"):
         return "the warehouse has no ops tables yet (run `knowdo db migrate`)"
     if conn.execute("select not exists (select 1 from ops.load_batches)").fetchone()[0]:
         return "no file has been received yet (ops.load_batches is empty)"
@@ -195,6 +223,7 @@ def nothing_to_check(conn) -> str | None:
 
 
 # --- the daily run -----------------------------------------------------------------------------
+
 
 @dataclass
 class FeedHealthReport:
@@ -207,8 +236,10 @@ class FeedHealthReport:
         if not self.checked:
             return f"feed health: nothing to check: {self.reason}"
         late = sum(d.status in ("late", "never") for d in self.deadlines)
-        head = (f"feed health: {len(self.deadlines)} feeds checked, {late} late or never loaded,"
-                f" {len(self.alerts)} alert(s)")
+        head = (
+            f"feed health: {len(self.deadlines)} feeds checked, {late} late or never loaded,"
+            f" {len(self.alerts)} alert(s)"
+        )
         return "\n".join([head] + [f"  - {a.subject}" for a in self.alerts])
 
 
@@ -220,8 +251,9 @@ def precheck(settings: Settings | None = None) -> str | None:
         return nothing_to_check(conn)
 
 
-def check_late_submitters(settings: Settings | None = None,
-                          today: date | None = None) -> tuple[list[Deadline], list[Alert]]:
+def check_late_submitters(
+    settings: Settings | None = None, today: date | None = None
+) -> tuple[list[Deadline], list[Alert]]:
     from knowdo.db import connect
 
     settings = settings or Settings.from_env()
@@ -256,8 +288,9 @@ def send(alerts: list[Alert], settings: Settings | None = None) -> list[Alert]:
     return [a for a in alerts if raise_alert(a, settings, repeat_hours=repeat) is not None]
 
 
-def run_feed_health(settings: Settings | None = None, today: date | None = None,
-                    freshness: bool = True) -> FeedHealthReport:
+def run_feed_health(
+    settings: Settings | None = None, today: date | None = None, freshness: bool = True
+) -> FeedHealthReport:
     """Both checks and their alerts; with nothing loaded yet, nothing is checked or alerted."""
     settings = settings or Settings.from_env()
     reason = precheck(settings)
@@ -275,6 +308,7 @@ def run_feed_health(settings: Settings | None = None, today: date | None = None,
 
 
 # --- Airflow -------------------------------------------------------------------------------------
+
 
 def alert_to_dict(alert: Alert) -> dict:
     return {"kind": alert.kind, "subject": alert.subject, "body": alert.body, "about": alert.about}

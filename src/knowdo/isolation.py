@@ -41,18 +41,20 @@ def _memory_failure(limits: Limits) -> FileRejected:
     return FileRejected(
         f"parsing this file needed more than {limits.max_memory_mb:,} MB of memory (the "
         "KNOWDO_PARSE_MEMORY_MB ceiling); no well-formed feed file needs that much: it is likely "
-        "malformed (e.g. one enormous value or deeply nested structure)")
+        "malformed (e.g. one enormous value or deeply nested structure)"
+    )
 
 
 def _send(fd: int, message: tuple) -> None:
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     view = memoryview(_HEADER.pack(len(data)) + data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
-def _child(fd: int, fn: Callable[..., Iterator[Any]], args: tuple, limits: Limits,
-           batch: int, parent: int) -> None:
+def _child(
+    fd: int, fn: Callable[..., Iterator[Any]], args: tuple, limits: Limits, batch: int, parent: int
+) -> None:
     """In the child: cap memory, run the generator, send its items; never returns."""
     try:
         _die_with_parent(parent)
@@ -124,8 +126,9 @@ def _read_exactly(fd: int, size: int, stall_s: int, pid: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def iter_isolated(fn: Callable[..., Iterator[Any]], *args: Any, limits: Limits | None = None,
-                  batch: int = 1000) -> Iterator[Any]:
+def iter_isolated(
+    fn: Callable[..., Iterator[Any]], *args: Any, limits: Limits | None = None, batch: int = 1000
+) -> Iterator[Any]:
     """What `fn(*args)` yields, computed in a child process under the memory ceiling.
 
     The child's exceptions are raised here (FileRejected and FastPathUnavailable unchanged); running
@@ -147,12 +150,14 @@ def iter_isolated(fn: Callable[..., Iterator[Any]], *args: Any, limits: Limits |
         while True:
             try:
                 header = _read_exactly(read_fd, _HEADER.size, limits.parse_stall_s, pid)
-                body = header and _read_exactly(read_fd, _HEADER.unpack(header)[0],
-                                                limits.parse_stall_s, pid)
+                body = header and _read_exactly(
+                    read_fd, _HEADER.unpack(header)[0], limits.parse_stall_s, pid
+                )
             except TimeoutError:
                 raise FileRejected(
                     f"parsing this file made no progress for {limits.parse_stall_s} s (the "
-                    "KNOWDO_PARSE_STALL_S bound) and was stopped") from None
+                    "KNOWDO_PARSE_STALL_S bound) and was stopped"
+                ) from None
             if not body:
                 status, reaped = os.waitpid(pid, 0)[1], True
                 raise _death(status, limits)
@@ -201,10 +206,12 @@ def _death(status: int, limits: Limits) -> FileRejected:
             return FileRejected(
                 f"parsing this file was killed ({name}): most likely it went past the memory "
                 f"ceiling ({limits.max_memory_mb:,} MB, KNOWDO_PARSE_MEMORY_MB) or the machine ran "
-                "short of memory")
+                "short of memory"
+            )
         return FileRejected(
             f"the parser crashed on this file ({name}): the file is malformed in a way no bound "
-            "caught; please report it with the file")
+            "caught; please report it with the file"
+        )
     code = os.WEXITSTATUS(status)
     if code == 3:
         return _memory_failure(limits)

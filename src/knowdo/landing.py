@@ -119,7 +119,8 @@ def _room_needed(landing_dir: Path, source: Path, exc: OSError) -> LandingFull:
         errno.ENOSPC,
         f"the landing zone {landing_dir} is full: {source.name} needs {need:,} bytes there and"
         f" {free:,} are free; free space (or point KNOWDO_LANDING_DIR at a larger volume) and rerun:"
-        " nothing was recorded for this file")
+        " nothing was recorded for this file",
+    )
 
 
 def land(conn: psycopg.Connection, landing_dir: Path, feed_id: str, source: Path) -> LandedFile:

@@ -101,17 +101,37 @@ def ingest_file(
         raise
 
 
-def _already_received(conn: psycopg.Connection, feed: Feed, path: Path, landed: LandedFile) -> LoadResult | None:
+def _already_received(
+    conn: psycopg.Connection, feed: Feed, path: Path, landed: LandedFile
+) -> LoadResult | None:
     if existing := _existing_batch(conn, feed.id, landed.sha256):
         batch_id, status, read, loaded, rejected, error, out_of_scope = existing
-        return LoadResult(feed.id, path.name, landed.sha256, batch_id, status, read, loaded,
-                          rejected, error, already_loaded=True, rows_out_of_scope=out_of_scope)
+        return LoadResult(
+            feed.id,
+            path.name,
+            landed.sha256,
+            batch_id,
+            status,
+            read,
+            loaded,
+            rejected,
+            error,
+            already_loaded=True,
+            rows_out_of_scope=out_of_scope,
+        )
     return None
 
 
-def _load_landed(conn: psycopg.Connection, feed: Feed, spec, path: Path, landed: LandedFile,
-                 on_progress: Callable[[int], None] | None, vectorised: bool,
-                 copy_format: str) -> LoadResult:
+def _load_landed(
+    conn: psycopg.Connection,
+    feed: Feed,
+    spec,
+    path: Path,
+    landed: LandedFile,
+    on_progress: Callable[[int], None] | None,
+    vectorised: bool,
+    copy_format: str,
+) -> LoadResult:
     """Load a landed file as one batch in one transaction (a failed file as a failed batch)."""
     try:
         with conn.transaction():
@@ -120,36 +140,52 @@ def _load_landed(conn: psycopg.Connection, feed: Feed, spec, path: Path, landed:
                 " values (%s, %s, %s, %s, %s, 'loading') returning batch_id",
                 (feed.id, landed.sha256, path.name, feed.format, spec.raw_table),
             ).fetchone()[0]
-            ctx = replace(feed.parse_context(file_name=path.name),
-                          defer_duplicate_check=bool(spec.key_columns))
+            ctx = replace(
+                feed.parse_context(file_name=path.name),
+                defer_duplicate_check=bool(spec.key_columns),
+            )
             copied = None
             if vectorised:
                 try:
-                    with conn.transaction():  # a savepoint: a fall back keeps nothing of the attempt
-                        copied = _copy_tables(conn, spec, ctx, landed, batch_id, feed.id,
-                                              on_progress, copy_format)
+                    with (
+                        conn.transaction()
+                    ):  # a savepoint: a fall back keeps nothing of the attempt
+                        copied = _copy_tables(
+                            conn, spec, ctx, landed, batch_id, feed.id, on_progress, copy_format
+                        )
                 except FastPathUnavailable:
                     copied, vectorised = None, False
             if copied is None:
                 copied = _copy_rows(conn, spec, ctx, landed, batch_id, feed.id, on_progress)
-            loaded, rejected_rows, rejections = copied.loaded, copied.rejected_rows, copied.rejections
+            loaded, rejected_rows, rejections = (
+                copied.loaded,
+                copied.rejected_rows,
+                copied.rejections,
+            )
             if spec.key_columns:
-                duplicates = _reject_duplicate_keys(conn, spec, batch_id, landed.sha256,
-                                                    copied.key_candidates)
+                duplicates = _reject_duplicate_keys(
+                    conn, spec, batch_id, landed.sha256, copied.key_candidates
+                )
                 loaded -= len(duplicates)
                 rejected_rows.update(duplicates)
             rejected = len(rejected_rows)
             if rejections:
-                with conn.cursor() as cur, cur.copy(
-                    "copy ops.rejected_rows (batch_id, file_sha256, row_number, field, value, reason)"
-                    " from stdin"
-                ) as copy:
+                with (
+                    conn.cursor() as cur,
+                    cur.copy(
+                        "copy ops.rejected_rows (batch_id, file_sha256, row_number, field, value, reason)"
+                        " from stdin"
+                    ) as copy,
+                ):
                     for r in rejections:
                         copy.write_row((batch_id, landed.sha256, r.row, r.field, r.value, r.reason))
             if copied.out_of_scope_ids:
-                with conn.cursor() as cur, cur.copy(
-                    "copy ops.out_of_scope_ids (batch_id, id_kind, source_id, row_count) from stdin"
-                ) as copy:
+                with (
+                    conn.cursor() as cur,
+                    cur.copy(
+                        "copy ops.out_of_scope_ids (batch_id, id_kind, source_id, row_count) from stdin"
+                    ) as copy,
+                ):
                     for (kind, source_id), count in sorted(copied.out_of_scope_ids.items()):
                         copy.write_row((batch_id, kind, source_id, count))
             periods = sorted(copied.periods)
@@ -160,9 +196,17 @@ def _load_landed(conn: psycopg.Connection, feed: Feed, spec, path: Path, landed:
                 "update ops.load_batches set status = 'loaded', rows_read = %s, rows_loaded = %s,"
                 " rows_rejected = %s, rows_out_of_scope = %s, periods = %s, period_start = %s,"
                 " period_end = %s, submitted_at = %s, finished_at = now() where batch_id = %s",
-                (copied.read, loaded, rejected, copied.out_of_scope_rows, periods,
-                 copied.first_period, copied.last_period,
-                 spec.submitted_at(landed.path) if spec.submitted_at else None, batch_id),
+                (
+                    copied.read,
+                    loaded,
+                    rejected,
+                    copied.out_of_scope_rows,
+                    periods,
+                    copied.first_period,
+                    copied.last_period,
+                    spec.submitted_at(landed.path) if spec.submitted_at else None,
+                    batch_id,
+                ),
             )
     except FileRejected as exc:
         with conn.transaction():
@@ -172,13 +216,35 @@ def _load_landed(conn: psycopg.Connection, feed: Feed, spec, path: Path, landed:
                 " returning batch_id",
                 (feed.id, landed.sha256, path.name, feed.format, spec.raw_table, str(exc)),
             ).fetchone()[0]
-        return LoadResult(feed.id, path.name, landed.sha256, batch_id, "failed", 0, 0, 0,
-                          str(exc), already_loaded=False)
+        return LoadResult(
+            feed.id,
+            path.name,
+            landed.sha256,
+            batch_id,
+            "failed",
+            0,
+            0,
+            0,
+            str(exc),
+            already_loaded=False,
+        )
     if on_progress:
         on_progress(loaded + rejected)
-    return LoadResult(feed.id, path.name, landed.sha256, batch_id, "loaded", copied.read, loaded,
-                      rejected, None, already_loaded=False, superseded=tuple(superseded),
-                      vectorised=vectorised, rows_out_of_scope=copied.out_of_scope_rows)
+    return LoadResult(
+        feed.id,
+        path.name,
+        landed.sha256,
+        batch_id,
+        "loaded",
+        copied.read,
+        loaded,
+        rejected,
+        None,
+        already_loaded=False,
+        superseded=tuple(superseded),
+        vectorised=vectorised,
+        rows_out_of_scope=copied.out_of_scope_rows,
+    )
 
 
 def _import_pyarrow() -> None:
@@ -219,8 +285,15 @@ class _Copied:
             self.last_period = max(self.last_period or last, last)
 
 
-def _copy_rows(conn: psycopg.Connection, spec, ctx: ParseContext, landed: LandedFile,
-               batch_id: int, feed_id: str, on_progress) -> _Copied:
+def _copy_rows(
+    conn: psycopg.Connection,
+    spec,
+    ctx: ParseContext,
+    landed: LandedFile,
+    batch_id: int,
+    feed_id: str,
+    on_progress,
+) -> _Copied:
     """The format's row parser into COPY, one row at a time (the exact path every format has)."""
     from knowdo.isolation import iter_isolated
 
@@ -262,14 +335,26 @@ def resolve_copy_format(chosen: str | None = None) -> str:
 
 def _column_types(conn: psycopg.Connection, raw_table: str, names: tuple[str, ...]) -> list[str]:
     schema, table = raw_table.split(".")
-    found = dict(conn.execute(
-        "select column_name, data_type from information_schema.columns"
-        " where table_schema = %s and table_name = %s", (schema, table)).fetchall())
+    found = dict(
+        conn.execute(
+            "select column_name, data_type from information_schema.columns"
+            " where table_schema = %s and table_name = %s",
+            (schema, table),
+        ).fetchall()
+    )
     return [found.get(name, "") for name in names]
 
 
-def _copy_tables(conn: psycopg.Connection, spec, ctx: ParseContext, landed: LandedFile,
-                 batch_id: int, feed_id: str, on_progress, copy_format: str) -> _Copied:
+def _copy_tables(
+    conn: psycopg.Connection,
+    spec,
+    ctx: ParseContext,
+    landed: LandedFile,
+    batch_id: int,
+    feed_id: str,
+    on_progress,
+    copy_format: str,
+) -> _Copied:
     """The format's vectorised path into COPY, a block at a time. Blocks are parsed and encoded in
     a thread while this one sends the previous block, so the client's work overlaps the server's.
 
@@ -295,21 +380,26 @@ def _copy_tables(conn: psycopg.Connection, spec, ctx: ParseContext, landed: Land
         types = _column_types(conn, spec.raw_table, names)
         binary = all(t in _pgbinary.SUPPORTED_TYPES for t in types)
         zone = _pgbinary.session_zone(conn.info.parameter_status("TimeZone"))
-    with (KeyFilter(spec.key_columns) if spec.key_columns else nullcontext() as key_filter,
-          tempfile.TemporaryFile(prefix="knowdo-copy-csv-") as leftovers):
+    with (
+        KeyFilter(spec.key_columns) if spec.key_columns else nullcontext() as key_filter,
+        tempfile.TemporaryFile(prefix="knowdo-copy-csv-") as leftovers,
+    ):
 
         def encoded():
             # issue 13: parsed in a child process under the memory ceiling (knowdo.isolation)
-            for chunk in iter_isolated(spec.load_tables, landed.path, ctx, limits=ctx.limits,
-                                       batch=1):
+            for chunk in iter_isolated(
+                spec.load_tables, landed.path, ctx, limits=ctx.limits, batch=1
+            ):
                 table = chunk.table
                 if key_filter is not None:
                     key_filter.add(table)
                 n = table.num_rows
-                batch = {"batch_id": constant(batch_id, n, pa.int64()),
-                         "file_sha256": constant(landed.sha256, n, pa.string()),
-                         "row_number": table.column("row_number"),
-                         "feed_id": constant(feed_id, n, pa.string())}
+                batch = {
+                    "batch_id": constant(batch_id, n, pa.int64()),
+                    "file_sha256": constant(landed.sha256, n, pa.string()),
+                    "row_number": table.column("row_number"),
+                    "feed_id": constant(feed_id, n, pa.string()),
+                }
                 arrays = [batch[c] if c in batch else table.column(c) for c in names]
                 block = pa.Table.from_arrays(arrays, names=list(names))
                 if not binary:
@@ -320,10 +410,13 @@ def _copy_tables(conn: psycopg.Connection, spec, ctx: ParseContext, landed: Land
                     leftovers.write(copy_csv(rest))
                 yield chunk, data
 
-        with conn.cursor() as cur, cur.copy(
-            f"copy {spec.raw_table} ({columns}) from stdin"
-            f" with (format {'binary' if binary else 'csv'})"
-        ) as copy:
+        with (
+            conn.cursor() as cur,
+            cur.copy(
+                f"copy {spec.raw_table} ({columns}) from stdin"
+                f" with (format {'binary' if binary else 'csv'})"
+            ) as copy,
+        ):
             if binary:
                 copy.write(_pgbinary.SIGNATURE)
             for chunk, data in _in_background(encoded()):
@@ -341,9 +434,10 @@ def _copy_tables(conn: psycopg.Connection, spec, ctx: ParseContext, landed: Land
                 copy.write(_pgbinary.TRAILER)
         if leftovers.tell():
             leftovers.seek(0)
-            with conn.cursor() as cur, cur.copy(
-                f"copy {spec.raw_table} ({columns}) from stdin with (format csv)"
-            ) as copy:
+            with (
+                conn.cursor() as cur,
+                cur.copy(f"copy {spec.raw_table} ({columns}) from stdin with (format csv)") as copy,
+            ):
                 while data := leftovers.read(1 << 20):
                     copy.write(data)
         if key_filter is not None:
@@ -398,8 +492,9 @@ def _in_background(items: Iterator[T], ahead: int = 6) -> Iterator[T]:
         worker.join()
 
 
-def _reject_duplicate_keys(conn: psycopg.Connection, spec, batch_id: int, sha256: str,
-                           candidates: set[tuple] | None = None) -> set[int]:
+def _reject_duplicate_keys(
+    conn: psycopg.Connection, spec, batch_id: int, sha256: str, candidates: set[tuple] | None = None
+) -> set[int]:
     """Move every repeat of a key within this batch from raw to ops.rejected_rows (the first
     occurrence stays). Done in SQL after COPY so memory stays flat however large the file.
 
@@ -412,8 +507,12 @@ def _reject_duplicate_keys(conn: psycopg.Connection, spec, batch_id: int, sha256
     table = sql.Identifier(*spec.raw_table.split("."))
     keys = sql.SQL(", ").join(sql.Identifier(c) for c in spec.key_columns)
     restrict = sql.SQL("")
-    params = {"batch": batch_id, "sha": sha256, "field": spec.key_columns[0],
-              "what": spec.key_description or ", ".join(spec.key_columns)}
+    params = {
+        "batch": batch_id,
+        "sha": sha256,
+        "field": spec.key_columns[0],
+        "what": spec.key_description or ", ".join(spec.key_columns),
+    }
     if candidates is not None:
         # the candidate keys as one text array per key column (the loader may not create
         # temporary tables); NULL-safe match, and the coalesce equality lets PostgreSQL hash them
@@ -421,15 +520,21 @@ def _reject_duplicate_keys(conn: psycopg.Connection, spec, batch_id: int, sha256
         for i, name in enumerate(names):
             params[name] = [None if key[i] is None else str(key[i]) for key in candidates]
         match = sql.SQL(" and ").join(
-            sql.SQL("coalesce(c.{n}, '') = coalesce(t.{k}::text, '')"
-                    " and c.{n} is not distinct from t.{k}::text").format(
-                n=sql.Identifier(n), k=sql.Identifier(c))
-            for n, c in zip(names, spec.key_columns))
+            sql.SQL(
+                "coalesce(c.{n}, '') = coalesce(t.{k}::text, '')"
+                " and c.{n} is not distinct from t.{k}::text"
+            ).format(n=sql.Identifier(n), k=sql.Identifier(c))
+            for n, c in zip(names, spec.key_columns)
+        )
         restrict = sql.SQL(
             " and exists (select 1 from unnest({arrays}) as c({names}) where {match})"
-        ).format(arrays=sql.SQL(", ").join(sql.SQL("{}::text[]").format(sql.Placeholder(n))
-                                           for n in names),
-                 names=sql.SQL(", ").join(sql.Identifier(n) for n in names), match=match)
+        ).format(
+            arrays=sql.SQL(", ").join(
+                sql.SQL("{}::text[]").format(sql.Placeholder(n)) for n in names
+            ),
+            names=sql.SQL(", ").join(sql.Identifier(n) for n in names),
+            match=match,
+        )
     rows = conn.execute(
         sql.SQL(
             """
@@ -456,7 +561,9 @@ def _reject_duplicate_keys(conn: psycopg.Connection, spec, batch_id: int, sha256
     return {r[0] for r in rows}
 
 
-def _supersede_earlier(conn: psycopg.Connection, feed_id: str, batch_id: int, periods: list[str]) -> list[int]:
+def _supersede_earlier(
+    conn: psycopg.Connection, feed_id: str, batch_id: int, periods: list[str]
+) -> list[int]:
     """A corrected resend replaces earlier loads of the same feed whose periods it covers entirely.
 
     The earlier batch keeps its rows (traceable) and points at its successor; models read only the

@@ -29,7 +29,10 @@ class MainJobFailed(RuntimeError):
 def _log_path(settings: Settings, ti: dict) -> Path:
     base = Path(settings.local_dir / "airflow" / "logs")
     mi = f"/map_index={ti['map_index']}" if ti.get("map_index", -1) >= 0 else ""
-    return base / f"dag_id={ti['dag_id']}/run_id={ti['dag_run_id']}/task_id={ti['task_id']}{mi}/attempt={max(ti.get('try_number') or 1, 1)}.log"
+    return (
+        base
+        / f"dag_id={ti['dag_id']}/run_id={ti['dag_run_id']}/task_id={ti['task_id']}{mi}/attempt={max(ti.get('try_number') or 1, 1)}.log"
+    )
 
 
 def wait_for_dags(client: AirflowClient, timeout: float = 180) -> None:
@@ -40,31 +43,59 @@ def wait_for_dags(client: AirflowClient, timeout: float = 180) -> None:
                 return
             time.sleep(2)
     errors = client.import_errors()
-    detail = "; ".join(f"{e['filename']}: {e['stack_trace'].strip().splitlines()[-1]}" for e in errors)
-    raise MainJobFailed(f"Airflow did not load the DAGs within {timeout:.0f}s"
-                        + (f" — import errors: {detail}" if detail else " (see .local/log/airflow-dag-processor.log)"))
+    detail = "; ".join(
+        f"{e['filename']}: {e['stack_trace'].strip().splitlines()[-1]}" for e in errors
+    )
+    raise MainJobFailed(
+        f"Airflow did not load the DAGs within {timeout:.0f}s"
+        + (
+            f" — import errors: {detail}"
+            if detail
+            else " (see .local/log/airflow-dag-processor.log)"
+        )
+    )
 
 
-def wait_for_run(client: AirflowClient, settings: Settings, dag_id: str, run_id: str, timeout: float) -> dict:
+def wait_for_run(
+    client: AirflowClient, settings: Settings, dag_id: str, run_id: str, timeout: float
+) -> dict:
     deadline = time.monotonic() + timeout
-    with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total} tasks"), TimeElapsedColumn(), console=console) as progress:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} tasks"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
         bar = progress.add_task(dag_id, total=None)
         while time.monotonic() < deadline:
             run = client.dag_run(dag_id, run_id)
             tis = client.task_instances(dag_id, run_id)
-            done = sum(1 for t in tis if t["state"] in ("success", "skipped", "failed", "upstream_failed"))
+            done = sum(
+                1 for t in tis if t["state"] in ("success", "skipped", "failed", "upstream_failed")
+            )
             running = [t["task_id"] for t in tis if t["state"] == "running"]
-            progress.update(bar, total=max(len(tis), 1), completed=done,
-                            description=f"{dag_id}: {run['state']}" + (f" ({', '.join(running[:2])})" if running else ""))
+            progress.update(
+                bar,
+                total=max(len(tis), 1),
+                completed=done,
+                description=f"{dag_id}: {run['state']}"
+                + (f" ({', '.join(running[:2])})" if running else ""),
+            )
             if run["state"] in FINISHED:
                 if run["state"] == "failed":
                     failed = [t for t in tis if t["state"] == "failed"]
-                    lines = [f"  task {t['task_id']} failed; log: {_log_path(settings, t)}" for t in failed]
+                    lines = [
+                        f"  task {t['task_id']} failed; log: {_log_path(settings, t)}"
+                        for t in failed
+                    ]
                     raise MainJobFailed(f"{dag_id} run {run_id} failed:\n" + "\n".join(lines))
                 return run
             time.sleep(2)
-    raise MainJobFailed(f"{dag_id} run {run_id} did not finish within {timeout:.0f}s; see the Airflow UI")
+    raise MainJobFailed(
+        f"{dag_id} run {run_id} did not finish within {timeout:.0f}s; see the Airflow UI"
+    )
 
 
 def _ts(text: str) -> datetime:
@@ -97,21 +128,26 @@ def next_transform_step(runs: list[dict], started: str, published: bool) -> tupl
       (if any) succeeded: only then are the published marts current;
     - ("trigger", None): nothing is published yet, or the last run failed: run the transform again.
     """
-    active = sorted((r for r in runs if r["state"] in ACTIVE), key=lambda r: r.get("run_after") or "")
+    active = sorted(
+        (r for r in runs if r["state"] in ACTIVE), key=lambda r: r.get("run_after") or ""
+    )
     if active:
         return "wait", active[0]
     recent = transform_runs_since(runs, started)
     if recent:
         return "done", recent[-1]
-    finished = sorted((r for r in runs if r["state"] in FINISHED and r.get("run_after")),
-                      key=lambda r: r["run_after"])
+    finished = sorted(
+        (r for r in runs if r["state"] in FINISHED and r.get("run_after")),
+        key=lambda r: r["run_after"],
+    )
     if published and (not finished or finished[-1]["state"] == "success"):
         return "current", None
     return "trigger", None
 
 
-def follow_transform_runs(client: AirflowClient, settings: Settings, started: str,
-                          expect_run: bool, timeout: float = 2400) -> None:
+def follow_transform_runs(
+    client: AirflowClient, settings: Settings, started: str, expect_run: bool, timeout: float = 2400
+) -> None:
     """Wait until every transform run created since `started` has finished; fail if the last failed.
 
     When new data was announced the Asset-triggered run may take a few seconds to appear, so we look
@@ -121,17 +157,22 @@ def follow_transform_runs(client: AirflowClient, settings: Settings, started: st
     grace = time.monotonic() + (120 if expect_run else 0)
     followed: set[str] = set()
     while time.monotonic() < deadline:
-        step, run = next_transform_step(client.latest_runs(TRANSFORM, limit=20), started,
-                                        marts_published(settings))
+        step, run = next_transform_step(
+            client.latest_runs(TRANSFORM, limit=20), started, marts_published(settings)
+        )
         if step == "wait":
             if run["dag_run_id"] not in followed:
-                console.print(f"{TRANSFORM} run {run['dag_run_id']} (dbt via cosmos, GX gate, publish)")
+                console.print(
+                    f"{TRANSFORM} run {run['dag_run_id']} (dbt via cosmos, GX gate, publish)"
+                )
                 followed.add(run["dag_run_id"])
             wait_for_run(client, settings, TRANSFORM, run["dag_run_id"], timeout=1800)
             continue
         if step == "done":
             if run["state"] == "failed":
-                wait_for_run(client, settings, TRANSFORM, run["dag_run_id"], timeout=60)  # raises, naming tasks
+                wait_for_run(
+                    client, settings, TRANSFORM, run["dag_run_id"], timeout=60
+                )  # raises, naming tasks
             return
         if time.monotonic() < grace:
             with console.status("waiting for the Asset-scheduled transform run"):
@@ -140,20 +181,24 @@ def follow_transform_runs(client: AirflowClient, settings: Settings, started: st
         if step == "current":
             console.print("no new feed data since the last run: the published marts are current")
             return
-        console.print("no transform run is in flight and the marts are not current (nothing published"
-                      " yet, or the last run failed): triggering one")
+        console.print(
+            "no transform run is in flight and the marts are not current (nothing published"
+            " yet, or the last run failed): triggering one"
+        )
         client.trigger(TRANSFORM)
         grace = time.monotonic() + 60
-    raise MainJobFailed(f"{TRANSFORM} runs did not finish within {timeout:.0f}s; see the Airflow UI")
+    raise MainJobFailed(
+        f"{TRANSFORM} runs did not finish within {timeout:.0f}s; see the Airflow UI"
+    )
 
 
 def marts_published(settings: Settings) -> bool:
     from knowdo.db import connect
 
     with connect(settings.transformer_url) as conn:
-        return bool(conn.execute(
-            "select 1 from ops.quality_gate_runs where published limit 1").fetchone()) and bool(
-            conn.execute("select to_regclass('marts.fct_service_use')").fetchone()[0])
+        return bool(
+            conn.execute("select 1 from ops.quality_gate_runs where published limit 1").fetchone()
+        ) and bool(conn.execute("select to_regclass('marts.fct_service_use')").fetchone()[0])
 
 
 def run(settings: Settings | None = None) -> None:
@@ -164,10 +209,15 @@ def run(settings: Settings | None = None) -> None:
         client.unpause(dag_id)
     started = datetime.now(UTC).isoformat()
     ingest = client.trigger(INGEST)
-    console.print(f"triggered {INGEST} ({ingest['dag_run_id']}) on the feeds in {settings.inbox_dir}")
+    console.print(
+        f"triggered {INGEST} ({ingest['dag_run_id']}) on the feeds in {settings.inbox_dir}"
+    )
     wait_for_run(client, settings, INGEST, ingest["dag_run_id"], timeout=900)
-    announced = [t for t in client.task_instances(INGEST, ingest["dag_run_id"])
-                 if t["task_id"].startswith("announce_") and t["state"] == "success"]
+    announced = [
+        t
+        for t in client.task_instances(INGEST, ingest["dag_run_id"])
+        if t["task_id"].startswith("announce_") and t["state"] == "success"
+    ]
     # the ingest DAG emits a raw-table Asset event only when new data landed
     follow_transform_runs(client, settings, started, expect_run=bool(announced))
 
@@ -204,7 +254,9 @@ def import_dashboards() -> None:
             chart = yaml.safe_load(path.read_text(encoding="utf-8"))
             rows = client.chart_data(client.find_chart_id(chart["uuid"]))
             if not rows:
-                raise MainJobFailed(f"chart {chart['slice_name']!r} returned no rows from the published marts")
+                raise MainJobFailed(
+                    f"chart {chart['slice_name']!r} returned no rows from the published marts"
+                )
             console.print(f"chart {chart['slice_name']!r}: {len(rows)} rows")
     except SupersetError as exc:
         raise MainJobFailed(f"Superset: {exc} (log: .local/log/superset.log)") from exc

@@ -47,8 +47,13 @@ class Period:
 
 
 # weekday the week starts on (Monday 0 ... Sunday 6), by the prefix before W
-_WEEK_STARTS = {"": ("week", 0), "Wed": ("week_wednesday", 2), "Thu": ("week_thursday", 3),
-                "Sat": ("week_saturday", 5), "Sun": ("week_sunday", 6)}
+_WEEK_STARTS = {
+    "": ("week", 0),
+    "Wed": ("week_wednesday", 2),
+    "Thu": ("week_thursday", 3),
+    "Sat": ("week_saturday", 5),
+    "Sun": ("week_sunday", 6),
+}
 
 _DAY = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _MONTH = re.compile(r"^(\d{4})(\d{2})$")
@@ -59,8 +64,12 @@ _QUARTER = re.compile(r"^(\d{4})Q(\d)$")
 _SIXMONTH = re.compile(r"^(\d{4})(April|Nov)?S(\d)$")
 _YEAR = re.compile(r"^(\d{4})(April|July|Oct|Nov)?$")
 
-_FINANCIAL = {"April": ("financial_april", 4, 0), "July": ("financial_july", 7, 0),
-              "Oct": ("financial_october", 10, 0), "Nov": ("financial_november", 11, -1)}
+_FINANCIAL = {
+    "April": ("financial_april", 4, 0),
+    "July": ("financial_july", 7, 0),
+    "Oct": ("financial_october", 10, 0),
+    "Nov": ("financial_november", 11, -1),
+}
 
 EXPECTED = (
     "a DHIS2 period: yyyyMMdd, yyyyWn (also WedW, ThuW, SatW, SunW), yyyyBiWn, yyyyMM, yyyyMMB, "
@@ -75,8 +84,12 @@ def _add_months(year: int, month: int, months: int) -> tuple[int, int]:
 
 def _months(text: str, kind: str, year: int, month: int, count: int) -> Period:
     end_year, end_month = _add_months(year, month, count - 1)
-    return Period(text, kind, date(year, month, 1),
-                  date(end_year, end_month, monthrange(end_year, end_month)[1]))
+    return Period(
+        text,
+        kind,
+        date(year, month, 1),
+        date(end_year, end_month, monthrange(end_year, end_month)[1]),
+    )
 
 
 def week_one_start(year: int, weekday: int) -> date:
@@ -142,8 +155,9 @@ def _parse(text: str) -> Period | None:
         if base == "April":
             return _months(text, "sixmonth_april", year, 4 if n == 1 else 10, 6)
         if base == "Nov":  # 2019NovS1: November 2018 to April 2019 (DHIS2 names it by its end)
-            return _months(text, "sixmonth_november", year - 1 if n == 1 else year,
-                           11 if n == 1 else 5, 6)
+            return _months(
+                text, "sixmonth_november", year - 1 if n == 1 else year, 11 if n == 1 else 5, 6
+            )
         return _months(text, "sixmonth", year, 1 if n == 1 else 7, 6)
     if m := _YEAR.match(text):
         year = int(m[1])
@@ -161,7 +175,22 @@ def parse_dhis2_period(text: str | None) -> tuple[date, str]:
 
 
 PERIOD_TYPES = (
-    "day", "week", "week_wednesday", "week_thursday", "week_saturday", "week_sunday", "biweek",
-    "month", "bimonth", "quarter", "sixmonth", "sixmonth_april", "sixmonth_november", "year",
-    "financial_april", "financial_july", "financial_october", "financial_november",
+    "day",
+    "week",
+    "week_wednesday",
+    "week_thursday",
+    "week_saturday",
+    "week_sunday",
+    "biweek",
+    "month",
+    "bimonth",
+    "quarter",
+    "sixmonth",
+    "sixmonth_april",
+    "sixmonth_november",
+    "year",
+    "financial_april",
+    "financial_july",
+    "financial_october",
+    "financial_november",
 )

@@ -63,14 +63,28 @@ def ingest_feed(feed_id: str, settings: Settings | None = None) -> dict:
             result = ingest_file(conn, feed, path, settings.landing_dir)
             results.append(asdict(result))
             if result.status == "failed":
-                log.error("%s: file rejected (batch %s): %s — kept in the landing zone as %s",
-                          path.name, result.batch_id, result.error, result.sha256)
+                log.error(
+                    "%s: file rejected (batch %s): %s — kept in the landing zone as %s",
+                    path.name,
+                    result.batch_id,
+                    result.error,
+                    result.sha256,
+                )
             elif result.already_loaded:
-                log.info("%s: already received (batch %s), nothing to do", path.name, result.batch_id)
+                log.info(
+                    "%s: already received (batch %s), nothing to do", path.name, result.batch_id
+                )
             else:
-                log.info("%s: batch %s loaded %s rows, rejected %s%s", path.name, result.batch_id,
-                         result.rows_loaded, result.rows_rejected,
-                         f" (see ops.rejected_rows where batch_id = {result.batch_id})" if result.rows_rejected else "")
+                log.info(
+                    "%s: batch %s loaded %s rows, rejected %s%s",
+                    path.name,
+                    result.batch_id,
+                    result.rows_loaded,
+                    result.rows_rejected,
+                    f" (see ops.rejected_rows where batch_id = {result.batch_id})"
+                    if result.rows_rejected
+                    else "",
+                )
     if not files:
         log.info("feed %s: no files waiting (%s)", feed_id, feed.source)
     new = [r for r in results if not r["already_loaded"] and r["status"] == "loaded"]
@@ -79,7 +93,9 @@ def ingest_feed(feed_id: str, settings: Settings | None = None) -> dict:
         "raw_table": FORMATS[feed.format].raw_table,
         "files": len(results),
         "new_batches": [r["batch_id"] for r in new],
-        "failed_files": [r["file_name"] for r in results if r["status"] == "failed" and not r["already_loaded"]],
+        "failed_files": [
+            r["file_name"] for r in results if r["status"] == "failed" and not r["already_loaded"]
+        ],
     }
 
 
@@ -104,7 +120,9 @@ def quality_gate(run_id: str) -> list[str]:
     if not result.success:
         raise GateFailed(
             "quality gate failed: marts keep their last good version. Failed: "
-            + ", ".join(result.failed_expectations or ["(see notes)"]) + "\n" + result.summary()
+            + ", ".join(result.failed_expectations or ["(see notes)"])
+            + "\n"
+            + result.summary()
         )
     return result.mart_tables()
 
@@ -137,9 +155,15 @@ def main(argv: list[str] | None = None) -> int:
         publish_audited_marts(args.run_id)
     except (GateFailed, PublishRefused) as exc:
         print(exc)
-        raise_alert(Alert("gate_failed", f"quality gate failed in run {args.run_id}",
-                          f"{str(exc).splitlines()[0]}\nmarts keep their last good version; see "
-                          f"ops.quality_gate_runs where run_id = '{args.run_id}'.", about=args.run_id))
+        raise_alert(
+            Alert(
+                "gate_failed",
+                f"quality gate failed in run {args.run_id}",
+                f"{str(exc).splitlines()[0]}\nmarts keep their last good version; see "
+                f"ops.quality_gate_runs where run_id = '{args.run_id}'.",
+                about=args.run_id,
+            )
+        )
         return 1
     return 0
 

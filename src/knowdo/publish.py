@@ -42,12 +42,18 @@ def _columns(conn, schema: str, table: str) -> list[tuple[str, str]]:
     return conn.execute(
         "select a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute a"
         " where a.attrelid = to_regclass(%s) and a.attnum > 0 and not a.attisdropped"
-        " order by a.attnum", (f'"{schema}"."{table}"',)).fetchall()
+        " order by a.attnum",
+        (f'"{schema}"."{table}"',),
+    ).fetchall()
 
 
-def publish(tables: list[str], settings: Settings | None = None,
-            source_schema: str = "marts_candidate", target_schema: str = "marts",
-            expected_fingerprints: dict[str, str] | None = None) -> dict[str, int]:
+def publish(
+    tables: list[str],
+    settings: Settings | None = None,
+    source_schema: str = "marts_candidate",
+    target_schema: str = "marts",
+    expected_fingerprints: dict[str, str] | None = None,
+) -> dict[str, int]:
     """Copy each candidate table into the target schema, all in one transaction; rows per table.
 
     With `expected_fingerprints` (table -> fingerprint the gate recorded) a candidate whose content
@@ -63,19 +69,25 @@ def publish(tables: list[str], settings: Settings | None = None,
     with connect(settings.transformer_url) as conn, conn.transaction():
         conn.execute("set local lock_timeout = '120s'")
         # the candidate cannot change between the check below and the copy
-        conn.execute(sql.SQL("lock table {} in share mode").format(
-            sql.SQL(", ").join(sql.Identifier(source_schema, t) for t in tables)))
+        conn.execute(
+            sql.SQL("lock table {} in share mode").format(
+                sql.SQL(", ").join(sql.Identifier(source_schema, t) for t in tables)
+            )
+        )
         if expected_fingerprints is not None:
             for table in tables:
                 now = fingerprint(conn, source_schema, table)
                 if expected_fingerprints.get(table) != now:
                     raise PublishRefused(
                         f"{source_schema}.{table} changed after the quality gate audited it (another"
-                        " build ran meanwhile?): nothing published; rerun the transform")
+                        " build ran meanwhile?): nothing published; rerun the transform"
+                    )
         in_place, rebuilt = [], []
         for table in tables:
             target = _columns(conn, target_schema, table)
-            (in_place if target and target == _columns(conn, source_schema, table) else rebuilt).append(table)
+            (
+                in_place if target and target == _columns(conn, source_schema, table) else rebuilt
+            ).append(table)
         existing = [t for t in rebuilt if _columns(conn, target_schema, t)]
         if existing:
             _lock_exclusively(conn, target_schema, existing)
@@ -85,15 +97,19 @@ def publish(tables: list[str], settings: Settings | None = None,
             if table in in_place:
                 conn.execute(sql.SQL("delete from {}").format(dst))
                 counts[table] = conn.execute(
-                    sql.SQL("insert into {} select * from {}").format(dst, src)).rowcount
+                    sql.SQL("insert into {} select * from {}").format(dst, src)
+                ).rowcount
             else:
                 new = sql.Identifier(target_schema, f"{table}__publishing")
                 conn.execute(sql.SQL("drop table if exists {}").format(new))
                 conn.execute(sql.SQL("create table {} (like {} including all)").format(new, src))
                 counts[table] = conn.execute(
-                    sql.SQL("insert into {} select * from {}").format(new, src)).rowcount
+                    sql.SQL("insert into {} select * from {}").format(new, src)
+                ).rowcount
                 conn.execute(sql.SQL("drop table if exists {}").format(dst))
-                conn.execute(sql.SQL("alter table {} rename to {}").format(new, sql.Identifier(table)))
+                conn.execute(
+                    sql.SQL("alter table {} rename to {}").format(new, sql.Identifier(table))
+                )
             # row-level security (knowdo.row_security) in this same transaction, before the grant:
             # no reader ever sees a published table without its policies (a rebuilt table has
             # none; a refreshed one keeps them and this takes no lock unless they changed)
@@ -102,7 +118,9 @@ def publish(tables: list[str], settings: Settings | None = None,
             except RowSecurityError as exc:
                 raise PublishRefused(f"{exc}: nothing published") from exc
             if table not in in_place:
-                conn.execute(sql.SQL("grant select on {} to {}").format(dst, sql.Identifier(READER_ROLE)))
+                conn.execute(
+                    sql.SQL("grant select on {} to {}").format(dst, sql.Identifier(READER_ROLE))
+                )
             conn.execute(sql.SQL("analyze {}").format(dst))
             how = "refreshed in place" if table in in_place else "rebuilt (columns changed or new)"
             log.info("published %s.%s: %s rows, %s", target_schema, table, counts[table], how)
@@ -120,7 +138,8 @@ def _lock_exclusively(conn, schema: str, tables: list[str], timeout_s: float = 1
     from psycopg import errors
 
     statement = sql.SQL("lock table {} in access exclusive mode nowait").format(
-        sql.SQL(", ").join(sql.Identifier(schema, t) for t in tables))
+        sql.SQL(", ").join(sql.Identifier(schema, t) for t in tables)
+    )
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -131,7 +150,8 @@ def _lock_exclusively(conn, schema: str, tables: list[str], timeout_s: float = 1
             if time.monotonic() > deadline:
                 raise PublishRefused(
                     f"readers kept {schema}.{', '.join(tables)} busy for {timeout_s:.0f}s:"
-                    " nothing published; rerun the transform") from None
+                    " nothing published; rerun the transform"
+                ) from None
             time.sleep(0.02)
 
 
@@ -141,15 +161,24 @@ def audited_tables(run_id: str, settings: Settings | None = None) -> dict[str, s
     with connect(settings.transformer_url) as conn:
         rows = conn.execute(
             "select suite_name, success, layer, table_name, fingerprint from ops.quality_gate_runs"
-            " where run_id = %s", (run_id,)).fetchall()
+            " where run_id = %s",
+            (run_id,),
+        ).fetchall()
     if not rows:
-        raise PublishRefused(f"no quality gate outcome recorded for run {run_id}: nothing published")
+        raise PublishRefused(
+            f"no quality gate outcome recorded for run {run_id}: nothing published"
+        )
     failed = sorted(name for name, success, *_ in rows if not success)
     if failed:
-        raise PublishRefused(f"the quality gate failed for run {run_id} (suites: {', '.join(failed)}):"
-                             " nothing published; marts keep their last good version")
-    return {table.split(".", 1)[1]: fp for _, _, layer, table, fp in rows
-            if layer == "marts" and fp is not None}
+        raise PublishRefused(
+            f"the quality gate failed for run {run_id} (suites: {', '.join(failed)}):"
+            " nothing published; marts keep their last good version"
+        )
+    return {
+        table.split(".", 1)[1]: fp
+        for _, _, layer, table, fp in rows
+        if layer == "marts" and fp is not None
+    }
 
 
 def publish_audited(run_id: str, settings: Settings | None = None) -> dict[str, int]:

@@ -108,8 +108,10 @@ class GateResult:
             lines.append("no suites and no candidate marts found: nothing was audited")
         for o in self.outcomes:
             status = "passed" if o.success else "FAILED"
-            lines.append(f"{o.qualified_table}: suite {o.suite} {status} "
-                         f"({o.evaluated - len(o.failures)}/{o.evaluated} expectations met)")
+            lines.append(
+                f"{o.qualified_table}: suite {o.suite} {status} "
+                f"({o.evaluated - len(o.failures)}/{o.evaluated} expectations met)"
+            )
             lines += [f"  - {f.line()}" for f in o.failures]
             lines += [f"  note: {n}" for n in o.notes]
         if self.data_docs:
@@ -129,6 +131,7 @@ class Suite:
 
 
 # --- discovery ---------------------------------------------------------------------------------
+
 
 def suite_files(settings: Settings) -> list[Path]:
     root = settings.gx_dir / "suites"
@@ -161,8 +164,9 @@ def load_conventions(settings: Settings) -> list[dict]:
     return json.loads(path.read_text(encoding="utf-8")).get("rules", [])
 
 
-def convention_expectations(rules: list[dict], columns: list[str],
-                             skip: tuple[str, ...] | list[str] = ()) -> list[dict]:
+def convention_expectations(
+    rules: list[dict], columns: list[str], skip: tuple[str, ...] | list[str] = ()
+) -> list[dict]:
     """The house rules that apply to a table with these columns, minus the ones the mart's suite
     opts out of by id (`meta.skip_conventions`) (pure: no database)."""
     out = []
@@ -199,13 +203,17 @@ def parameter_names(expectation: dict) -> set[str]:
     names: set[str] = set()
     for value in (expectation.get("kwargs") or {}).values():
         if isinstance(value, dict) and "$PARAMETER" in value:
-            names |= {n for n in _PARAMETER_NAME.findall(str(value["$PARAMETER"]))
-                      if n.lower() not in _FUNCTIONS}
+            names |= {
+                n
+                for n in _PARAMETER_NAME.findall(str(value["$PARAMETER"]))
+                if n.lower() not in _FUNCTIONS
+            }
     return names
 
 
-def resolve_parameters(expectations: list[dict], parameters: dict[str, Any],
-                       reasons: dict[str, str]) -> tuple[list[dict], list[str]]:
+def resolve_parameters(
+    expectations: list[dict], parameters: dict[str, Any], reasons: dict[str, str]
+) -> tuple[list[dict], list[str]]:
     """Keep the expectations whose parameters all have a value; say why each other one is skipped."""
     kept, notes = [], []
     for e in expectations:
@@ -220,6 +228,7 @@ def resolve_parameters(expectations: list[dict], parameters: dict[str, Any],
 
 # --- running -----------------------------------------------------------------------------------
 
+
 def _context(settings: Settings):
     import great_expectations as gx
 
@@ -230,7 +239,10 @@ def _context(settings: Settings):
         site_name="knowdo",
         site_config={
             "class_name": "SiteBuilder",
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs)},
+            "store_backend": {
+                "class_name": "TupleFilesystemStoreBackend",
+                "base_directory": str(docs),
+            },
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
         },
     )
@@ -245,8 +257,10 @@ def batches_of(rows: list[Any], limit: int = 10) -> list[str]:
         if isinstance(row, dict) and row.get("feed_id") is not None and "batch_id" in row:
             key = (str(row["feed_id"]), row["batch_id"])
             seen[key] = seen.get(key, 0) + 1
-    named = [f"{feed} batch {batch}" if batch is not None else feed
-             for feed, batch in sorted(seen, key=lambda k: (k[0], str(k[1])))]
+    named = [
+        f"{feed} batch {batch}" if batch is not None else feed
+        for feed, batch in sorted(seen, key=lambda k: (k[0], str(k[1])))
+    ]
     return named[:limit] + ([f"and {len(named) - limit} more"] if len(named) > limit else [])
 
 
@@ -255,24 +269,40 @@ def _failure(result) -> ExpectationFailure:
     kwargs = cfg.kwargs or {}
     res = result.result or {}
     rows = res.get("unexpected_index_list") or res.get("details", {}).get("unexpected_rows") or []
-    examples = (res.get("partial_unexpected_index_list") or res.get("partial_unexpected_list")
-                or res.get("details", {}).get("unexpected_rows") or [])
+    examples = (
+        res.get("partial_unexpected_index_list")
+        or res.get("partial_unexpected_list")
+        or res.get("details", {}).get("unexpected_rows")
+        or []
+    )
     count = res.get("unexpected_count")
     if count is None and cfg.type == "unexpected_rows_expectation":
         count = res.get("observed_value")  # that expectation reports its row count here
     if not examples and "observed_value" in res:
         examples = [f"observed {res['observed_value']}"]
-    description = (getattr(cfg, "description", None) or kwargs.get("description")
-                   or (cfg.meta or {}).get("why") or cfg.type.replace("_", " "))
-    errors = [v.get("exception_message") for v in (result.exception_info or {}).values()
-              if isinstance(v, dict) and v.get("raised_exception")]
+    description = (
+        getattr(cfg, "description", None)
+        or kwargs.get("description")
+        or (cfg.meta or {}).get("why")
+        or cfg.type.replace("_", " ")
+    )
+    errors = [
+        v.get("exception_message")
+        for v in (result.exception_info or {}).values()
+        if isinstance(v, dict) and v.get("raised_exception")
+    ]
     if errors:  # an expectation that could not be evaluated fails the gate and says why
         description = f"{description} — could not be evaluated: {errors[0].splitlines()[0]}"
     return ExpectationFailure(
         expectation=cfg.type,
-        column=kwargs.get("column") or (
-            ",".join(kwargs["column_list"]) if "column_list" in kwargs else
-            f"{kwargs['column_A']},{kwargs['column_B']}" if "column_A" in kwargs else None),
+        column=kwargs.get("column")
+        or (
+            ",".join(kwargs["column_list"])
+            if "column_list" in kwargs
+            else f"{kwargs['column_A']},{kwargs['column_B']}"
+            if "column_A" in kwargs
+            else None
+        ),
         description=str(description),
         unexpected_count=count if isinstance(count, int) else None,
         examples=[_jsonable(e) for e in examples[:EXAMPLE_ROWS]],
@@ -294,31 +324,47 @@ def fingerprint(conn, schema: str, table: str) -> str:
     """Row count and an order-independent hash of every row: changes when any value changes."""
     from psycopg import sql
 
-    count, digest = conn.execute(sql.SQL(
-        "select count(*), coalesce(sum(hashtextextended(t::text, 0)::numeric), 0) from {} t"
-    ).format(sql.Identifier(schema, table))).fetchone()
+    count, digest = conn.execute(
+        sql.SQL(
+            "select count(*), coalesce(sum(hashtextextended(t::text, 0)::numeric), 0) from {} t"
+        ).format(sql.Identifier(schema, table))
+    ).fetchone()
     return f"{count}:{digest}"
 
 
 def _tables(conn, schema: str) -> list[str]:
-    return [r[0] for r in conn.execute(
-        "select table_name from information_schema.tables where table_schema = %s"
-        " and table_type = 'BASE TABLE' and table_name not like '%%\\_\\_%%' order by 1", (schema,))]
+    return [
+        r[0]
+        for r in conn.execute(
+            "select table_name from information_schema.tables where table_schema = %s"
+            " and table_type = 'BASE TABLE' and table_name not like '%%\\_\\_%%' order by 1",
+            (schema,),
+        )
+    ]
 
 
 def _columns(conn, schema: str, table: str) -> list[str]:
-    return [r[0] for r in conn.execute(
-        "select column_name from information_schema.columns where table_schema = %s"
-        " and table_name = %s order by ordinal_position", (schema, table))]
+    return [
+        r[0]
+        for r in conn.execute(
+            "select column_name from information_schema.columns where table_schema = %s"
+            " and table_name = %s order by ordinal_position",
+            (schema, table),
+        )
+    ]
 
 
 def _published_row_count(conn, table: str) -> int | None:
     from psycopg import sql
 
-    if conn.execute("select to_regclass(%s)", (f"{PUBLISHED_SCHEMA}.{table}",)).fetchone()[0] is None:
+    if (
+        conn.execute("select to_regclass(%s)", (f"{PUBLISHED_SCHEMA}.{table}",)).fetchone()[0]
+        is None
+    ):
         return None
-    count = conn.execute(sql.SQL("select count(*) from {}").format(
-        sql.Identifier(PUBLISHED_SCHEMA, table))).fetchone()[0]
+    count = conn.execute(
+        sql.SQL("select count(*) from {}").format(sql.Identifier(PUBLISHED_SCHEMA, table))
+    ).fetchone()[0]
     return count or None
 
 
@@ -330,8 +376,9 @@ class Planned:
     notes: list[str] = field(default_factory=list)
 
 
-def plan(settings: Settings, schema: str = "marts_candidate",
-         layers: tuple[str, ...] = LAYERS) -> list[Planned]:
+def plan(
+    settings: Settings, schema: str = "marts_candidate", layers: tuple[str, ...] = LAYERS
+) -> list[Planned]:
     """What the gate will validate: each suite, whether its table exists, its run-time parameters."""
     from knowdo.db import connect
 
@@ -343,34 +390,77 @@ def plan(settings: Settings, schema: str = "marts_candidate",
         with_suite = {s.table for s in suites if s.layer == "marts"}
         for table in candidates:
             if table not in with_suite:
-                suites.append(Suite(f"conventions__{table}", "marts", table,
-                                    {"name": f"conventions__{table}", "expectations": []}))
+                suites.append(
+                    Suite(
+                        f"conventions__{table}",
+                        "marts",
+                        table,
+                        {"name": f"conventions__{table}", "expectations": []},
+                    )
+                )
         for suite in suites:
             if suite.layer == "raw":
-                exists = conn.execute("select to_regclass(%s)",
-                                      (f"{RAW_SCHEMA}.{suite.table}",)).fetchone()[0] is not None
-                planned.append(Planned(suite, exists, notes=[] if exists else [
-                    f"{RAW_SCHEMA}.{suite.table} does not exist yet: suite not run"]))
+                exists = (
+                    conn.execute(
+                        "select to_regclass(%s)", (f"{RAW_SCHEMA}.{suite.table}",)
+                    ).fetchone()[0]
+                    is not None
+                )
+                planned.append(
+                    Planned(
+                        suite,
+                        exists,
+                        notes=[]
+                        if exists
+                        else [f"{RAW_SCHEMA}.{suite.table} does not exist yet: suite not run"],
+                    )
+                )
                 continue
             if suite.table not in candidates:
-                planned.append(Planned(suite, False, notes=[
-                    f"{schema}.{suite.table} was not built: suite not run, table not published"]))
+                planned.append(
+                    Planned(
+                        suite,
+                        False,
+                        notes=[
+                            f"{schema}.{suite.table} was not built: suite not run, table not published"
+                        ],
+                    )
+                )
                 continue
-            notes = [] if suite.path else [(
-                "no suite of its own in expectations/suites/marts/: only the house conventions"
-                f" were checked (write {suite.table}.json)")]
+            notes = (
+                []
+                if suite.path
+                else [
+                    (
+                        "no suite of its own in expectations/suites/marts/: only the house conventions"
+                        f" were checked (write {suite.table}.json)"
+                    )
+                ]
+            )
             skip = (suite.spec.get("meta") or {}).get("skip_conventions", [])
             extra = convention_expectations(rules, _columns(conn, schema, suite.table), skip)
             if skip:
                 notes.append(f"house conventions skipped by this suite: {', '.join(skip)}")
-            suite.spec["expectations"] = merge_expectations(suite.spec.get("expectations", []), extra)
-            planned.append(Planned(
-                suite, True, {"published_row_count": _published_row_count(conn, suite.table)}, notes))
+            suite.spec["expectations"] = merge_expectations(
+                suite.spec.get("expectations", []), extra
+            )
+            planned.append(
+                Planned(
+                    suite,
+                    True,
+                    {"published_row_count": _published_row_count(conn, suite.table)},
+                    notes,
+                )
+            )
     return planned
 
 
-def run_gate(schema: str = "marts_candidate", settings: Settings | None = None,
-             run_id: str = "manual", layers: tuple[str, ...] = LAYERS) -> GateResult:
+def run_gate(
+    schema: str = "marts_candidate",
+    settings: Settings | None = None,
+    run_id: str = "manual",
+    layers: tuple[str, ...] = LAYERS,
+) -> GateResult:
     """Validate the raw suites and every candidate mart in `schema`; build Data Docs; say what failed.
 
     A suite whose table is missing is reported, not run: a raw table no feed has filled yet passes
@@ -389,48 +479,84 @@ def run_gate(schema: str = "marts_candidate", settings: Settings | None = None,
 
     settings = settings or Settings.from_env()
     ctx = _context(settings)
-    source = ctx.data_sources.add_postgres(DATASOURCE, connection_string="${KNOWDO_GX_WAREHOUSE_URL}")
+    source = ctx.data_sources.add_postgres(
+        DATASOURCE, connection_string="${KNOWDO_GX_WAREHOUSE_URL}"
+    )
     outcomes: list[SuiteOutcome] = []
     for planned in plan(settings, schema, layers):
         suite, parameters, notes = planned.suite, planned.parameters, planned.notes
         table_schema = RAW_SCHEMA if suite.layer == "raw" else schema
         if not planned.runnable:
             # an unfilled raw table is no reason to withhold marts; an unbuilt mart is
-            outcomes.append(SuiteOutcome(suite.name, suite.table, suite.layer == "raw", 0, [],
-                                         suite.layer, table_schema, notes))
+            outcomes.append(
+                SuiteOutcome(
+                    suite.name,
+                    suite.table,
+                    suite.layer == "raw",
+                    0,
+                    [],
+                    suite.layer,
+                    table_schema,
+                    notes,
+                )
+            )
             continue
-        reasons = {"published_row_count":
-                   f"nothing published yet in {PUBLISHED_SCHEMA}.{suite.table} (first publication):"
-                   " row count not compared with a previous version"}
-        expectations, skipped = resolve_parameters(suite.spec.get("expectations", []),
-                                                   parameters, reasons)
+        reasons = {
+            "published_row_count": f"nothing published yet in {PUBLISHED_SCHEMA}.{suite.table} (first publication):"
+            " row count not compared with a previous version"
+        }
+        expectations, skipped = resolve_parameters(
+            suite.spec.get("expectations", []), parameters, reasons
+        )
         spec = {k: v for k, v in suite.spec.items() if k in ("name", "meta", "notes")}
         gx_suite = ctx.suites.add(ExpectationSuite(**spec, expectations=expectations))
         asset_name = f"{table_schema}.{suite.table}"
         if suite.layer == "raw":
             query = (suite.spec.get("meta") or {}).get("current_rows", DEFAULT_CURRENT_ROWS)
             asset = source.add_query_asset(
-                name=asset_name, query=query.format(schema=RAW_SCHEMA, table=suite.table))
+                name=asset_name, query=query.format(schema=RAW_SCHEMA, table=suite.table)
+            )
         else:
-            asset = source.add_table_asset(name=asset_name, table_name=suite.table,
-                                           schema_name=table_schema)
+            asset = source.add_table_asset(
+                name=asset_name, table_name=suite.table, schema_name=table_schema
+            )
         batch_def = asset.add_batch_definition_whole_table("whole table")
         vd = ctx.validation_definitions.add(
-            gx.ValidationDefinition(name=asset_name, data=batch_def, suite=gx_suite))
-        checkpoint = ctx.checkpoints.add(gx.Checkpoint(
-            name=f"gate_{table_schema}_{suite.table}", validation_definitions=[vd],
-            actions=[gx.checkpoint.UpdateDataDocsAction(name="docs")],
-            result_format={"result_format": "COMPLETE", "partial_unexpected_count": EXAMPLE_ROWS,
-                           **({"unexpected_index_column_names": RAW_ROW_KEYS}
-                              if suite.layer == "raw" else {})},
-        ))
-        res = checkpoint.run(expectation_parameters={k: v for k, v in parameters.items()
-                                                     if v is not None})
+            gx.ValidationDefinition(name=asset_name, data=batch_def, suite=gx_suite)
+        )
+        checkpoint = ctx.checkpoints.add(
+            gx.Checkpoint(
+                name=f"gate_{table_schema}_{suite.table}",
+                validation_definitions=[vd],
+                actions=[gx.checkpoint.UpdateDataDocsAction(name="docs")],
+                result_format={
+                    "result_format": "COMPLETE",
+                    "partial_unexpected_count": EXAMPLE_ROWS,
+                    **(
+                        {"unexpected_index_column_names": RAW_ROW_KEYS}
+                        if suite.layer == "raw"
+                        else {}
+                    ),
+                },
+            )
+        )
+        res = checkpoint.run(
+            expectation_parameters={k: v for k, v in parameters.items() if v is not None}
+        )
         for validation in res.run_results.values():
             failures = [_failure(r) for r in validation.results if not r.success]
-            outcomes.append(SuiteOutcome(suite.name, suite.table, validation.success,
-                                         len(validation.results), failures, suite.layer,
-                                         table_schema, notes + skipped))
+            outcomes.append(
+                SuiteOutcome(
+                    suite.name,
+                    suite.table,
+                    validation.success,
+                    len(validation.results),
+                    failures,
+                    suite.layer,
+                    table_schema,
+                    notes + skipped,
+                )
+            )
     # the fingerprint of what was audited: publish refuses a candidate that changed since
     with connect(settings.transformer_url) as conn:
         for o in outcomes:
@@ -442,8 +568,10 @@ def run_gate(schema: str = "marts_candidate", settings: Settings | None = None,
 
 # --- recording ---------------------------------------------------------------------------------
 
-def record_gate(result: GateResult, run_id: str, published: bool,
-                settings: Settings | None = None) -> None:
+
+def record_gate(
+    result: GateResult, run_id: str, published: bool, settings: Settings | None = None
+) -> None:
     """Store the outcome in ops.quality_gate_runs for the data-health dashboard (idempotent per run)."""
     from knowdo.db import connect
 
@@ -460,9 +588,20 @@ def record_gate(result: GateResult, run_id: str, published: bool,
                 " published = excluded.published, layer = excluded.layer,"
                 " table_name = excluded.table_name, fingerprint = excluded.fingerprint,"
                 " notes = excluded.notes, data_docs = excluded.data_docs",
-                (run_id, o.suite, o.success, o.evaluated, len(o.failures),
-                 json.dumps([asdict(f) for f in o.failures], default=str), published, o.layer,
-                 o.qualified_table, o.fingerprint, json.dumps(o.notes), result.data_docs),
+                (
+                    run_id,
+                    o.suite,
+                    o.success,
+                    o.evaluated,
+                    len(o.failures),
+                    json.dumps([asdict(f) for f in o.failures], default=str),
+                    published,
+                    o.layer,
+                    o.qualified_table,
+                    o.fingerprint,
+                    json.dumps(o.notes),
+                    result.data_docs,
+                ),
             )
 
 
@@ -471,4 +610,6 @@ def mark_published(run_id: str, settings: Settings | None = None) -> None:
 
     settings = settings or Settings.from_env()
     with connect(settings.transformer_url) as conn, conn.transaction():
-        conn.execute("update ops.quality_gate_runs set published = true where run_id = %s", (run_id,))
+        conn.execute(
+            "update ops.quality_gate_runs set published = true where run_id = %s", (run_id,)
+        )

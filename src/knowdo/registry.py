@@ -11,7 +11,14 @@ import yaml
 PUBLISHER_KINDS = {"ministry", "ngo", "arc", "funder", "reference"}
 # Days after the end of the period a file covers by which it is due, unless the feed says
 # `due_within_days`; used for the on-time measure and the late-submitter alerts of feed health.
-DEFAULT_DUE_DAYS = {"@daily": 2, "@weekly": 10, "@monthly": 45, "@quarterly": 60, "@yearly": 120, "@annually": 120}
+DEFAULT_DUE_DAYS = {
+    "@daily": 2,
+    "@weekly": 10,
+    "@monthly": 45,
+    "@quarterly": 60,
+    "@yearly": 120,
+    "@annually": 120,
+}
 # A cron schedule gets the default of the preset whose interval its own does not exceed (in days);
 # no schedule at all: one file a year is expected.
 _DUE_DAYS_BY_INTERVAL = ((1, 2), (7, 10), (31, 45), (92, 60))
@@ -42,8 +49,13 @@ class Feed:
 
         from knowdo.formats import ParseContext
 
-        return ParseContext(mapping=self.mapping, options=self.options,
-                            today=today or date.today(), feed_id=self.id, file_name=file_name)
+        return ParseContext(
+            mapping=self.mapping,
+            options=self.options,
+            today=today or date.today(),
+            feed_id=self.id,
+            file_name=file_name,
+        )
 
 
 def default_due_within_days(schedule: str | None) -> int:
@@ -60,11 +72,15 @@ def default_due_within_days(schedule: str | None) -> int:
     try:
         runs = croniter(schedule, datetime(2026, 1, 1))
     except (ValueError, KeyError):
-        raise RegistryError(f"schedule '{schedule}' is neither a cron expression nor one of "
-                            f"{', '.join(sorted(DEFAULT_DUE_DAYS))}") from None
+        raise RegistryError(
+            f"schedule '{schedule}' is neither a cron expression nor one of "
+            f"{', '.join(sorted(DEFAULT_DUE_DAYS))}"
+        ) from None
     first = runs.get_next(datetime)
     days = (runs.get_next(datetime) - first).total_seconds() / 86400
-    return next((due for limit, due in _DUE_DAYS_BY_INTERVAL if days <= limit), _DUE_DAYS_UNSCHEDULED)
+    return next(
+        (due for limit, due in _DUE_DAYS_BY_INTERVAL if days <= limit), _DUE_DAYS_UNSCHEDULED
+    )
 
 
 def _due_within_days(entry: dict, where: str) -> int:
@@ -75,7 +91,9 @@ def _due_within_days(entry: dict, where: str) -> int:
         except RegistryError as exc:
             raise RegistryError(f"{where}: {exc}") from None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise RegistryError(f"{where}: due_within_days must be a whole number of days >= 0, not {value!r}")
+        raise RegistryError(
+            f"{where}: due_within_days must be a whole number of days >= 0, not {value!r}"
+        )
     return value
 
 
@@ -106,16 +124,22 @@ def load_registry(path: Path) -> dict[str, Feed]:
         publisher = _require(entry, "publisher", where)
         kind = _require(publisher, "kind", where + " publisher")
         if kind not in PUBLISHER_KINDS:
-            raise RegistryError(f"{where}: publisher kind '{kind}' not one of {sorted(PUBLISHER_KINDS)}")
+            raise RegistryError(
+                f"{where}: publisher kind '{kind}' not one of {sorted(PUBLISHER_KINDS)}"
+            )
         domain = _require(entry, "domain", where)
         if domain not in DOMAINS:
             raise RegistryError(f"{where}: domain '{domain}' not one of {sorted(DOMAINS)}")
         source = _require(entry, "source", where)
         if not isinstance(source, dict) or not ({"folder", "url"} & set(source)):
-            raise RegistryError(f"{where}: source needs a 'folder' (with optional 'glob') or a 'url'")
+            raise RegistryError(
+                f"{where}: source needs a 'folder' (with optional 'glob') or a 'url'"
+            )
         fmt = _require(entry, "format", where)
         if fmt not in FORMATS:
-            raise RegistryError(f"{where}: unknown format '{fmt}' (known: {', '.join(sorted(FORMATS))})")
+            raise RegistryError(
+                f"{where}: unknown format '{fmt}' (known: {', '.join(sorted(FORMATS))})"
+            )
         feeds[fid] = Feed(
             id=fid,
             publisher_name=_require(publisher, "name", where + " publisher"),
@@ -148,7 +172,18 @@ def sync_to_warehouse(conn, feeds: dict[str, Feed]) -> None:
                 " domain = excluded.domain, format = excluded.format, schedule = excluded.schedule,"
                 " due_within_days = excluded.due_within_days, source = excluded.source,"
                 " in_registry = true, synced_at = now()",
-                (f.id, f.publisher_name, f.publisher_kind, f.country_code, f.domain, f.format,
-                 f.schedule, f.due_within_days, json.dumps(f.source)),
+                (
+                    f.id,
+                    f.publisher_name,
+                    f.publisher_kind,
+                    f.country_code,
+                    f.domain,
+                    f.format,
+                    f.schedule,
+                    f.due_within_days,
+                    json.dumps(f.source),
+                ),
             )
-        conn.execute("update ops.feeds set in_registry = false where not (feed_id = any(%s))", (list(feeds),))
+        conn.execute(
+            "update ops.feeds set in_registry = false where not (feed_id = any(%s))", (list(feeds),)
+        )

@@ -42,7 +42,9 @@ def download(url: str, staging_dir: Path, feed_id: str) -> Path:
                 for block in response.iter_content(1 << 20):
                     size += len(block)
                     if size > MAX_DOWNLOAD_BYTES:
-                        raise SourceError(f"feed {feed_id}: {url} is larger than {MAX_DOWNLOAD_BYTES} bytes")
+                        raise SourceError(
+                            f"feed {feed_id}: {url} is larger than {MAX_DOWNLOAD_BYTES} bytes"
+                        )
                     fh.write(block)
     except requests.RequestException as exc:
         part.unlink(missing_ok=True)

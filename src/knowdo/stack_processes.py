@@ -47,8 +47,9 @@ def read_records(path: Path) -> dict[int, str]:
     return found
 
 
-def program_of(pid: int, pgid: Mapping[int, int], parent: Mapping[int, int],
-               programs: Mapping[int, str]) -> str | None:
+def program_of(
+    pid: int, pgid: Mapping[int, int], parent: Mapping[int, int], programs: Mapping[int, str]
+) -> str | None:
     """The program whose recorded process group holds `pid` or its nearest ancestor (pure)."""
     seen = set()
     while pid and pid not in seen:
@@ -88,7 +89,12 @@ def stack_processes(local_dir: str, program: str | None = None) -> list[StackPro
     table = {}
     for proc in psutil.process_iter(["pid", "ppid"]):
         try:
-            table[proc.pid] = (proc, os.getsid(proc.pid), os.getpgid(proc.pid), proc.info["ppid"] or 0)
+            table[proc.pid] = (
+                proc,
+                os.getsid(proc.pid),
+                os.getpgid(proc.pid),
+                proc.info["ppid"] or 0,
+            )
         except (OSError, psutil.Error):
             continue
     pgid = {pid: t[2] for pid, t in table.items()}
@@ -156,14 +162,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m knowdo.stack_processes")
     parser.add_argument("action", choices=["strays", "kill-strays"])
     parser.add_argument("--program", help="only this supervised program's processes")
-    parser.add_argument("--keep", type=int, action="append", default=[],
-                        help="a pid (and its descendants) that is not a stray")
+    parser.add_argument(
+        "--keep",
+        type=int,
+        action="append",
+        default=[],
+        help="a pid (and its descendants) that is not a stray",
+    )
     parser.add_argument("--local-dir", default=os.environ.get("KNOWDO_LOCAL_DIR", ""))
     args = parser.parse_args(argv)
     if not args.local_dir:
         parser.error("KNOWDO_LOCAL_DIR is not set: source infra/local/env.sh")
-    found = strays(stack_processes(args.local_dir, args.program),
-                   supervised_pids(args.local_dir) | set(args.keep) | {os.getppid()})
+    found = strays(
+        stack_processes(args.local_dir, args.program),
+        supervised_pids(args.local_dir) | set(args.keep) | {os.getppid()},
+    )
     for p in found:
         print(f"{p.pid}\t{p.program}\t{p.command}")
     if args.action == "kill-strays" and found:

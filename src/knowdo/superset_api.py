@@ -155,7 +155,8 @@ class SupersetClient:
                     raise SupersetError(
                         f"Superset is not running: nothing answers at {self.base_url} (connection refused"
                         f" for {refused_for:.0f}s); start it with `bash infra/local/stack.sh start-superset`"
-                        " (or `make up`)") from exc
+                        " (or `make up`)"
+                    ) from exc
             except requests.RequestException as exc:
                 last = type(exc).__name__
             if time.monotonic() >= deadline:

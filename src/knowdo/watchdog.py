@@ -54,8 +54,9 @@ def _duration(seconds: float) -> str:
 
 
 # --- database outage ------------------------------------------------------------------------------
-def db_step(down_since: str | None, reachable: bool, now: datetime,
-            error: str | None = None) -> tuple[str | None, Alert | None]:
+def db_step(
+    down_since: str | None, reachable: bool, now: datetime, error: str | None = None
+) -> tuple[str | None, Alert | None]:
     """Next `down_since` and the alert to raise, given whether the database answered now (pure).
 
     Down: the outage's start is kept (the first failed check). Up again after an outage: one alert,
@@ -63,8 +64,10 @@ def db_step(down_since: str | None, reachable: bool, now: datetime,
     """
     if not reachable:
         if down_since is None:
-            log.error("PostgreSQL is unreachable (%s): the outage is recorded in ops.alerts when it ends",
-                      error or "no answer")
+            log.error(
+                "PostgreSQL is unreachable (%s): the outage is recorded in ops.alerts when it ends",
+                error or "no answer",
+            )
             return _iso(now), None
         return down_since, None
     if down_since is None:
@@ -72,20 +75,29 @@ def db_step(down_since: str | None, reachable: bool, now: datetime,
     start = _parse(down_since)
     seconds = max(0.0, (now - start).total_seconds())
     alert = Alert(
-        "db_outage", f"PostgreSQL was unreachable for {_duration(seconds)}",
+        "db_outage",
+        f"PostgreSQL was unreachable for {_duration(seconds)}",
         f"From {_iso(start)} (first failed check) to {_iso(now)} (first check that answered),"
         f" {seconds:.0f} s. Airflow's services exit when their database goes away; supervisord"
         " restarts them with backoff ('make status' shows their state). Runs in flight carry on;"
         " a task that failed during the outage is retried or shown as failed in Airflow.",
-        about=f"db-outage-{_iso(start)}")
+        about=f"db-outage-{_iso(start)}",
+    )
     return None, alert
 
 
 # --- stalled runs ---------------------------------------------------------------------------------
 def run_fingerprint(task_instances: Iterable[Mapping]) -> str:
     """What changes whenever any task instance of the run changes state or is tried again."""
-    items = sorted((str(ti.get("task_id")), int(ti.get("map_index", -1) if ti.get("map_index") is not None else -1),
-                    str(ti.get("state")), int(ti.get("try_number") or 0)) for ti in task_instances)
+    items = sorted(
+        (
+            str(ti.get("task_id")),
+            int(ti.get("map_index", -1) if ti.get("map_index") is not None else -1),
+            str(ti.get("state")),
+            int(ti.get("try_number") or 0),
+        )
+        for ti in task_instances
+    )
     return hashlib.sha256(json.dumps(items, separators=(",", ":")).encode()).hexdigest()[:24]
 
 
@@ -96,7 +108,7 @@ def waiting_tasks(task_instances: Iterable[Mapping]) -> int:
 @dataclass
 class RunSeen:
     fingerprint: str
-    since: str            # when the fingerprint last changed
+    since: str  # when the fingerprint last changed
     alerted: bool = False
 
     def to_json(self) -> dict:
@@ -107,9 +119,16 @@ class RunSeen:
         return cls(str(data["fingerprint"]), str(data["since"]), bool(data.get("alerted")))
 
 
-def stall_step(seen: RunSeen | None, fingerprint: str, waiting: int, now: datetime,
-               stall_after: timedelta, dag_id: str, run_id: str,
-               states: Mapping[str, int] | None = None) -> tuple[RunSeen, Alert | None]:
+def stall_step(
+    seen: RunSeen | None,
+    fingerprint: str,
+    waiting: int,
+    now: datetime,
+    stall_after: timedelta,
+    dag_id: str,
+    run_id: str,
+    states: Mapping[str, int] | None = None,
+) -> tuple[RunSeen, Alert | None]:
     """Next record of a running run and the alert to raise (pure).
 
     A change of any task's state resets the clock (and re-arms the alert); a run with tasks waiting
@@ -124,12 +143,14 @@ def stall_step(seen: RunSeen | None, fingerprint: str, waiting: int, now: dateti
         return seen, None
     counts = ", ".join(f"{n} {s}" for s, n in sorted((states or {}).items()))
     alert = Alert(
-        "stalled_run", f"{dag_id} run {run_id} has not moved for {_duration(still.total_seconds())}",
+        "stalled_run",
+        f"{dag_id} run {run_id} has not moved for {_duration(still.total_seconds())}",
         f"No task instance changed state since {seen.since} while {waiting} task(s) are scheduled or"
         f" queued ({counts or 'states unknown'}). Check that the scheduler runs ('make status';"
         " supervisord restarts it) and its log (.local/log/airflow-scheduler.log); 'make up' resumes"
         " the main job.",
-        about=f"{dag_id}/{run_id}")
+        about=f"{dag_id}/{run_id}",
+    )
     return RunSeen(seen.fingerprint, seen.since, alerted=True), alert
 
 
@@ -144,17 +165,26 @@ class State:
     def load(cls, path: Path) -> State:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            return cls(data.get("db_down_since"),
-                       {k: RunSeen.from_json(v) for k, v in (data.get("runs") or {}).items()})
+            return cls(
+                data.get("db_down_since"),
+                {k: RunSeen.from_json(v) for k, v in (data.get("runs") or {}).items()},
+            )
         except (OSError, ValueError, KeyError, TypeError):
             return cls(None, {})
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"db_down_since": self.db_down_since,
-                                   "runs": {k: v.to_json() for k, v in (self.runs or {}).items()}},
-                                  indent=1), encoding="utf-8")
+        tmp.write_text(
+            json.dumps(
+                {
+                    "db_down_since": self.db_down_since,
+                    "runs": {k: v.to_json() for k, v in (self.runs or {}).items()},
+                },
+                indent=1,
+            ),
+            encoding="utf-8",
+        )
         os.replace(tmp, path)
 
 
@@ -173,8 +203,9 @@ def check_runs(state: State, client, now: datetime, stall_after: timedelta) -> l
     alerts, current = [], {}
     for dag_id in DAG_IDS:
         try:
-            runs = client.request("GET", f"/dags/{dag_id}/dagRuns",
-                                  params={"state": "running", "limit": 50}).get("dag_runs", [])
+            runs = client.request(
+                "GET", f"/dags/{dag_id}/dagRuns", params={"state": "running", "limit": 50}
+            ).get("dag_runs", [])
         except AirflowAPIError as exc:
             if "HTTP 404" in str(exc):  # not parsed yet (a fresh stack): no runs
                 continue
@@ -186,8 +217,16 @@ def check_runs(state: State, client, now: datetime, stall_after: timedelta) -> l
             for ti in tis:
                 states[str(ti.get("state"))] = states.get(str(ti.get("state")), 0) + 1
             key = f"{dag_id}/{run_id}"
-            seen, alert = stall_step((state.runs or {}).get(key), run_fingerprint(tis), waiting_tasks(tis),
-                                     now, stall_after, dag_id, run_id, states)
+            seen, alert = stall_step(
+                (state.runs or {}).get(key),
+                run_fingerprint(tis),
+                waiting_tasks(tis),
+                now,
+                stall_after,
+                dag_id,
+                run_id,
+                states,
+            )
             current[key] = seen
             if alert:
                 alerts.append(alert)
@@ -208,8 +247,10 @@ def check_once(state: State, settings: Settings, client, stall_after: timedelta)
             state.airflow_error = None
         except Exception as exc:  # noqa: BLE001 — Airflow restarting after an outage is not a crash
             if state.airflow_error is None:  # said once, not every check while Airflow is down
-                log.warning("Airflow runs not checked (said once until it answers): %s",
-                            str(exc).splitlines()[0] if str(exc) else exc)
+                log.warning(
+                    "Airflow runs not checked (said once until it answers): %s",
+                    str(exc).splitlines()[0] if str(exc) else exc,
+                )
             state.airflow_error = str(exc) or type(exc).__name__
     for alert in alerts:
         raise_alert(alert, settings, repeat_hours=24 if alert.kind == "stalled_run" else None)
@@ -229,27 +270,39 @@ def end_strays(settings: Settings) -> list:
         return []
     left = strays(stack_processes(str(settings.local_dir)), supervisor)
     if left:
-        log.warning("ending %d process(es) of the stack left outside supervision: %s", len(left),
-                    "; ".join(f"{p.pid} {p.program} {p.command[:80]}" for p in left))
+        log.warning(
+            "ending %d process(es) of the stack left outside supervision: %s",
+            len(left),
+            "; ".join(f"{p.pid} {p.program} {p.command[:80]}" for p in left),
+        )
         kill(left)
     return left
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stdout)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stdout,
+    )
     from knowdo.airflow_api import AirflowClient
 
     settings = Settings.from_env()
     interval = float(os.environ.get("KNOWDO_WATCHDOG_INTERVAL") or 30)
     stall_after = timedelta(minutes=float(os.environ.get("KNOWDO_STALL_MINUTES") or 10))
     state_file = settings.local_dir / "run" / "watchdog.json"
-    client = AirflowClient(settings.airflow_url, settings.airflow_user, settings.airflow_password, timeout=15)
+    client = AirflowClient(
+        settings.airflow_url, settings.airflow_user, settings.airflow_password, timeout=15
+    )
     state = State.load(state_file)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
-    log.info("watching PostgreSQL and the runs of %s every %.0f s (stalled after %s)",
-             ", ".join(DAG_IDS), interval, stall_after)
+    log.info(
+        "watching PostgreSQL and the runs of %s every %.0f s (stalled after %s)",
+        ", ".join(DAG_IDS),
+        interval,
+        stall_after,
+    )
     while not stop:
         check_once(state, settings, client, stall_after)
         state.save(state_file)

@@ -16,13 +16,25 @@ from scipy.stats import norm
 pytestmark = pytest.mark.integration
 
 Z95 = norm.ppf(0.975)
-MHSDS_INDICATORS = {"MHS01": "mhsds_people_in_contact", "MHS08": "mha_people_subject_to_act",
-                    "MHS09": "mha_people_detained", "MHS10": "mha_people_on_cto"}
-ETHNIC_GROUPS = {"White": "white", "Asian or Asian British": "asian", "Black or Black British": "black",
-                 "Mixed": "mixed", "Other Ethnic Groups": "other"}
-ARC_PROGRAMMES = {("parent_led_cbt", "arc_east_of_england"), ("parent_led_cbt", "arc_north_west_coast"),
-                  ("alcohol_assertive_outreach", "arc_greater_manchester"),
-                  ("alcohol_assertive_outreach", "arc_yorkshire_humber")}
+MHSDS_INDICATORS = {
+    "MHS01": "mhsds_people_in_contact",
+    "MHS08": "mha_people_subject_to_act",
+    "MHS09": "mha_people_detained",
+    "MHS10": "mha_people_on_cto",
+}
+ETHNIC_GROUPS = {
+    "White": "white",
+    "Asian or Asian British": "asian",
+    "Black or Black British": "black",
+    "Mixed": "mixed",
+    "Other Ethnic Groups": "other",
+}
+ARC_PROGRAMMES = {
+    ("parent_led_cbt", "arc_east_of_england"),
+    ("parent_led_cbt", "arc_north_west_coast"),
+    ("alcohol_assertive_outreach", "arc_greater_manchester"),
+    ("alcohol_assertive_outreach", "arc_yorkshire_humber"),
+}
 
 
 def byar(observed: float, population: float) -> tuple[float, float]:
@@ -44,9 +56,18 @@ def db(run_dbt, transformer_conninfo):
             "select count(*) from ops.load_batches where feed_id = 'mhsds_arcs' and status = 'loaded'"
         ).fetchone()[0]
     if not loaded:
-        pytest.fail("the MHSDS sample feed is not loaded in this warehouse: run `knowdo ingest` first")
-    result = run_dbt("build", "--select", "+fct_service_use", "+mart_know_do_gap",
-                     "--exclude-resource-type", "test", "unit_test")
+        pytest.fail(
+            "the MHSDS sample feed is not loaded in this warehouse: run `knowdo ingest` first"
+        )
+    result = run_dbt(
+        "build",
+        "--select",
+        "+fct_service_use",
+        "+mart_know_do_gap",
+        "--exclude-resource-type",
+        "test",
+        "unit_test",
+    )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     with psycopg.connect(transformer_conninfo, autocommit=True, row_factory=dict_row) as conn:
         yield conn
@@ -65,7 +86,9 @@ def icb_population(db) -> dict[tuple, int]:
         """,
         {"high_level": [*ETHNIC_GROUPS.values(), "not_stated"]},
     ).fetchall()
-    population = {(r["geography_code"], r["year"], r["ethnicity"]): int(r["population"]) for r in rows}
+    population = {
+        (r["geography_code"], r["year"], r["ethnicity"]): int(r["population"]) for r in rows
+    }
     for (icb, year, _group), n in list(population.items()):
         population[icb, year, "all"] = population.get((icb, year, "all"), 0) + n
     return population
@@ -86,34 +109,55 @@ def mhsds_cells(db) -> list[dict]:
     ).fetchall()
     cells = []
     for r in rows:
-        group = "all" if ";" not in r["breakdown"] else ETHNIC_GROUPS.get(r["secondary_level"], "not_stated")
-        cells.append({**r, "indicator_code": MHSDS_INDICATORS[r["measure_id"]], "group_code": group,
-                      "stratifier": "all" if group == "all" else "ethnicity"})
+        group = (
+            "all"
+            if ";" not in r["breakdown"]
+            else ETHNIC_GROUPS.get(r["secondary_level"], "not_stated")
+        )
+        cells.append(
+            {
+                **r,
+                "indicator_code": MHSDS_INDICATORS[r["measure_id"]],
+                "group_code": group,
+                "stratifier": "all" if group == "all" else "ethnicity",
+            }
+        )
     assert len({c["icb"] for c in cells}) == 15 and len({c["period_start"] for c in cells}) == 12
     return cells
 
 
 def published(db, **where) -> dict | None:
     clause = " and ".join(f"{k} = %({k})s" for k in where)
-    rows = db.execute(f"select * from marts_candidate.fct_service_use where {clause}", where).fetchall()
+    rows = db.execute(
+        f"select * from marts_candidate.fct_service_use where {clause}", where
+    ).fetchall()
     assert len(rows) <= 1, where
     return rows[0] if rows else None
 
 
-def test_every_mhsds_icb_cell_is_in_fct_service_use_with_its_rate_and_byar_ci(db, mhsds_cells,
-                                                                               icb_population):
+def test_every_mhsds_icb_cell_is_in_fct_service_use_with_its_rate_and_byar_ci(
+    db, mhsds_cells, icb_population
+):
     checked = 0
     for cell in mhsds_cells:
         if cell["is_suppressed"] or cell["group_code"] == "not_stated":
             continue
-        row = published(db, period_start=cell["period_start"], geography_code=cell["icb"],
-                        indicator_code=cell["indicator_code"], stratifier=cell["stratifier"],
-                        group_code=cell["group_code"])
+        row = published(
+            db,
+            period_start=cell["period_start"],
+            geography_code=cell["icb"],
+            indicator_code=cell["indicator_code"],
+            stratifier=cell["stratifier"],
+            group_code=cell["group_code"],
+        )
         assert row is not None, cell
         population = icb_population[cell["icb"], cell["period_start"].year, cell["group_code"]]
         count = rounded_to_5(cell["measure_value"])
         assert (row["country_code"], row["geography_level"], row["denominator"]) == (
-            "GBR", "icb", population)
+            "GBR",
+            "icb",
+            population,
+        )
         if row["is_suppressed"]:  # secondary suppression: another group of the stratifier is
             assert row["suppression_reason"] == "disclosure control"
             assert (row["numerator"], row["value"]) == (None, None)
@@ -134,14 +178,24 @@ def test_publisher_suppressed_cells_stay_suppressed_never_zero(db, mhsds_cells):
     assert suppressed, "the sample MHSDS feed plants '*' cells"
     for cell in suppressed:
         for place in (cell["icb"], cell["arc_code"]):
-            row = published(db, period_start=cell["period_start"], geography_code=place,
-                            indicator_code=cell["indicator_code"], stratifier=cell["stratifier"],
-                            group_code=cell["group_code"])
+            row = published(
+                db,
+                period_start=cell["period_start"],
+                geography_code=place,
+                indicator_code=cell["indicator_code"],
+                stratifier=cell["stratifier"],
+                group_code=cell["group_code"],
+            )
             assert row is not None, cell
             assert row["is_suppressed"] is True, (place, cell)
             assert row["suppression_reason"] is not None
-            assert (row["numerator"], row["value"], row["lower_95"], row["upper_95"],
-                    row["rate_ratio"]) == (None, None, None, None, None)
+            assert (
+                row["numerator"],
+                row["value"],
+                row["lower_95"],
+                row["upper_95"],
+                row["rate_ratio"],
+            ) == (None, None, None, None, None)
     # nothing below the threshold is published for England's places
     shown_small = db.execute(
         "select count(*) as n from marts_candidate.fct_service_use"
@@ -199,8 +253,12 @@ def test_black_people_are_detained_at_a_higher_rate_than_white_people_with_a_ci(
         ratio = float(r["black_rate"]) / float(r["white_rate"])
         se = math.sqrt(1 / r["black"] + 1 / r["white"])
         assert float(r["rate_ratio"]) == pytest.approx(ratio, rel=1e-4)
-        assert float(r["rate_ratio_lower_95"]) == pytest.approx(ratio * math.exp(-Z95 * se), rel=1e-4)
-        assert float(r["rate_ratio_upper_95"]) == pytest.approx(ratio * math.exp(Z95 * se), rel=1e-4)
+        assert float(r["rate_ratio_lower_95"]) == pytest.approx(
+            ratio * math.exp(-Z95 * se), rel=1e-4
+        )
+        assert float(r["rate_ratio_upper_95"]) == pytest.approx(
+            ratio * math.exp(Z95 * se), rel=1e-4
+        )
     # the generator's disparity (about 3.6 times) is what the mart shows, with CIs above 1 overall
     assert sum(r["rate_ratio_lower_95"] > 1 for r in rows) > len(rows) * 0.9
 
@@ -227,7 +285,13 @@ def test_arc_programme_reach_is_in_the_know_do_gap_mart_with_rates_and_suppressi
         population[r["geography_code"], r["year"], "sex", r["sex"]] += r["population"]
         population[r["geography_code"], r["year"], "ethnicity", r["ethnicity"]] += r["population"]
     mart = {
-        (r["intervention_code"], r["geography_code"], r["year"], r["stratifier"], r["group_code"]): r
+        (
+            r["intervention_code"],
+            r["geography_code"],
+            r["year"],
+            r["stratifier"],
+            r["group_code"],
+        ): r
         for r in db.execute(
             "select * from marts_candidate.mart_know_do_gap"
             " where intervention_code in ('parent_led_cbt', 'alcohol_assertive_outreach')"
@@ -242,12 +306,20 @@ def test_arc_programme_reach_is_in_the_know_do_gap_mart_with_rates_and_suppressi
     for r in raw:
         if r["stratifier"] != "all":
             sets[r["intervention_code"], r["geography_code"], r["year"], r["stratifier"]].append(r)
-    totals = {(r["intervention_code"], r["geography_code"], r["year"]): r for r in raw
-              if r["stratifier"] == "all"}
+    totals = {
+        (r["intervention_code"], r["geography_code"], r["year"]): r
+        for r in raw
+        if r["stratifier"] == "all"
+    }
 
     def key_of(r):
-        return (r["intervention_code"], r["geography_code"], r["year"], r["stratifier"],
-                r["group_code"])
+        return (
+            r["intervention_code"],
+            r["geography_code"],
+            r["year"],
+            r["stratifier"],
+            r["group_code"],
+        )
 
     hidden = {key_of(r) for r in raw if r["reached"] < 5}
     secondary = set()
@@ -260,7 +332,8 @@ def test_arc_programme_reach_is_in_the_know_do_gap_mart_with_rates_and_suppressi
                 continue
             candidates = sorted(
                 (c for c in cells if key_of(c) not in hidden),
-                key=lambda c: (c["reached"], mart[key_of(c)]["group_order"], c["group_code"]))
+                key=lambda c: (c["reached"], mart[key_of(c)]["group_order"], c["group_code"]),
+            )
             if candidates:
                 chosen.add(key_of(candidates[0]))
         if not chosen:
@@ -270,20 +343,30 @@ def test_arc_programme_reach_is_in_the_know_do_gap_mart_with_rates_and_suppressi
     assert secondary, "the sample plants programme cells under 5 next to published siblings"
     suppressed = 0
     for r in raw:
-        key = (r["intervention_code"], r["geography_code"], r["year"], r["stratifier"], r["group_code"])
+        key = (
+            r["intervention_code"],
+            r["geography_code"],
+            r["year"],
+            r["stratifier"],
+            r["group_code"],
+        )
         row = mart[key]
         if key in secondary:
             assert row["is_suppressed"] and row["suppression_reason"] == "disclosure control"
             assert (row["reached"], row["reached_per_100k"]) == (None, None)
             continue
-        assert r["months"] == 12 and row["geography_level"] == "icb" and row["country_code"] == "GBR"
+        assert (
+            r["months"] == 12 and row["geography_level"] == "icb" and row["country_code"] == "GBR"
+        )
         # no need estimate for these programmes: the prevalence feed is of common mental disorders
         assert (row["need"], row["coverage_percent"], row["gap"]) == (None, None, None)
         people = population[r["geography_code"], r["year"], r["stratifier"], r["group_code"]]
         assert row["population"] == people
         if r["reached"] < 5:
             suppressed += 1
-            assert row["is_suppressed"] and row["reached"] is None and row["reached_per_100k"] is None
+            assert (
+                row["is_suppressed"] and row["reached"] is None and row["reached_per_100k"] is None
+            )
             continue
         shown = rounded_to_5(r["reached"])
         assert (row["reached"], row["is_suppressed"]) == (shown, False)

@@ -89,7 +89,10 @@ def test_rows_loaded_and_rejected_are_those_of_the_loaded_files(db):
     for feed_id, (loaded, rejected, outside) in expected.items():
         row = health(db, feed_id)
         assert (row["rows_loaded"], row["rows_rejected"], row["rows_out_of_scope"]) == (
-            int(loaded), int(rejected), int(outside)), feed_id
+            int(loaded),
+            int(rejected),
+            int(outside),
+        ), feed_id
 
 
 def test_senegal_2025_completed_in_april_2026_is_late(db):

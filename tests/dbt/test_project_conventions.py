@@ -11,8 +11,12 @@ from pathlib import Path
 
 import pytest
 
-LAYERS = {"staging": ("stg_",), "intermediate": ("int_",), "marts": ("fct_", "dim_", "mart_"),
-          "restricted": ("",)}
+LAYERS = {
+    "staging": ("stg_",),
+    "intermediate": ("int_",),
+    "marts": ("fct_", "dim_", "mart_"),
+    "restricted": ("",),
+}
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +27,11 @@ def manifest(run_dbt, dbt_env):
 
 
 def models(manifest):
-    return {n["name"]: n for n in manifest["nodes"].values()
-            if n["resource_type"] == "model" and n["package_name"] == "knowdo"}
+    return {
+        n["name"]: n
+        for n in manifest["nodes"].values()
+        if n["resource_type"] == "model" and n["package_name"] == "knowdo"
+    }
 
 
 def layer(node) -> str:
@@ -44,13 +51,17 @@ def test_staging_reads_sources_only_and_marts_never_read_sources(manifest):
         if layer(node) == "staging":
             assert all(u.startswith("source.") for u in upstream), f"{name} reads {upstream}"
         if layer(node) == "marts":
-            assert not any(u.startswith("source.") for u in upstream), f"{name} reads a source directly"
+            assert not any(u.startswith("source.") for u in upstream), (
+                f"{name} reads a source directly"
+            )
 
 
 def test_every_model_is_documented(manifest):
     for name, node in models(manifest).items():
         assert node["description"].strip(), f"{name} has no description"
-        undocumented = [c for c, col in node["columns"].items() if not col.get("description", "").strip()]
+        undocumented = [
+            c for c, col in node["columns"].items() if not col.get("description", "").strip()
+        ]
         assert not undocumented, f"{name}: columns without description: {undocumented}"
 
 
@@ -71,8 +82,9 @@ def test_every_model_has_a_uniqueness_test(manifest):
 def test_every_source_declares_freshness(manifest):
     for source in manifest["sources"].values():
         freshness = source.get("freshness") or {}
-        assert freshness.get("warn_after", {}).get("count") or freshness.get("error_after", {}).get("count"), (
-            f"source {source['source_name']}.{source['name']} declares no freshness")
+        assert freshness.get("warn_after", {}).get("count") or freshness.get("error_after", {}).get(
+            "count"
+        ), f"source {source['source_name']}.{source['name']} declares no freshness"
 
 
 def test_public_marts_have_enforced_contracts(manifest):

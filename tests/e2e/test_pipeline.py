@@ -18,9 +18,14 @@ def _tail(proc) -> str:
 def analyst(pipeline_run, settings):
     import os
 
-    with psycopg.connect(host=os.environ["KNOWDO_PG_HOST"], port=os.environ["KNOWDO_PG_PORT"],
-                         dbname=os.environ["KNOWDO_WAREHOUSE_DB"], user="knowdo_analyst",
-                         password=os.environ["KNOWDO_ANALYST_PASSWORD"], autocommit=True) as conn:
+    with psycopg.connect(
+        host=os.environ["KNOWDO_PG_HOST"],
+        port=os.environ["KNOWDO_PG_PORT"],
+        dbname=os.environ["KNOWDO_WAREHOUSE_DB"],
+        user="knowdo_analyst",
+        password=os.environ["KNOWDO_ANALYST_PASSWORD"],
+        autocommit=True,
+    ) as conn:
         yield conn
 
 
@@ -34,26 +39,32 @@ def test_published_national_counts_equal_the_raw_feed(analyst, settings):
     from knowdo.db import connect
 
     with connect(settings.transformer_url) as conn:
-        expected = dict(conn.execute(
-            """
+        expected = dict(
+            conn.execute(
+                """
             select v.period_start, sum(v.value)
             from raw.dhis2_data_values v
             join ops.load_batches b using (batch_id)
             where b.status = 'loaded' and b.feed_id = 'gha_moh_dhis2' and not v.deleted
               and v.period_type = 'month'
             group by 1
-            """).fetchall())
-    published = dict(analyst.execute(
-        "select period_start, numerator from marts.fct_service_use"
-        " where geography_code = 'GHA' and stratifier = 'all' and indicator_code = 'mh_outpatient_contacts'"
-    ).fetchall())
+            """
+            ).fetchall()
+        )
+    published = dict(
+        analyst.execute(
+            "select period_start, numerator from marts.fct_service_use"
+            " where geography_code = 'GHA' and stratifier = 'all' and indicator_code = 'mh_outpatient_contacts'"
+        ).fetchall()
+    )
     assert len(published) == 60 and published == expected  # 2021-2025, monthly
 
 
 def test_published_rates_carry_denominator_ci_and_disclosure_control(analyst):
     rows = analyst.execute(
         "select geography_level, numerator, denominator, multiplier, value, lower_95, upper_95,"
-        " is_suppressed, suppression_reason, group_code from marts.fct_service_use").fetchall()
+        " is_suppressed, suppression_reason, group_code from marts.fct_service_use"
+    ).fetchall()
     assert rows
     suppressed = [r for r in rows if r[7]]
     assert suppressed, "the sample feed has small regional counts that must be suppressed"
@@ -75,7 +86,11 @@ def test_published_rates_carry_denominator_ci_and_disclosure_control(analyst):
 
 
 def test_analysts_read_marts_but_never_raw_or_restricted(analyst):
-    for table in ("raw.dhis2_data_values", "restricted.service_use_unrounded", "marts_candidate.fct_service_use"):
+    for table in (
+        "raw.dhis2_data_values",
+        "restricted.service_use_unrounded",
+        "marts_candidate.fct_service_use",
+    ):
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             analyst.execute(f"select 1 from {table} limit 1")
 
@@ -86,7 +101,8 @@ def test_gate_outcome_is_recorded(settings):
     with connect(settings.transformer_url) as conn:
         success, published = conn.execute(
             "select success, published from ops.quality_gate_runs where suite_name = 'fct_service_use'"
-            " order by checked_at desc limit 1").fetchone()
+            " order by checked_at desc limit 1"
+        ).fetchone()
     assert success and published
 
 
@@ -95,8 +111,10 @@ def test_rerunning_ingest_changes_nothing(pipeline_run, settings):
 
     def counts():
         with connect(settings.transformer_url) as conn:
-            return conn.execute("select (select count(*) from raw.dhis2_data_values),"
-                                " (select count(*) from ops.load_batches)").fetchone()
+            return conn.execute(
+                "select (select count(*) from raw.dhis2_data_values),"
+                " (select count(*) from ops.load_batches)"
+            ).fetchone()
 
     before = counts()
     proc = airflow_dags_test("knowdo_ingest")

@@ -28,31 +28,55 @@ pytestmark = pytest.mark.e2e
 
 FEED_ID = "zz_test_quality_gate"
 MONTH = "202512"
-CHART = yaml.safe_load((REPO / "superset" / "assets" / "charts" /
-                        "service_use_by_sex_national.yaml").read_text(encoding="utf-8"))
-MART_MD5 = ("select count(*), md5(coalesce(string_agg(t::text, '|' order by t::text), ''))"
-            " from marts.fct_service_use t")
+CHART = yaml.safe_load(
+    (REPO / "superset" / "assets" / "charts" / "service_use_by_sex_national.yaml").read_text(
+        encoding="utf-8"
+    )
+)
+MART_MD5 = (
+    "select count(*), md5(coalesce(string_agg(t::text, '|' order by t::text), ''))"
+    " from marts.fct_service_use t"
+)
 READER_SQL = "select count(*), sum(numerator), sum(value) from marts.fct_service_use"
 
 
 def _feed():
     from knowdo.registry import Feed
 
-    return Feed(id=FEED_ID, publisher_name="Quality gate test (planted)", publisher_kind="ministry",
-                domain="service_use", format="dhis2-json", source={"folder": "unused"},
-                country_code="GHA", mapping={
-                    "data_elements": {"KdMhOpdVis1": "mh_outpatient_contacts"},
-                    "org_units": {"KdOuGhAA001": "GH-AA", "KdOuGhUE001": "GH-UE"},
-                    "category_option_combos": {"KdCocF00000": {"sex": "F", "age_band": "0-14"}}})
+    return Feed(
+        id=FEED_ID,
+        publisher_name="Quality gate test (planted)",
+        publisher_kind="ministry",
+        domain="service_use",
+        format="dhis2-json",
+        source={"folder": "unused"},
+        country_code="GHA",
+        mapping={
+            "data_elements": {"KdMhOpdVis1": "mh_outpatient_contacts"},
+            "org_units": {"KdOuGhAA001": "GH-AA", "KdOuGhUE001": "GH-UE"},
+            "category_option_combos": {"KdCocF00000": {"sex": "F", "age_band": "0-14"}},
+        },
+    )
 
 
 def _dhis2_file(path: Path, upper_east_value: int, greater_accra_value: int) -> Path:
-    values = [{"dataElement": "KdMhOpdVis1", "period": MONTH, "orgUnit": ou,
-               "categoryOptionCombo": "KdCocF00000", "attributeOptionCombo": "HllvX50cXC0",
-               "value": str(v), "storedBy": "test_quality_gate", "lastUpdated": "2026-01-05T08:00:00.000"}
-              for ou, v in (("KdOuGhUE001", upper_east_value), ("KdOuGhAA001", greater_accra_value))]
-    path.write_text(json.dumps({"dataSet": "KdMhDataSt1", "completeDate": "2026-01-10",
-                                "dataValues": values}), encoding="utf-8")
+    values = [
+        {
+            "dataElement": "KdMhOpdVis1",
+            "period": MONTH,
+            "orgUnit": ou,
+            "categoryOptionCombo": "KdCocF00000",
+            "attributeOptionCombo": "HllvX50cXC0",
+            "value": str(v),
+            "storedBy": "test_quality_gate",
+            "lastUpdated": "2026-01-05T08:00:00.000",
+        }
+        for ou, v in (("KdOuGhUE001", upper_east_value), ("KdOuGhAA001", greater_accra_value))
+    ]
+    path.write_text(
+        json.dumps({"dataSet": "KdMhDataSt1", "completeDate": "2026-01-10", "dataValues": values}),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -76,24 +100,53 @@ def _transform(expect_success: bool):
     # at that dbt task, which also keeps marts as they were); this scenario is about the GX gate
     dbt_exe = env.get("KNOWDO_DBT_VENV", str(REPO / ".venvs" / "dbt")) + "/bin/dbt"
     # the stats functions once before the models, as the transform DAG does
-    dbt = subprocess.run([dbt_exe, "run-operation", "create_stats_functions"], cwd=REPO / "dbt_project",
-                         env=env, capture_output=True, text=True, timeout=600, check=False)
+    dbt = subprocess.run(
+        [dbt_exe, "run-operation", "create_stats_functions"],
+        cwd=REPO / "dbt_project",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     if dbt.returncode != 0:
         return dbt, started
-    dbt = subprocess.run([dbt_exe, "build", "--exclude-resource-type", "test", "unit_test"],
-                         cwd=REPO / "dbt_project", env=env, capture_output=True, text=True, timeout=1800,
-                         check=False)
+    dbt = subprocess.run(
+        [dbt_exe, "build", "--exclude-resource-type", "test", "unit_test"],
+        cwd=REPO / "dbt_project",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
     if dbt.returncode != 0:
         return dbt, started
-    gate = subprocess.run([str(REPO / ".venv" / "bin" / "python"), "-m", "knowdo.pipeline",
-                           "gate-and-publish", "--run-id", run_id],
-                          env=env, capture_output=True, text=True, timeout=900, check=False)
+    gate = subprocess.run(
+        [
+            str(REPO / ".venv" / "bin" / "python"),
+            "-m",
+            "knowdo.pipeline",
+            "gate-and-publish",
+            "--run-id",
+            run_id,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     return gate, started
 
 
 def _runs_since(conn, started) -> list[str]:
-    return [r[0] for r in conn.execute(
-        "select distinct run_id from ops.quality_gate_runs where checked_at >= %s", (started,))]
+    return [
+        r[0]
+        for r in conn.execute(
+            "select distinct run_id from ops.quality_gate_runs where checked_at >= %s", (started,)
+        )
+    ]
 
 
 class Superset:
@@ -143,13 +196,20 @@ def _cleanup(settings) -> bool:
     from knowdo.db import connect
 
     with connect(settings.warehouse_url) as conn, conn.transaction():
-        batches = [r[0] for r in conn.execute(
-            "select batch_id from ops.load_batches where feed_id = %s", (FEED_ID,))]
-        landed = conn.execute("select file_sha256, landing_path from ops.landed_files"
-                              " where feed_id = %s", (FEED_ID,)).fetchall()
+        batches = [
+            r[0]
+            for r in conn.execute(
+                "select batch_id from ops.load_batches where feed_id = %s", (FEED_ID,)
+            )
+        ]
+        landed = conn.execute(
+            "select file_sha256, landing_path from ops.landed_files where feed_id = %s", (FEED_ID,)
+        ).fetchall()
         conn.execute("delete from raw.dhis2_data_values where feed_id = %s", (FEED_ID,))
         conn.execute("delete from ops.rejected_rows where batch_id = any(%s)", (batches,))
-        conn.execute("update ops.load_batches set superseded_by = null where batch_id = any(%s)", (batches,))
+        conn.execute(
+            "update ops.load_batches set superseded_by = null where batch_id = any(%s)", (batches,)
+        )
         conn.execute("delete from ops.load_batches where batch_id = any(%s)", (batches,))
         conn.execute("delete from ops.landed_files where feed_id = %s", (FEED_ID,))
     for _, path in landed:
@@ -160,9 +220,14 @@ def _cleanup(settings) -> bool:
 @pytest.fixture(scope="module")
 def analyst(cluster):
     env = os.environ
-    with psycopg.connect(host=env["KNOWDO_PG_HOST"], port=env["KNOWDO_PG_PORT"],
-                         dbname=env["KNOWDO_WAREHOUSE_DB"], user="knowdo_analyst",
-                         password=env["KNOWDO_ANALYST_PASSWORD"], autocommit=True) as conn:
+    with psycopg.connect(
+        host=env["KNOWDO_PG_HOST"],
+        port=env["KNOWDO_PG_PORT"],
+        dbname=env["KNOWDO_WAREHOUSE_DB"],
+        user="knowdo_analyst",
+        password=env["KNOWDO_ANALYST_PASSWORD"],
+        autocommit=True,
+    ) as conn:
         yield conn
 
 
@@ -187,33 +252,49 @@ def scenario(cluster, settings, analyst, tmp_path_factory, pipeline_run):
 
         # 1. a batch with a planted error
         with connect(settings.warehouse_url) as conn:
-            bad = ingest_file(conn, _feed(), _dhis2_file(folder / "planted_bad.json", 5_000_000, 60),
-                              settings.landing_dir)
+            bad = ingest_file(
+                conn,
+                _feed(),
+                _dhis2_file(folder / "planted_bad.json", 5_000_000, 60),
+                settings.landing_dir,
+            )
         assert bad.status == "loaded" and bad.rows_loaded == 2, bad
         seen["bad_proc"], started = _transform(expect_success=False)
         with connect(settings.transformer_url) as conn:
             seen["bad_runs"] = _runs_since(conn, started)
             seen["bad_records"] = conn.execute(
                 "select suite_name, success, published, failures, table_name from ops.quality_gate_runs"
-                " where run_id = any(%s)", (seen["bad_runs"],)).fetchall()
+                " where run_id = any(%s)",
+                (seen["bad_runs"],),
+            ).fetchall()
             seen["bad_alerts"] = conn.execute(
                 "select kind, subject, delivered_by from ops.alerts where about = any(%s)",
-                (seen["bad_runs"],)).fetchall()
+                (seen["bad_runs"],),
+            ).fetchall()
         seen["after_bad_md5"] = analyst.execute(MART_MD5).fetchone()
         seen["after_bad_chart"] = superset.values()
 
         # 2. a corrected resend of the same month: a good batch, published under a busy reader
         with connect(settings.warehouse_url) as conn:
-            good = ingest_file(conn, _feed(), _dhis2_file(folder / "planted_good.json", 40, 60),
-                               settings.landing_dir)
+            good = ingest_file(
+                conn,
+                _feed(),
+                _dhis2_file(folder / "planted_good.json", 40, 60),
+                settings.landing_dir,
+            )
         assert good.status == "loaded" and good.superseded == (bad.batch_id,), good
         stop = threading.Event()
 
         def reader():
             env = os.environ
-            with psycopg.connect(host=env["KNOWDO_PG_HOST"], port=env["KNOWDO_PG_PORT"],
-                                 dbname=env["KNOWDO_WAREHOUSE_DB"], user="knowdo_analyst",
-                                 password=env["KNOWDO_ANALYST_PASSWORD"], autocommit=True) as conn:
+            with psycopg.connect(
+                host=env["KNOWDO_PG_HOST"],
+                port=env["KNOWDO_PG_PORT"],
+                dbname=env["KNOWDO_WAREHOUSE_DB"],
+                user="knowdo_analyst",
+                password=env["KNOWDO_ANALYST_PASSWORD"],
+                autocommit=True,
+            ) as conn:
                 while not stop.is_set():
                     try:
                         seen["reader_values"].add(conn.execute(READER_SQL).fetchone())
@@ -261,13 +342,18 @@ def test_a_planted_error_never_reaches_marts_or_superset(scenario):
 
 
 def test_the_failed_gate_is_recorded_in_ops_with_expectations_and_examples(scenario):
-    records = {name: (success, published, failures, table)
-               for name, success, published, failures, table in scenario["bad_records"]}
+    records = {
+        name: (success, published, failures, table)
+        for name, success, published, failures, table in scenario["bad_records"]
+    }
     assert len(scenario["bad_runs"]) == 1
     success, published, failures, table = records["fct_service_use"]
     assert (success, published, table) == (False, False, "marts_candidate.fct_service_use")
-    value_failures = [f for f in failures if f["expectation"] == "expect_column_values_to_be_between"
-                      and f["column"] == "value"]
+    value_failures = [
+        f
+        for f in failures
+        if f["expectation"] == "expect_column_values_to_be_between" and f["column"] == "value"
+    ]
     assert value_failures and any(float(v) > 100000 for v in value_failures[0]["examples"])
     assert records["raw_dhis2_data_values"][0] is True  # the raw rows themselves are well-formed
     assert not any(published for _, published, *_ in records.values())
@@ -282,7 +368,9 @@ def test_a_good_batch_is_published(scenario):
     proc = scenario["good_proc"]
     assert proc.returncode == 0, _tail(proc)
     assert scenario["good_md5"] != scenario["baseline_md5"]
-    changed = {k for k, v in scenario["good_chart"].items() if scenario["baseline_chart"].get(k) != v}
+    changed = {
+        k for k, v in scenario["good_chart"].items() if scenario["baseline_chart"].get(k) != v
+    }
     assert changed and all(label == "Female" for _, label in changed), changed
 
 

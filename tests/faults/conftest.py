@@ -39,20 +39,42 @@ class Stack:
         self.local = local
         self.env = env
         # the full environment env.sh makes of it (as `make` and supervisord see it)
-        out = subprocess.run(["bash", "-c", f"source {REPO}/infra/local/env.sh && env -0"], env=self.env,
-                             check=True, capture_output=True).stdout
+        out = subprocess.run(
+            ["bash", "-c", f"source {REPO}/infra/local/env.sh && env -0"],
+            env=self.env,
+            check=True,
+            capture_output=True,
+        ).stdout
         self.full_env = dict(i.split("=", 1) for i in out.decode().split("\0") if "=" in i)
-        self.ports = {"pg": int(self.full_env["KNOWDO_PG_PORT"]), "airflow": int(self.full_env["KNOWDO_AIRFLOW_PORT"]),
-                      "superset": int(self.full_env["KNOWDO_SUPERSET_PORT"])}
+        self.ports = {
+            "pg": int(self.full_env["KNOWDO_PG_PORT"]),
+            "airflow": int(self.full_env["KNOWDO_AIRFLOW_PORT"]),
+            "superset": int(self.full_env["KNOWDO_SUPERSET_PORT"]),
+        }
 
     def stack(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        return subprocess.run(["bash", str(STACK), *args], env=self.env, capture_output=True, text=True,
-                              timeout=timeout, check=False)
+        return subprocess.run(
+            ["bash", str(STACK), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
     def supervisorctl(self, *args: str) -> str:
-        return subprocess.run([str(REPO / ".venv" / "bin" / "supervisorctl"), "-c",
-                               str(self.local / "supervisor" / "supervisord.conf"), *args],
-                              capture_output=True, text=True, timeout=60, check=False).stdout
+        return subprocess.run(
+            [
+                str(REPO / ".venv" / "bin" / "supervisorctl"),
+                "-c",
+                str(self.local / "supervisor" / "supervisord.conf"),
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        ).stdout
 
     def programs(self) -> dict[str, tuple[str, int | None]]:
         """program -> (state, pid) from `supervisorctl status`."""
@@ -70,8 +92,10 @@ class Stack:
             if value:
                 return value
             if time.monotonic() > deadline:
-                pytest.fail(f"{what} not within {timeout:.0f}s; supervisorctl status:\n"
-                            f"{self.supervisorctl('status')}")
+                pytest.fail(
+                    f"{what} not within {timeout:.0f}s; supervisorctl status:\n"
+                    f"{self.supervisorctl('status')}"
+                )
             time.sleep(every)
 
     def processes(self, program: str | None = None):
@@ -87,12 +111,21 @@ class ScratchStack(Stack):
     def __init__(self, local: Path, **extra: str):
         ports = {"pg": free_port(), "airflow": free_port(), "superset": free_port()}
         base = {k: v for k, v in os.environ.items() if not k.startswith(DERIVED)}
-        super().__init__(local, {**base, "KNOWDO_LOCAL_DIR": str(local), "KNOWDO_PG_PORT": str(ports["pg"]),
-                                 "KNOWDO_AIRFLOW_PORT": str(ports["airflow"]),
-                                 "KNOWDO_SUPERSET_PORT": str(ports["superset"]),
-                                 "KNOWDO_PG_DATA": str(local / "pg" / "data"),
-                                 "KNOWDO_PG_SOCKET_DIR": str(local / "pg" / "run"),
-                                 "KNOWDO_START_SUPERSET": "0", "KNOWDO_WATCHDOG_INTERVAL": "3", **extra})
+        super().__init__(
+            local,
+            {
+                **base,
+                "KNOWDO_LOCAL_DIR": str(local),
+                "KNOWDO_PG_PORT": str(ports["pg"]),
+                "KNOWDO_AIRFLOW_PORT": str(ports["airflow"]),
+                "KNOWDO_SUPERSET_PORT": str(ports["superset"]),
+                "KNOWDO_PG_DATA": str(local / "pg" / "data"),
+                "KNOWDO_PG_SOCKET_DIR": str(local / "pg" / "run"),
+                "KNOWDO_START_SUPERSET": "0",
+                "KNOWDO_WATCHDOG_INTERVAL": "3",
+                **extra,
+            },
+        )
 
 
 def scratch_dir() -> Path:
@@ -138,7 +171,8 @@ def marts_current(settings) -> bool:
         published, loaded, loading = conn.execute(
             "select (select max(checked_at) from ops.quality_gate_runs where published),"
             " (select max(finished_at) from ops.load_batches),"
-            " (select count(*) from ops.load_batches where status = 'loading')").fetchone()
+            " (select count(*) from ops.load_batches where status = 'loading')"
+        ).fetchone()
     return published is not None and loading == 0 and (loaded is None or published > loaded)
 
 
@@ -169,7 +203,9 @@ def clean_fingerprint(request, cluster, settings):
     ingest_every_feed(settings)
     if not marts_current(settings):
         for name, proc in request.getfixturevalue("pipeline_run").items():
-            assert proc.returncode == 0, f"the clean {name} run failed:\n{(proc.stdout + proc.stderr)[-3000:]}"
+            assert proc.returncode == 0, (
+                f"the clean {name} run failed:\n{(proc.stdout + proc.stderr)[-3000:]}"
+            )
         assert marts_current(settings), "after the clean run the marts are still not current"
     return fingerprint_now(settings)
 
@@ -179,7 +215,9 @@ def client(main_stack, settings):
     """Airflow's REST API of the main stack, once both KnowDo DAGs are parsed (and unpaused)."""
     from knowdo.airflow_api import AirflowAPIError, AirflowClient
 
-    c = AirflowClient(settings.airflow_url, settings.airflow_user, settings.airflow_password, timeout=15)
+    c = AirflowClient(
+        settings.airflow_url, settings.airflow_user, settings.airflow_password, timeout=15
+    )
 
     def parsed():
         try:

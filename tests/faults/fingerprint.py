@@ -55,24 +55,40 @@ def excluded(table: str) -> tuple[str, ...]:
 
 
 def tables(conn: psycopg.Connection) -> list[str]:
-    return [f"{s}.{t}" for s, t in conn.execute(
-        "select table_schema, table_name from information_schema.tables"
-        " where table_schema = any(%s) and table_type = 'BASE TABLE' order by 1, 2", (list(SCHEMAS),))
-        if f"{s}.{t}" not in NOT_COMPARED]
+    return [
+        f"{s}.{t}"
+        for s, t in conn.execute(
+            "select table_schema, table_name from information_schema.tables"
+            " where table_schema = any(%s) and table_type = 'BASE TABLE' order by 1, 2",
+            (list(SCHEMAS),),
+        )
+        if f"{s}.{t}" not in NOT_COMPARED
+    ]
 
 
 def table_hash(conn: psycopg.Connection, table: str) -> TableHash:
     schema, name = table.split(".", 1)
     skip = set(excluded(table))
-    columns = [c for (c,) in conn.execute(
-        "select column_name from information_schema.columns where table_schema = %s and table_name = %s"
-        " order by column_name", (schema, name)) if c not in skip]
+    columns = [
+        c
+        for (c,) in conn.execute(
+            "select column_name from information_schema.columns where table_schema = %s and table_name = %s"
+            " order by column_name",
+            (schema, name),
+        )
+        if c not in skip
+    ]
     row = sql.SQL("row({})::text").format(sql.SQL(", ").join(map(sql.Identifier, columns)))
     source = sql.SQL("select {distinct}md5({row}) as h from {table}").format(
-        distinct=sql.SQL("distinct " if table in RUN_LOGS else ""), row=row,
-        table=sql.Identifier(schema, name))
-    count, digest = conn.execute(sql.SQL(
-        "select count(*), coalesce(md5(string_agg(h, '' order by h)), '') from ({}) s").format(source)).fetchone()
+        distinct=sql.SQL("distinct " if table in RUN_LOGS else ""),
+        row=row,
+        table=sql.Identifier(schema, name),
+    )
+    count, digest = conn.execute(
+        sql.SQL(
+            "select count(*), coalesce(md5(string_agg(h, '' order by h)), '') from ({}) s"
+        ).format(source)
+    ).fetchone()
     return TableHash(count, digest)
 
 
@@ -91,10 +107,14 @@ def differences(expected: dict[str, TableHash], actual: dict[str, TableHash]) ->
         if e == a:
             continue
         if e is None or a is None:
-            lines.append(f"{table}: {'only after the fault' if e is None else 'missing after the fault'}")
+            lines.append(
+                f"{table}: {'only after the fault' if e is None else 'missing after the fault'}"
+            )
         else:
-            lines.append(f"{table}: {e.rows} rows in the clean run, {a.rows} after the fault"
-                         + (" (same count, other content)" if e.rows == a.rows else ""))
+            lines.append(
+                f"{table}: {e.rows} rows in the clean run, {a.rows} after the fault"
+                + (" (same count, other content)" if e.rows == a.rows else "")
+            )
     return lines
 
 

@@ -42,22 +42,30 @@ def _copy_in_flight(loader, me: int):
     return loader.execute(
         "select a.pid, coalesce(p.tuples_processed, 0) from pg_stat_activity a"
         " left join pg_stat_progress_copy p using (pid)"
-        " where a.pid <> %s and a.state = 'active' and a.query ilike 'copy raw.%%'", (me,)).fetchone()
+        " where a.pid <> %s and a.state = 'active' and a.query ilike 'copy raw.%%'",
+        (me,),
+    ).fetchone()
 
 
 def _backend_gone(loader, pid: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while loader.execute("select 1 from pg_stat_activity where pid = %s", (pid,)).fetchone():
-        assert time.monotonic() < deadline, f"backend {pid} of the killed ingest still there after {timeout}s"
+        assert time.monotonic() < deadline, (
+            f"backend {pid} of the killed ingest still there after {timeout}s"
+        )
         time.sleep(0.2)
 
 
 @pytest.mark.timeout(300, func_only=True)
-def test_kill_9_of_knowdo_ingest_mid_copy_then_the_same_file_again(clean_ingest_fingerprint, settings, loader):
+def test_kill_9_of_knowdo_ingest_mid_copy_then_the_same_file_again(
+    clean_ingest_fingerprint, settings, loader
+):
     f = sample_file(settings, BIG_FEED, BIG_FILE)
     me = loader.execute("select pg_backend_pid()").fetchone()[0]
     caught = None
-    for _attempt in range(8):  # the COPY lasts a fraction of a second: poll for it, try again if missed
+    for _attempt in range(
+        8
+    ):  # the COPY lasts a fraction of a second: poll for it, try again if missed
         forget(loader, f)
         proc = knowdo_ingest(f)
         while proc.poll() is None and not (caught := _copy_in_flight(loader, me)):
@@ -84,8 +92,11 @@ def test_kill_9_of_knowdo_ingest_mid_copy_then_the_same_file_again(clean_ingest_
     assert "already received" not in out, out  # the killed attempt did not count as a load
     [(_, status, rows, _)] = batches_of(loader, f)
     assert status == "loaded" and rows == raw_rows_of(loader, f) > 0
-    assert_same(clean_ingest_fingerprint, fingerprint_now(settings),
-                f"kill -9 of knowdo ingest mid-COPY (after {tuples} rows) and the same file again")
+    assert_same(
+        clean_ingest_fingerprint,
+        fingerprint_now(settings),
+        f"kill -9 of knowdo ingest mid-COPY (after {tuples} rows) and the same file again",
+    )
 
 
 @pytest.mark.timeout(300, func_only=True)
@@ -103,12 +114,18 @@ def test_two_ingests_of_the_same_new_file_at_once(clean_ingest_fingerprint, sett
     said = sorted("already received" in out for out, _ in outs)
     assert said == [False, True], outs
     assert len(batches_of(loader, f)) == 1
-    assert_same(clean_ingest_fingerprint, fingerprint_now(settings), "two ingests of the same new file at once")
+    assert_same(
+        clean_ingest_fingerprint,
+        fingerprint_now(settings),
+        "two ingests of the same new file at once",
+    )
 
 
 @pytest.mark.timeout(300, func_only=True)
-@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"),
-                    reason="a private tmpfs over the landing zone needs root (unshare --mount)")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("unshare"),
+    reason="a private tmpfs over the landing zone needs root (unshare --mount)",
+)
 def test_the_landing_zone_disk_full_during_a_landing(clean_ingest_fingerprint, settings, loader):
     """The landing zone is a 256 KiB tmpfs while the 1.4 MB file lands. The tmpfs is mounted in a
     private mount namespace of the ingest alone (unshare --mount): it vanishes with that process, so
@@ -118,8 +135,9 @@ def test_the_landing_zone_disk_full_during_a_landing(clean_ingest_fingerprint, s
     landing = settings.landing_dir
     landing.mkdir(parents=True, exist_ok=True)
     script = 'mount -t tmpfs -o size=256k tmpfs "$1" && shift && exec "$@"'
-    full = knowdo_ingest(f, "unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
-                         str(landing))
+    full = knowdo_ingest(
+        f, "unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", str(landing)
+    )
     out, err = full.communicate(timeout=120)
     assert full.returncode == 2, out + err
     message = " ".join(err.split())
@@ -131,7 +149,9 @@ def test_the_landing_zone_disk_full_during_a_landing(clean_ingest_fingerprint, s
     again = knowdo_ingest(f)  # room again: the rerun heals it
     out, err = again.communicate(timeout=120)
     assert again.returncode == 0, out + err
-    assert_same(clean_ingest_fingerprint, fingerprint_now(settings), "a full landing zone and a rerun")
+    assert_same(
+        clean_ingest_fingerprint, fingerprint_now(settings), "a full landing zone and a rerun"
+    )
 
 
 @pytest.mark.timeout(600, func_only=True)
@@ -152,7 +172,16 @@ def test_the_same_feeds_three_times_in_a_row(clean_ingest_fingerprint, settings,
             assert list(new) == [SMALL_FEED], new
         else:
             assert new == {}, f"round {round_ + 1} loaded again: {new}"
-        assert_same(clean_ingest_fingerprint, fingerprint_now(settings), f"round {round_ + 1} of the same feeds")
-    probe = subprocess.run([sys.executable, "-m", "knowdo.cli", "ingest", str(small.path), "--feed", SMALL_FEED],
-                           capture_output=True, text=True, timeout=120, check=False)
+        assert_same(
+            clean_ingest_fingerprint,
+            fingerprint_now(settings),
+            f"round {round_ + 1} of the same feeds",
+        )
+    probe = subprocess.run(
+        [sys.executable, "-m", "knowdo.cli", "ingest", str(small.path), "--feed", SMALL_FEED],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert probe.returncode == 0 and "already received" in probe.stdout, probe.stdout + probe.stderr

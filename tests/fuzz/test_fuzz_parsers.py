@@ -47,23 +47,60 @@ SEEDS = {
 }
 SEED_BYTES = 16 * 1024  # the first 16 KB of each seed: enough structure, quick to parse
 LIMITS = Limits(max_memory_mb=256, parse_stall_s=20)
-NEVER = ("KNOWDO_PARSE_MEMORY_MB", "KNOWDO_PARSE_STALL_S", "the parser crashed",
-         "was killed", "without a result")
+NEVER = (
+    "KNOWDO_PARSE_MEMORY_MB",
+    "KNOWDO_PARSE_STALL_S",
+    "the parser crashed",
+    "was killed",
+    "without a result",
+)
 
 settings.register_profile(
-    "ci", max_examples=int(os.environ.get("KNOWDO_FUZZ_EXAMPLES", "25")), derandomize=True,
-    deadline=None, database=None, print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    "ci",
+    max_examples=int(os.environ.get("KNOWDO_FUZZ_EXAMPLES", "25")),
+    derandomize=True,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 settings.register_profile(
-    "fuzz", max_examples=int(os.environ.get("KNOWDO_FUZZ_EXAMPLES", "2000")), deadline=None,
-    database=DirectoryBasedExampleDatabase(str(REPO / ".local" / "hypothesis")), print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    "fuzz",
+    max_examples=int(os.environ.get("KNOWDO_FUZZ_EXAMPLES", "2000")),
+    deadline=None,
+    database=DirectoryBasedExampleDatabase(str(REPO / ".local" / "hypothesis")),
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
 
-_SPLICES = [b"[" * 5000, b"{\"a\":" * 200, b"9" * 2000, b'"', b"\\", b"\x00", b"\xef\xbb\xbf",
-            b"\xff\xfe", b"\xc3\x28", b"\r\n", b"\n\n\n", b",,,,,,", b'"""', b"&lol;",
-            b"<!DOCTYPE x [<!ENTITY a \"b\">]>", b"<a>" * 300, b"]}", b"1e99999", b"-", b"\xe2\x80\xa8",
-            b"NaN", b"Infinity", b"null", b"\t", b"=cmd|' /C calc'!A0"]
+_SPLICES = [
+    b"[" * 5000,
+    b'{"a":' * 200,
+    b"9" * 2000,
+    b'"',
+    b"\\",
+    b"\x00",
+    b"\xef\xbb\xbf",
+    b"\xff\xfe",
+    b"\xc3\x28",
+    b"\r\n",
+    b"\n\n\n",
+    b",,,,,,",
+    b'"""',
+    b"&lol;",
+    b'<!DOCTYPE x [<!ENTITY a "b">]>',
+    b"<a>" * 300,
+    b"]}",
+    b"1e99999",
+    b"-",
+    b"\xe2\x80\xa8",
+    b"NaN",
+    b"Infinity",
+    b"null",
+    b"\t",
+    b"=cmd|' /C calc'!A0",
+]
 
 
 @st.composite
@@ -78,9 +115,9 @@ def mutated(draw, seed: bytes) -> bytes:
             at = min(where, len(data) - 1)
             data[at] = draw(st.integers(0, 255))
         elif kind == "cut":
-            del data[where:where + draw(st.integers(1, 200))]
+            del data[where : where + draw(st.integers(1, 200))]
         elif kind == "repeat":
-            piece = bytes(data[where:where + draw(st.integers(1, 100))])
+            piece = bytes(data[where : where + draw(st.integers(1, 100))])
             data[where:where] = piece * draw(st.integers(2, 50))
         elif kind == "truncate":
             del data[where:]
@@ -96,8 +133,14 @@ def _seed(fmt: str) -> bytes:
 def _check(path: Path, fmt: str) -> str:
     """'report' or the FileRejected sentence; any other exception propagates (a fuzz failure)."""
     try:
-        report = run_isolated(check_file, path, fmt, ParseContext(file_name=path.name, limits=LIMITS),
-                              20, limits=LIMITS)
+        report = run_isolated(
+            check_file,
+            path,
+            fmt,
+            ParseContext(file_name=path.name, limits=LIMITS),
+            20,
+            limits=LIMITS,
+        )
     except FileRejected as exc:
         reason = str(exc)
         assert reason and "\n" not in reason.strip(), reason
@@ -138,7 +181,9 @@ def test_fuzz_knowdo_check_command(tmp_path_factory):
         args = ["check", str(path)] + ([] if detect else ["--format", fmt])
         result = CliRunner().invoke(main, args, env={"KNOWDO_PARSE_MEMORY_MB": "256"})
         assert result.exit_code in (0, 1, 2), result.output
-        assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+        assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+            result.exception
+        )
         assert "Traceback" not in result.output
 
     run()

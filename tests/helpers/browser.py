@@ -30,8 +30,10 @@ CANVAS = ".dashboard-chart canvas"
 def chromium() -> Iterator[sync_api.Browser]:
     """The system's Chromium; a missing browser fails the test (never skips it)."""
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} missing: `make test` installs it (apt-get install chromium), "
-                    "or set KNOWDO_CHROMIUM")
+        pytest.fail(
+            f"{CHROMIUM} missing: `make test` installs it (apt-get install chromium), "
+            "or set KNOWDO_CHROMIUM"
+        )
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -52,8 +54,13 @@ def log_in(page: sync_api.Page, base_url: str, username: str, password: str) -> 
     return page
 
 
-def open_as(browser: sync_api.Browser, base_url: str, username: str, password: str,
-            viewport: tuple[int, int] = (1400, 900)) -> tuple[sync_api.BrowserContext, sync_api.Page]:
+def open_as(
+    browser: sync_api.Browser,
+    base_url: str,
+    username: str,
+    password: str,
+    viewport: tuple[int, int] = (1400, 900),
+) -> tuple[sync_api.BrowserContext, sync_api.Page]:
     """A fresh browser context logged in as `username`."""
     context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
     return context, log_in(context.new_page(), base_url, username, password)

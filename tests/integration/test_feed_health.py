@@ -24,36 +24,78 @@ FEEDS = [  # feed_id, publisher, schedule, due_within_days, in_registry
     ("gone_feed", "Removed publisher", "@monthly", 45, False),
 ]
 BATCHES = [  # feed_id, file, status, periods, period_start, period_end, received_at
-    ("ngo_monthly", "ngo_2026a.csv", "loaded", ["KD-NGO-1:GHA:2026-01", "KD-NGO-1:GHA:2026-02"],
-     "2026-01-01", "2026-02-01", "2026-03-10 08:00+00"),
-    ("ngo_monthly", "ngo_2025.csv", "loaded", ["KD-NGO-1:GHA:2025-12"], "2025-12-01", "2025-12-01",
-     "2026-04-01 08:00+00"),
+    (
+        "ngo_monthly",
+        "ngo_2026a.csv",
+        "loaded",
+        ["KD-NGO-1:GHA:2026-01", "KD-NGO-1:GHA:2026-02"],
+        "2026-01-01",
+        "2026-02-01",
+        "2026-03-10 08:00+00",
+    ),
+    (
+        "ngo_monthly",
+        "ngo_2025.csv",
+        "loaded",
+        ["KD-NGO-1:GHA:2025-12"],
+        "2025-12-01",
+        "2025-12-01",
+        "2026-04-01 08:00+00",
+    ),
     # newer periods, but not current: a superseded and a failed file do not count as data
-    ("ngo_monthly", "ngo_old.csv", "superseded", ["KD-NGO-1:GHA:2026-06"], "2026-06-01",
-     "2026-06-01", "2026-07-01 08:00+00"),
+    (
+        "ngo_monthly",
+        "ngo_old.csv",
+        "superseded",
+        ["KD-NGO-1:GHA:2026-06"],
+        "2026-06-01",
+        "2026-06-01",
+        "2026-07-01 08:00+00",
+    ),
     ("ngo_monthly", "ngo_bad.csv", "failed", None, None, None, "2026-10-01 08:00+00"),
-    ("moh_yearly", "moh_2025.json", "loaded", ["202511", "202512"], "2025-11-01", "2025-12-01",
-     "2026-01-15 08:00+00"),
+    (
+        "moh_yearly",
+        "moh_2025.json",
+        "loaded",
+        ["202511", "202512"],
+        "2025-11-01",
+        "2025-12-01",
+        "2026-01-15 08:00+00",
+    ),
     ("funder_iati", "iati.xml", "loaded", [], None, None, "2026-02-01 10:00+00"),
-    ("gone_feed", "gone.csv", "loaded", ["2020-01"], "2020-01-01", "2020-01-01", "2020-02-01 00:00+00"),
+    (
+        "gone_feed",
+        "gone.csv",
+        "loaded",
+        ["2020-01"],
+        "2020-01-01",
+        "2020-01-01",
+        "2020-02-01 00:00+00",
+    ),
 ]
 
 
 def _fill(conn):
     for feed_id, name, schedule, due, in_registry in FEEDS:
-        conn.execute("insert into ops.feeds (feed_id, publisher_name, publisher_kind, domain, format,"
-                     " schedule, due_within_days, source, in_registry) values (%s, %s, 'ngo',"
-                     " 'service_use', 'knowdo-ngo-service-use-csv', %s, %s, '{}', %s)",
-                     (feed_id, name, schedule, due, in_registry))
+        conn.execute(
+            "insert into ops.feeds (feed_id, publisher_name, publisher_kind, domain, format,"
+            " schedule, due_within_days, source, in_registry) values (%s, %s, 'ngo',"
+            " 'service_use', 'knowdo-ngo-service-use-csv', %s, %s, '{}', %s)",
+            (feed_id, name, schedule, due, in_registry),
+        )
     for feed_id, file_name, status, periods, start, end, received in BATCHES:
         sha = f"feed-health-{file_name}"
-        conn.execute("insert into ops.landed_files (file_sha256, feed_id, file_name, size_bytes,"
-                     " landing_path, received_at) values (%s, %s, %s, 1, '/dev/null', %s)",
-                     (sha, feed_id, file_name, received))
-        conn.execute("insert into ops.load_batches (feed_id, file_sha256, file_name, format, raw_table,"
-                     " status, periods, period_start, period_end, started_at) values (%s, %s, %s,"
-                     " 'x', 'raw.template_ngo_service_use', %s, %s, %s, %s, %s)",
-                     (feed_id, sha, file_name, status, periods, start, end, received))
+        conn.execute(
+            "insert into ops.landed_files (file_sha256, feed_id, file_name, size_bytes,"
+            " landing_path, received_at) values (%s, %s, %s, 1, '/dev/null', %s)",
+            (sha, feed_id, file_name, received),
+        )
+        conn.execute(
+            "insert into ops.load_batches (feed_id, file_sha256, file_name, format, raw_table,"
+            " status, periods, period_start, period_end, started_at) values (%s, %s, %s,"
+            " 'x', 'raw.template_ngo_service_use', %s, %s, %s, %s, %s)",
+            (feed_id, sha, file_name, status, periods, start, end, received),
+        )
 
 
 @pytest.fixture(scope="module")
@@ -71,17 +113,29 @@ def test_the_sql_reads_each_registered_feeds_last_period_arrival_and_deadline(sc
     ngo = feeds["ngo_monthly"]
     # the latest period of a loaded file (2026-02), not the superseded June file; the last arrival
     # of a loaded file (2026-04-01), not the failed one
-    assert (ngo.due_within_days, ngo.last_period_start, ngo.last_period_label, ngo.last_loaded_on,
-            ngo.files_received) == (45, date(2026, 2, 1), "KD-NGO-1:GHA:2026-02", date(2026, 4, 1), 4)
+    assert (
+        ngo.due_within_days,
+        ngo.last_period_start,
+        ngo.last_period_label,
+        ngo.last_loaded_on,
+        ngo.files_received,
+    ) == (45, date(2026, 2, 1), "KD-NGO-1:GHA:2026-02", date(2026, 4, 1), 4)
     # data to 2026-02-28, one month on (2026-03-28) + 45 days
-    assert (deadline(ngo, TODAY).reference, deadline(ngo, TODAY).due_on,
-            deadline(ngo, TODAY).status) == (date(2026, 2, 28), date(2026, 5, 12), "late")
+    assert (
+        deadline(ngo, TODAY).reference,
+        deadline(ngo, TODAY).due_on,
+        deadline(ngo, TODAY).status,
+    ) == (date(2026, 2, 28), date(2026, 5, 12), "late")
     moh = feeds["moh_yearly"]
     assert (moh.last_period_label, moh.due_within_days) == ("202512", 90)
-    assert deadline(moh, TODAY).status == "on_time"     # due 2027-03-31
+    assert deadline(moh, TODAY).status == "on_time"  # due 2027-03-31
     iati = deadline(feeds["funder_iati"], TODAY)
     assert (iati.basis, iati.reference, iati.due_on, iati.status) == (
-        "received", date(2026, 2, 1), date(2026, 6, 30), "late")
+        "received",
+        date(2026, 2, 1),
+        date(2026, 6, 30),
+        "late",
+    )
     assert deadline(feeds["silent_arc"], TODAY).status == "never"
     assert feeds["silent_arc"].files_received == 0
 
@@ -89,8 +143,9 @@ def test_the_sql_reads_each_registered_feeds_last_period_arrival_and_deadline(sc
 def test_a_fresh_warehouse_has_nothing_to_check_and_alerts_nothing(scratch):
     report = run_feed_health(scratch, TODAY)
     assert not report.checked and report.alerts == []
-    assert report.summary() == ("feed health: nothing to check: no file has been received yet"
-                                " (ops.load_batches is empty)")
+    assert report.summary() == (
+        "feed health: nothing to check: no file has been received yet (ops.load_batches is empty)"
+    )
     with connect(scratch.transformer_url) as conn:
         assert conn.execute("select count(*) from ops.alerts").fetchone()[0] == 0
 
@@ -114,14 +169,19 @@ def test_a_daily_run_alerts_each_late_submitter_once(filled):
     assert late == ["funder_iati", "ngo_monthly", "silent_arc"]
     # dbt source freshness ran against this database: its ops tables are sources too
     stale = {a.about for a in report.alerts if a.kind == "stale_feed"}
-    assert "raw.template_ngo_service_use" in stale   # a feed loads into it, yet it has no rows
-    assert "raw.mhsds_measures" not in stale   # no feed loads into it: empty, not stale
+    assert "raw.template_ngo_service_use" in stale  # a feed loads into it, yet it has no rows
+    assert "raw.mhsds_measures" not in stale  # no feed loads into it: empty, not stale
     with connect(filled.transformer_url) as conn:
-        recorded = conn.execute("select about from ops.alerts where kind = 'late_submitter'"
-                                " order by about").fetchall()
+        recorded = conn.execute(
+            "select about from ops.alerts where kind = 'late_submitter' order by about"
+        ).fetchall()
     assert [r[0] for r in recorded] == late
     # the next run the same day finds the same, and sends nothing again
     run_feed_health(filled, TODAY, freshness=False)
     with connect(filled.transformer_url) as conn:
-        assert conn.execute("select count(*) from ops.alerts where kind = 'late_submitter'"
-                            ).fetchone()[0] == 3
+        assert (
+            conn.execute(
+                "select count(*) from ops.alerts where kind = 'late_submitter'"
+            ).fetchone()[0]
+            == 3
+        )

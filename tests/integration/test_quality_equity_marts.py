@@ -40,8 +40,18 @@ def scratch(cluster, tmp_path_factory):
     """The sample feeds loaded and the four marts (and what they need) built in marts_candidate."""
     env = create_scratch_warehouse(SCRATCH_DB, seeds=False)
     # the stats functions, once, before the models (as the transform DAG does)
-    run([str(REPO / ".venvs" / "dbt" / "bin" / "dbt"), "run-operation", "create_stats_functions",
-         "--project-dir", str(REPO / "dbt_project"), "--profiles-dir", str(REPO / "dbt_project")], env)
+    run(
+        [
+            str(REPO / ".venvs" / "dbt" / "bin" / "dbt"),
+            "run-operation",
+            "create_stats_functions",
+            "--project-dir",
+            str(REPO / "dbt_project"),
+            "--profiles-dir",
+            str(REPO / "dbt_project"),
+        ],
+        env,
+    )
     # seeds and models only: dbt's own tests are not what this module checks; full refresh, since
     # the raw tables were just reloaded under new batch ids
     run(

@@ -28,12 +28,23 @@ def scratch_stack():
     local = REPO / ".local" / f"test-stack-{uuid.uuid4().hex[:8]}"
     local.mkdir(parents=True)
     port = free_port()
-    env = {**os.environ, "KNOWDO_LOCAL_DIR": str(local), "KNOWDO_PG_PORT": str(port),
-           "KNOWDO_PG_DATA": str(local / "pg" / "data"), "KNOWDO_PG_SOCKET_DIR": str(local / "pg" / "run")}
+    env = {
+        **os.environ,
+        "KNOWDO_LOCAL_DIR": str(local),
+        "KNOWDO_PG_PORT": str(port),
+        "KNOWDO_PG_DATA": str(local / "pg" / "data"),
+        "KNOWDO_PG_SOCKET_DIR": str(local / "pg" / "run"),
+    }
 
     def run(*args):
-        return subprocess.run(["bash", str(STACK), *args], env=env, capture_output=True, text=True, timeout=120,
-                              check=False)
+        return subprocess.run(
+            ["bash", str(STACK), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
 
     yield local, port, run
     run("stop")
@@ -48,7 +59,9 @@ def test_port_taken_says_what_to_do_and_rerun_works(scratch_stack):
         proc = run("start-pg")
     assert proc.returncode != 0
     message = proc.stderr.strip().splitlines()[-1]
-    assert f"port {port} (for PostgreSQL) is already taken" in message and "KNOWDO_PG_PORT" in message
+    assert (
+        f"port {port} (for PostgreSQL) is already taken" in message and "KNOWDO_PG_PORT" in message
+    )
     assert "Traceback" not in proc.stderr
     again = run("start-pg")  # the port is free now
     assert again.returncode == 0, again.stderr

@@ -27,9 +27,15 @@ SPEC = load_access(ACCESS_FILE)
 
 def warehouse_connect(user: str, password: str, **kwargs) -> psycopg.Connection:
     env = os.environ
-    return psycopg.connect(host=env["KNOWDO_PG_HOST"], port=env["KNOWDO_PG_PORT"],
-                           dbname=env["KNOWDO_WAREHOUSE_DB"], user=user, password=password,
-                           connect_timeout=10, **kwargs)
+    return psycopg.connect(
+        host=env["KNOWDO_PG_HOST"],
+        port=env["KNOWDO_PG_PORT"],
+        dbname=env["KNOWDO_WAREHOUSE_DB"],
+        user=user,
+        password=password,
+        connect_timeout=10,
+        **kwargs,
+    )
 
 
 def transformer_connect() -> psycopg.Connection:

@@ -54,7 +54,10 @@ ROLE_PASSWORDS = {
     "airflow": "KNOWDO_AIRFLOW_META_PASSWORD",
     "superset": "KNOWDO_SUPERSET_META_PASSWORD",
 }
-ROLE_URLS = {"airflow": "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "superset": "KNOWDO_SUPERSET_METADATA_URL"}
+ROLE_URLS = {
+    "airflow": "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+    "superset": "KNOWDO_SUPERSET_METADATA_URL",
+}
 ROLE_DATABASE = {"airflow": "airflow", "superset": "superset"}  # the others log in to the warehouse
 # reader role -> the settings of its limits (KNOWDO_<prefix>_STATEMENT_TIMEOUT, ...)
 READERS = {"knowdo_superset": "KNOWDO_VIEWER", "knowdo_analyst": "KNOWDO_ANALYST"}
@@ -65,18 +68,38 @@ def password(role: str) -> str:
         return unquote(urlsplit(ENV[ROLE_URLS[role]]).password or "")
     value = ENV.get(ROLE_PASSWORDS[role])
     if not value:
-        pytest.fail(f"{ROLE_PASSWORDS[role]} is not set: source infra/local/env.sh (tests/conftest.py does)")
+        pytest.fail(
+            f"{ROLE_PASSWORDS[role]} is not set: source infra/local/env.sh (tests/conftest.py does)"
+        )
     return value
 
 
-def connect_tcp(role: str, pw: str | None = None, dbname: str | None = None, **kwargs) -> psycopg.Connection:
-    return psycopg.connect(host=PG_HOST, port=PG_PORT, user=role, dbname=dbname or ROLE_DATABASE.get(role, WAREHOUSE),
-                           password=password(role) if pw is None else pw, connect_timeout=10, **kwargs)
+def connect_tcp(
+    role: str, pw: str | None = None, dbname: str | None = None, **kwargs
+) -> psycopg.Connection:
+    return psycopg.connect(
+        host=PG_HOST,
+        port=PG_PORT,
+        user=role,
+        dbname=dbname or ROLE_DATABASE.get(role, WAREHOUSE),
+        password=password(role) if pw is None else pw,
+        connect_timeout=10,
+        **kwargs,
+    )
 
 
 def pg_bin(name: str) -> str:
-    candidates = [shutil.which("pg_config") and str(Path(subprocess.run(
-        ["pg_config", "--bindir"], capture_output=True, text=True, check=False).stdout.strip()) / name)]
+    candidates = [
+        shutil.which("pg_config")
+        and str(
+            Path(
+                subprocess.run(
+                    ["pg_config", "--bindir"], capture_output=True, text=True, check=False
+                ).stdout.strip()
+            )
+            / name
+        )
+    ]
     candidates += sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)
     for candidate in candidates:
         if candidate and os.access(candidate, os.X_OK):
@@ -84,22 +107,53 @@ def pg_bin(name: str) -> str:
     pytest.fail(f"{name} not found (install the PostgreSQL server binaries: `make setup` does)")
 
 
-def psql_socket(*, as_user: str | None, query: str, db: str = "postgres", role: str = "postgres",
-                socket_dir: Path = SOCKET_DIR, port: str = PG_PORT) -> subprocess.CompletedProcess:
+def psql_socket(
+    *,
+    as_user: str | None,
+    query: str,
+    db: str = "postgres",
+    role: str = "postgres",
+    socket_dir: Path = SOCKET_DIR,
+    port: str = PG_PORT,
+) -> subprocess.CompletedProcess:
     """psql over the socket as OS user `as_user` (None: this process's user)."""
-    cmd = [pg_bin("psql"), "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", str(socket_dir), "-p", str(port),
-           "-U", role, "-d", db, "-c", query]
+    cmd = [
+        pg_bin("psql"),
+        "-X",
+        "-At",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-h",
+        str(socket_dir),
+        "-p",
+        str(port),
+        "-U",
+        role,
+        "-d",
+        db,
+        "-c",
+        query,
+    ]
     if as_user is not None:
         cmd = ["runuser", "-u", as_user, "--", *cmd]
     # cwd /: an OS user without access to the checkout must still be able to start psql
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False, cwd="/",
-                          env={**ENV, "PGCONNECT_TIMEOUT": "10", "PGPASSWORD": ""})
+    return subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd="/",
+        env={**ENV, "PGCONNECT_TIMEOUT": "10", "PGPASSWORD": ""},
+    )
 
 
 def admin_sql(query: str, db: str = "postgres") -> str:
     """A query as the cluster's superuser, the only way in: the cluster's OS owner on the socket."""
     done = psql_socket(as_user="postgres" if IS_ROOT else None, query=query, db=db)
-    assert done.returncode == 0, f"the cluster's owner could not administer it over the socket: {done.stderr}"
+    assert done.returncode == 0, (
+        f"the cluster's owner could not administer it over the socket: {done.stderr}"
+    )
     return done.stdout.strip()
 
 
@@ -111,21 +165,33 @@ def _cluster(cluster):
 # --- the socket ---------------------------------------------------------------------------------
 def test_socket_folder_is_the_cluster_owners_alone():
     st = SOCKET_DIR.stat()
-    assert stat.S_IMODE(st.st_mode) == 0o700, f"{SOCKET_DIR} has mode {stat.S_IMODE(st.st_mode):o}, not 700"
+    assert stat.S_IMODE(st.st_mode) == 0o700, (
+        f"{SOCKET_DIR} has mode {stat.S_IMODE(st.st_mode):o}, not 700"
+    )
     assert pwd.getpwuid(st.st_uid).pw_name == CLUSTER_OWNER
-    assert any(SOCKET_DIR.glob(".s.PGSQL.*")), "no socket in the socket folder: is the cluster running?"
+    assert any(SOCKET_DIR.glob(".s.PGSQL.*")), (
+        "no socket in the socket folder: is the cluster running?"
+    )
 
 
 def test_the_cluster_owner_is_the_superuser_on_the_socket():
-    assert admin_sql("select current_user || ' ' || usesuper from pg_user where usename = current_user") \
+    assert (
+        admin_sql(
+            "select current_user || ' ' || usesuper from pg_user where usename = current_user"
+        )
         == "postgres true"
+    )
 
 
 @pytest.mark.skipif(not IS_ROOT, reason="switching to another OS user (runuser) needs root")
 @pytest.mark.parametrize("role", ["postgres", "knowdo_analyst", "knowdo_superset"])
 def test_another_os_user_cannot_use_the_socket(role):
-    done = psql_socket(as_user="nobody", query="select rolname, rolpassword from pg_authid", role=role)
-    assert done.returncode != 0, f"OS user nobody connected as {role} over the socket: {done.stdout[:200]}"
+    done = psql_socket(
+        as_user="nobody", query="select rolname, rolpassword from pg_authid", role=role
+    )
+    assert done.returncode != 0, (
+        f"OS user nobody connected as {role} over the socket: {done.stdout[:200]}"
+    )
     assert "Permission denied" in done.stderr, done.stderr
 
 
@@ -141,15 +207,23 @@ def test_root_is_not_the_superuser_without_becoming_the_owner():
 @pytest.mark.parametrize("pw", ["", "postgres", "wrong"])
 def test_superuser_is_rejected_over_tcp(pw):
     with pytest.raises(psycopg.OperationalError, match="pg_hba.conf rejects connection"):
-        psycopg.connect(host=PG_HOST, port=PG_PORT, user="postgres", dbname="postgres", password=pw,
-                        connect_timeout=10)
+        psycopg.connect(
+            host=PG_HOST,
+            port=PG_PORT,
+            user="postgres",
+            dbname="postgres",
+            password=pw,
+            connect_timeout=10,
+        )
 
 
 @pytest.mark.parametrize("role", sorted(ROLE_PASSWORDS))
 def test_every_role_needs_its_password_over_tcp(role):
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
         connect_tcp(role, pw=password(role) + "-wrong")
-    with pytest.raises(psycopg.OperationalError, match="password authentication failed|no password supplied"):
+    with pytest.raises(
+        psycopg.OperationalError, match="password authentication failed|no password supplied"
+    ):
         connect_tcp(role, pw="")
     with connect_tcp(role) as conn:  # and the right one works: the test above is not vacuous
         assert conn.execute("select current_user").fetchone()[0] == role
@@ -157,13 +231,21 @@ def test_every_role_needs_its_password_over_tcp(role):
 
 def test_pg_hba_trusts_nobody():
     text = (PG_DATA / "pg_hba.conf").read_text(encoding="utf-8")
-    lines = [line.split() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    lines = [
+        line.split()
+        for line in text.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     assert lines, "pg_hba.conf has no rules"
     assert not [line for line in lines if "trust" in line], f"pg_hba.conf trusts someone: {lines}"
     # what the server has loaded (after the reload), not only the file
-    rules = [row.split("|") for row in admin_sql(
-        "select type, array_to_string(database, ','), array_to_string(user_name, ','), auth_method,"
-        " coalesce(error, '') from pg_hba_file_rules order by line_number").splitlines()]
+    rules = [
+        row.split("|")
+        for row in admin_sql(
+            "select type, array_to_string(database, ','), array_to_string(user_name, ','), auth_method,"
+            " coalesce(error, '') from pg_hba_file_rules order by line_number"
+        ).splitlines()
+    ]
     assert not [r for r in rules if r[4]], f"pg_hba.conf has errors: {rules}"
     for kind, _db, users, method, _ in rules:
         if kind == "local":
@@ -172,13 +254,17 @@ def test_pg_hba_trusts_nobody():
             assert method == "scram-sha-256" or (method == "reject"), rules
             assert users != "postgres" or method == "reject", rules
     assert ["host", "all", "postgres", "reject", ""] in rules
-    ident = admin_sql("select map_name, sys_name, pg_username from pg_ident_file_mappings where error is null")
+    ident = admin_sql(
+        "select map_name, sys_name, pg_username from pg_ident_file_mappings where error is null"
+    )
     assert ident.splitlines() == [f"knowdo_owner|{CLUSTER_OWNER}|postgres"]
 
 
 def test_role_passwords_are_scram_hashes():
-    weak = admin_sql("select rolname from pg_authid where rolpassword is not null"
-                     " and rolpassword not like 'SCRAM-SHA-256$%'")
+    weak = admin_sql(
+        "select rolname from pg_authid where rolpassword is not null"
+        " and rolpassword not like 'SCRAM-SHA-256$%'"
+    )
     assert weak == "", f"roles whose password is not a SCRAM-SHA-256 verifier: {weak}"
 
 
@@ -189,7 +275,9 @@ host    all             all             ::1/128                 scram-sha-256
 """
 
 
-@pytest.mark.skipif(not IS_ROOT, reason="showing the old hole needs another OS user (runuser needs root)")
+@pytest.mark.skipif(
+    not IS_ROOT, reason="showing the old hole needs another OS user (runuser needs root)"
+)
 def test_a_cluster_made_open_by_an_older_version_is_closed_on_the_next_start():
     local = REPO / ".local" / f"test-closed-{uuid.uuid4().hex[:8]}"
     local.mkdir(parents=True)
@@ -197,33 +285,67 @@ def test_a_cluster_made_open_by_an_older_version_is_closed_on_the_next_start():
         s.bind(("127.0.0.1", 0))
         port = str(s.getsockname()[1])
     data, run_dir = local / "pg" / "data", local / "pg" / "run"
-    env = {**ENV, "KNOWDO_LOCAL_DIR": str(local), "KNOWDO_PG_PORT": port, "KNOWDO_PG_DATA": str(data),
-           "KNOWDO_PG_SOCKET_DIR": str(run_dir)}
+    env = {
+        **ENV,
+        "KNOWDO_LOCAL_DIR": str(local),
+        "KNOWDO_PG_PORT": port,
+        "KNOWDO_PG_DATA": str(data),
+        "KNOWDO_PG_SOCKET_DIR": str(run_dir),
+    }
 
     def stack(*args):
-        done = subprocess.run(["bash", str(STACK), *args], env=env, capture_output=True, text=True,
-                              timeout=180, check=False)
+        done = subprocess.run(
+            ["bash", str(STACK), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
         return done
 
     def make_it_old():  # what an older stack.sh left: trust on the socket, a folder everyone enters
-        subprocess.run(["runuser", "-u", "postgres", "--", "tee", str(data / "pg_hba.conf")], input=OLD_PG_HBA,
-                       text=True, capture_output=True, check=True)
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", "tee", str(data / "pg_hba.conf")],
+            input=OLD_PG_HBA,
+            text=True,
+            capture_output=True,
+            check=True,
+        )
         for folder in (local, local / "pg", run_dir):
             folder.chmod(0o755)
 
     def nobody():
-        return psql_socket(as_user="nobody", query="select count(*) from pg_authid", socket_dir=run_dir, port=port)
+        return psql_socket(
+            as_user="nobody", query="select count(*) from pg_authid", socket_dir=run_dir, port=port
+        )
 
     try:
         stack("start-pg")
         stack("stop")
         # a running cluster started the old way: the next start rewrites pg_hba.conf and reloads
         make_it_old()
-        subprocess.run(["runuser", "-u", "postgres", "--", pg_bin("pg_ctl"), "-D", str(data), "-w", "-l",
-                        str(local / "log" / "postgres.log"), "-o",
-                        f"-p {port} -k {run_dir} -c listen_addresses=127.0.0.1", "start"],
-                       capture_output=True, check=True, cwd="/")
+        subprocess.run(
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                pg_bin("pg_ctl"),
+                "-D",
+                str(data),
+                "-w",
+                "-l",
+                str(local / "log" / "postgres.log"),
+                "-o",
+                f"-p {port} -k {run_dir} -c listen_addresses=127.0.0.1",
+                "start",
+            ],
+            capture_output=True,
+            check=True,
+            cwd="/",
+        )
         assert nobody().returncode == 0, "the old state is not open: this test would prove nothing"
         assert "rewritten" in stack("start-pg").stdout
         refused = nobody()
@@ -237,11 +359,13 @@ def test_a_cluster_made_open_by_an_older_version_is_closed_on_the_next_start():
         assert "trust" not in (data / "pg_hba.conf").read_text(encoding="utf-8")
         assert nobody().returncode != 0
         for folder in (local, local / "pg", run_dir):  # even with the folders opened by hand, the
-            folder.chmod(0o755)                         # socket itself (0700) refuses nobody
+            folder.chmod(0o755)  # socket itself (0700) refuses nobody
         refused = nobody()
         assert refused.returncode != 0 and "Permission denied" in refused.stderr, refused.stdout
     finally:
-        subprocess.run(["bash", str(STACK), "stop"], env=env, capture_output=True, timeout=120, check=False)
+        subprocess.run(
+            ["bash", str(STACK), "stop"], env=env, capture_output=True, timeout=120, check=False
+        )
         shutil.rmtree(local, ignore_errors=True)
 
 
@@ -249,8 +373,12 @@ def test_a_cluster_made_open_by_an_older_version_is_closed_on_the_next_start():
 def secret_files() -> list[Path]:
     """Files that hold a password or a secret: the Airflow simple-auth passwords, airflow.cfg (its
     generated JWT and API secrets), the cluster's authentication files, and .env when there is one."""
-    files = [Path(ENV["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]), Path(ENV["AIRFLOW_HOME"]) / "airflow.cfg",
-             PG_DATA / "pg_hba.conf", PG_DATA / "pg_ident.conf"]
+    files = [
+        Path(ENV["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]),
+        Path(ENV["AIRFLOW_HOME"]) / "airflow.cfg",
+        PG_DATA / "pg_hba.conf",
+        PG_DATA / "pg_ident.conf",
+    ]
     return files + [p for p in [REPO / ".env"] if p.exists()]
 
 
@@ -263,10 +391,21 @@ def test_password_and_secret_files_are_0600():
 
 
 def test_folders_of_secrets_and_raw_data_are_0700():
-    folders = [Path(ENV["AIRFLOW_HOME"]), Path(ENV["AIRFLOW__COSMOS__CACHE_DIR"]), Path(ENV["SUPERSET_HOME"]),
-               Path(ENV["KNOWDO_LANDING_DIR"]), LOCAL / "dbt", PG_DATA, SOCKET_DIR]
-    modes = {str(d): f"{stat.S_IMODE(d.stat().st_mode):o}" for d in folders if d.is_relative_to(LOCAL)}
-    assert len(modes) == len(folders), "a folder of the stack is outside KNOWDO_LOCAL_DIR: check by hand"
+    folders = [
+        Path(ENV["AIRFLOW_HOME"]),
+        Path(ENV["AIRFLOW__COSMOS__CACHE_DIR"]),
+        Path(ENV["SUPERSET_HOME"]),
+        Path(ENV["KNOWDO_LANDING_DIR"]),
+        LOCAL / "dbt",
+        PG_DATA,
+        SOCKET_DIR,
+    ]
+    modes = {
+        str(d): f"{stat.S_IMODE(d.stat().st_mode):o}" for d in folders if d.is_relative_to(LOCAL)
+    }
+    assert len(modes) == len(folders), (
+        "a folder of the stack is outside KNOWDO_LOCAL_DIR: check by hand"
+    )
     assert set(modes.values()) == {"700"}, modes
 
 
@@ -296,8 +435,13 @@ def stack_process_groups() -> dict[int, str]:
     conf = LOCAL / "supervisor" / "supervisord.conf"
     if not conf.exists():
         return {}
-    out = subprocess.run([str(REPO / ".venv" / "bin" / "supervisorctl"), "-c", str(conf), "status"],
-                         capture_output=True, text=True, check=False, timeout=30).stdout
+    out = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "supervisorctl"), "-c", str(conf), "status"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    ).stdout
     running = re.findall(r"^(\S+)\s+RUNNING\s+pid (\d+),", out, re.MULTILINE)
     return {int(pid): name for name, pid in running}
 
@@ -319,7 +463,9 @@ def listeners() -> list[tuple[str, int, int]]:
 def test_the_stack_listens_on_loopback_only():
     groups = stack_process_groups()
     if not any(name.startswith("airflow-") for name in groups.values()):
-        pytest.skip("Airflow is not running (bash infra/local/stack.sh start): its listeners cannot be checked")
+        pytest.skip(
+            "Airflow is not running (bash infra/local/stack.sh start): its listeners cannot be checked"
+        )
     postmaster = int((PG_DATA / "postmaster.pid").read_text().split()[0])
     ours, wide = [], []
     for address, port, pid in listeners():
@@ -336,8 +482,10 @@ def test_the_stack_listens_on_loopback_only():
     ports = {port for _, _, port in ours}
     # the check saw the stack's own listeners (so it is not vacuous), and no log server among them
     assert {int(PG_PORT), int(ENV["KNOWDO_AIRFLOW_PORT"])} <= ports, ours
-    log_ports = {int(ENV.get("AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT", 8793)),
-                 int(ENV.get("AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT", 8794))}
+    log_ports = {
+        int(ENV.get("AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT", 8793)),
+        int(ENV.get("AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT", 8794)),
+    }
     assert not ports & log_ports, f"an Airflow log server of the stack listens: {ours}"
 
 
@@ -351,18 +499,30 @@ def test_task_logs_are_still_served_without_log_servers(settings):
     client = AirflowClient(settings.airflow_url, settings.airflow_user, settings.airflow_password)
     # runs of the scheduler's workers only: `airflow dags test` (tests/conftest.py `pipeline_run`) runs
     # tasks in its own process and writes no task log files, so the API has nothing local to serve
-    finished = [(dag, run["dag_run_id"], ti) for dag in ("knowdo_ingest", "knowdo_transform", "knowdo_feed_health")
-                if client.dag(dag) for run in client.latest_runs(dag, limit=20) if run.get("triggered_by") != "test"
-                for ti in client.task_instances(dag, run["dag_run_id"]) if ti["state"] == "success"]
+    finished = [
+        (dag, run["dag_run_id"], ti)
+        for dag in ("knowdo_ingest", "knowdo_transform", "knowdo_feed_health")
+        if client.dag(dag)
+        for run in client.latest_runs(dag, limit=20)
+        if run.get("triggered_by") != "test"
+        for ti in client.task_instances(dag, run["dag_run_id"])
+        if ti["state"] == "success"
+    ]
     if not finished:
-        pytest.skip("no finished task instance yet (run `make up`): nothing whose log could be read")
+        pytest.skip(
+            "no finished task instance yet (run `make up`): nothing whose log could be read"
+        )
     dag, run_id, ti = finished[0]
     path = f"/dags/{dag}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/logs/{ti['try_number']}"
     if ti.get("map_index", -1) >= 0:
         path += f"?map_index={ti['map_index']}"
     content = client.request("GET", path, headers={"Accept": "application/json"})["content"]
-    events = [entry.get("event", "") if isinstance(entry, dict) else str(entry) for entry in content]
-    assert any(str(LOCAL) in e and e.endswith(".log") for e in events), events[:5]  # read from the folder
+    events = [
+        entry.get("event", "") if isinstance(entry, dict) else str(entry) for entry in content
+    ]
+    assert any(str(LOCAL) in e and e.endswith(".log") for e in events), events[
+        :5
+    ]  # read from the folder
     assert len(events) > 5, events
 
 
@@ -396,7 +556,11 @@ def as_ms(duration: str) -> int:
     """A PostgreSQL duration setting ('30s', '5min', '1500') in milliseconds, parsed by PostgreSQL."""
     with connect_tcp("knowdo_loader") as conn, conn.transaction(force_rollback=True):
         conn.execute(sql.SQL("set local statement_timeout = {}").format(sql.Literal(duration)))
-        return int(conn.execute("select setting from pg_settings where name = 'statement_timeout'").fetchone()[0])
+        return int(
+            conn.execute(
+                "select setting from pg_settings where name = 'statement_timeout'"
+            ).fetchone()[0]
+        )
 
 
 @pytest.mark.parametrize("role", sorted(READERS))
@@ -405,10 +569,19 @@ def test_reader_roles_carry_the_configured_timeouts_and_limit(role):
     want_statement = as_ms(ENV[f"{prefix}_STATEMENT_TIMEOUT"])
     want_idle = as_ms(ENV[f"{prefix}_IDLE_IN_TRANSACTION_TIMEOUT"])
     with connect_tcp(role) as conn:
-        got = dict(conn.execute("select name, setting::bigint from pg_settings where name in"
-                                " ('statement_timeout', 'idle_in_transaction_session_timeout')").fetchall())
-        limit = conn.execute("select rolconnlimit from pg_roles where rolname = current_user").fetchone()[0]
-    assert got == {"statement_timeout": want_statement, "idle_in_transaction_session_timeout": want_idle}
+        got = dict(
+            conn.execute(
+                "select name, setting::bigint from pg_settings where name in"
+                " ('statement_timeout', 'idle_in_transaction_session_timeout')"
+            ).fetchall()
+        )
+        limit = conn.execute(
+            "select rolconnlimit from pg_roles where rolname = current_user"
+        ).fetchone()[0]
+    assert got == {
+        "statement_timeout": want_statement,
+        "idle_in_transaction_session_timeout": want_idle,
+    }
     assert 0 < want_statement and 0 < want_idle
     assert limit == int(ENV[f"{prefix}_CONNECTION_LIMIT"]) and limit > 0
     # viewers: seconds, analysts: minutes
@@ -425,7 +598,9 @@ def test_a_viewer_query_longer_than_the_timeout_is_cancelled():
         with pytest.raises(errors.QueryCanceled, match="statement timeout"):
             conn.execute("select pg_sleep(%s)", (timeout_s + 5,))
         elapsed = time.monotonic() - started
-    assert timeout_s - 1 <= elapsed <= timeout_s + 4, f"cancelled after {elapsed:.1f}s, timeout {timeout_s}s"
+    assert timeout_s - 1 <= elapsed <= timeout_s + 4, (
+        f"cancelled after {elapsed:.1f}s, timeout {timeout_s}s"
+    )
 
 
 @pytest.mark.parametrize("role", sorted(READERS))

@@ -68,8 +68,10 @@ def test_viewer_passwords_are_derived_and_the_local_secret_is_refused_outside_lo
     assert a == rs.viewer_password("knowdo_v_ministry_gha", secret)
     assert a != rs.viewer_password("knowdo_v_ministry_ind", secret)
     assert a != rs.viewer_password("knowdo_v_ministry_gha", "another secret")
-    for env in ({"KNOWDO_MODE": "production"},
-                {"KNOWDO_MODE": "production", "KNOWDO_VIEWER_ROLE_SECRET": rs.LOCAL_SECRET}):
+    for env in (
+        {"KNOWDO_MODE": "production"},
+        {"KNOWDO_MODE": "production", "KNOWDO_VIEWER_ROLE_SECRET": rs.LOCAL_SECRET},
+    ):
         with pytest.raises(rs.RowSecurityError, match="KNOWDO_VIEWER_ROLE_SECRET"):
             rs.viewer_secret(env)
     assert rs.viewer_secret({"KNOWDO_MODE": "production", "KNOWDO_VIEWER_ROLE_SECRET": "s"}) == "s"
@@ -93,16 +95,31 @@ def marts() -> dict[str, dict]:
     """table -> {"columns": owner columns it has, "total": rows, "counts": {column: {code: rows}}}."""
     out = {}
     with transformer_connect() as conn:
-        tables = [r[0] for r in conn.execute(
-            "select relname from pg_class where relnamespace = 'marts'::regnamespace"
-            " and relkind in ('r', 'p') order by 1")]
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "select relname from pg_class where relnamespace = 'marts'::regnamespace"
+                " and relkind in ('r', 'p') order by 1"
+            )
+        ]
         for table in tables:
-            cols = [r[0] for r in conn.execute(
-                "select attname from pg_attribute where attrelid = %s::regclass and attnum > 0"
-                " and not attisdropped", (f"marts.{table}",)) if r[0] in OWNER_COLUMNS]
-            counts = {c: dict(conn.execute(
-                f'select "{c}"::text, count(*) from marts."{table}" group by 1').fetchall())
-                for c in cols}
+            cols = [
+                r[0]
+                for r in conn.execute(
+                    "select attname from pg_attribute where attrelid = %s::regclass and attnum > 0"
+                    " and not attisdropped",
+                    (f"marts.{table}",),
+                )
+                if r[0] in OWNER_COLUMNS
+            ]
+            counts = {
+                c: dict(
+                    conn.execute(
+                        f'select "{c}"::text, count(*) from marts."{table}" group by 1'
+                    ).fetchall()
+                )
+                for c in cols
+            }
             total = conn.execute(f'select count(*) from marts."{table}"').fetchone()[0]
             out[table] = {"columns": cols, "total": total, "counts": counts}
     assert "fct_service_use" in out, "marts.fct_service_use missing: run the pipeline (make up)"
@@ -127,10 +144,14 @@ def allowed_values(username: str) -> frozenset[str]:
         for table, info in marts().items():
             if viewer.column not in info["columns"]:
                 continue
-            seen |= {r[0] for r in conn.execute(
-                f'select distinct j.value from marts."{table}" t, jsonb_each_text(to_jsonb(t)) j'
-                f' where t."{viewer.column}" = %s and j.value = any(%s)',
-                (viewer.code, candidates))}
+            seen |= {
+                r[0]
+                for r in conn.execute(
+                    f'select distinct j.value from marts."{table}" t, jsonb_each_text(to_jsonb(t)) j'
+                    f' where t."{viewer.column}" = %s and j.value = any(%s)',
+                    (viewer.code, candidates),
+                )
+            }
     return frozenset(seen)
 
 
@@ -148,17 +169,23 @@ def every_owner_value() -> frozenset[str]:
 def foreign_values_in(viewer, text: str) -> list[str]:
     """Owner-column values in `text` the viewer must not see (whole-token matches)."""
     forbidden = every_owner_value() - allowed_values(viewer.username)
-    return sorted(v for v in forbidden
-                  if re.search(r"(?<![A-Za-z0-9_-])" + re.escape(v) + r"(?![A-Za-z0-9_-])", text))
+    return sorted(
+        v
+        for v in forbidden
+        if re.search(r"(?<![A-Za-z0-9_-])" + re.escape(v) + r"(?![A-Za-z0-9_-])", text)
+    )
 
 
 def test_the_sample_data_has_rows_of_several_scopes_so_a_leak_would_show():
     info = marts()
     countries = set(info["fct_service_use"]["counts"]["country_code"])
     assert len(countries) > 1
-    assert any("arc_code" in i["columns"] and len(i["counts"]["arc_code"]) > 1 for i in info.values())
-    assert any("funder_id" in i["columns"] and len(i["counts"]["funder_id"]) > 1
-               for i in info.values())
+    assert any(
+        "arc_code" in i["columns"] and len(i["counts"]["arc_code"]) > 1 for i in info.values()
+    )
+    assert any(
+        "funder_id" in i["columns"] and len(i["counts"]["funder_id"]) > 1 for i in info.values()
+    )
 
 
 # --- the warehouse alone (no Superset in the way) -------------------------------------------------
@@ -167,10 +194,12 @@ def test_every_mart_has_row_level_security_and_only_managed_select_policies():
     with transformer_connect() as conn:
         rels = conn.execute(
             "select relname, relkind, relrowsecurity from pg_class"
-            " where relnamespace = 'marts'::regnamespace and relkind in ('r','p','v','m','f')").fetchall()
+            " where relnamespace = 'marts'::regnamespace and relkind in ('r','p','v','m','f')"
+        ).fetchall()
         policies = conn.execute(
             "select tablename, policyname, cmd, permissive, roles from pg_policies"
-            " where schemaname = 'marts'").fetchall()
+            " where schemaname = 'marts'"
+        ).fetchall()
     assert rels
     # a view or materialized view reads as its owner and would bypass the policies
     assert [r for r in rels if r[1] not in ("r", "p")] == []
@@ -189,15 +218,19 @@ def test_no_viewer_role_can_inherit_a_policy_or_bypass_rls():
         for role in [*SCOPES, rs.DENY_ROLE]:
             attrs = conn.execute(
                 "select rolsuper, rolbypassrls, rolcanlogin from pg_roles where rolname = %s",
-                (role,)).fetchone()
+                (role,),
+            ).fetchone()
             assert attrs == (False, False, True), role
             inherited = conn.execute(
                 "select distinct r.rolname from pg_policy p, unnest(p.polroles) pr(oid)"
                 " join pg_roles r on r.oid = pr.oid"
-                " where r.rolname <> %s and pg_has_role(%s, r.oid, 'MEMBER')", (role, role)).fetchall()
+                " where r.rolname <> %s and pg_has_role(%s, r.oid, 'MEMBER')",
+                (role, role),
+            ).fetchall()
             assert inherited == [], (role, inherited)
-            assert not conn.execute("select pg_has_role(%s, 'knowdo_transformer', 'MEMBER')",
-                                    (role,)).fetchone()[0]
+            assert not conn.execute(
+                "select pg_has_role(%s, 'knowdo_transformer', 'MEMBER')", (role,)
+            ).fetchone()[0]
 
 
 @pytest.mark.integration
@@ -218,7 +251,8 @@ def test_a_viewer_role_reads_only_its_own_rows_in_every_mart(viewer):
                 with conn.transaction():
                     xml = conn.execute(
                         "select query_to_xml(%s, true, false, '')::text",
-                        (f'select * from marts."{table}"',)).fetchone()[0]
+                        (f'select * from marts."{table}"',),
+                    ).fetchone()[0]
             except psycopg.errors.InsufficientPrivilege:
                 continue
             assert foreign_values_in(viewer, xml) == [], (role, table)
@@ -235,10 +269,14 @@ def test_the_deny_role_reads_no_row_of_any_mart():
 @pytest.mark.parametrize("viewer", VIEWERS, ids=VIEWER_IDS)
 def test_a_viewer_role_cannot_switch_to_a_role_that_sees_more(viewer):
     role = db_role(viewer)
-    for statement in ("set role knowdo_superset", "set role knowdo_analyst",
-                      "set role knowdo_transformer", "set session authorization knowdo_superset",
-                      "select set_config('role', 'knowdo_superset', false)",
-                      "select set_config('session_authorization', 'postgres', false)"):
+    for statement in (
+        "set role knowdo_superset",
+        "set role knowdo_analyst",
+        "set role knowdo_transformer",
+        "set session authorization knowdo_superset",
+        "select set_config('role', 'knowdo_superset', false)",
+        "select set_config('session_authorization', 'postgres', false)",
+    ):
         with viewer_connect(role) as conn, pytest.raises(psycopg.Error):
             conn.execute(statement)
     with viewer_connect(role) as conn:
@@ -259,8 +297,12 @@ def test_every_viewer_role_has_the_viewer_limits(role):
         assert conn.execute("show statement_timeout").fetchone()[0] == "30s"
         assert conn.execute("show idle_in_transaction_session_timeout").fetchone()[0] == "30s"
         assert conn.execute("show default_transaction_read_only").fetchone()[0] == "on"
-        assert conn.execute("select rolconnlimit from pg_roles where rolname = current_user"
-                            ).fetchone()[0] == 20
+        assert (
+            conn.execute(
+                "select rolconnlimit from pg_roles where rolname = current_user"
+            ).fetchone()[0]
+            == 20
+        )
 
 
 @pytest.mark.integration
@@ -282,8 +324,10 @@ def test_publishing_gives_every_table_its_policies_in_the_same_transaction(setti
     with transformer_connect() as conn:
         conn.execute(f"create schema {src}; create schema {dst}")
         conn.execute(f"grant usage on schema {dst} to knowdo_marts_reader")
-        conn.execute(f"create table {src}.t as select * from (values ('GHA', 1), ('IND', 2),"
-                     " ('GHA', 3)) v(country_code, n)")
+        conn.execute(
+            f"create table {src}.t as select * from (values ('GHA', 1), ('IND', 2),"
+            " ('GHA', 3)) v(country_code, n)"
+        )
         conn.commit()
     try:
         for round_ in ("new table", "refresh in place", "columns changed"):
@@ -292,12 +336,18 @@ def test_publishing_gives_every_table_its_policies_in_the_same_transaction(setti
                     conn.execute(f"alter table {src}.t add column extra text")
             publish(["t"], settings, src, dst)
             with transformer_connect() as conn:
-                assert conn.execute("select relrowsecurity from pg_class where oid = %s::regclass",
-                                    (f"{dst}.t",)).fetchone()[0], round_
-                roles = {r[0] for r in conn.execute(
-                    "select unnest(roles)::text from pg_policies where schemaname = %s", (dst,))}
+                assert conn.execute(
+                    "select relrowsecurity from pg_class where oid = %s::regclass", (f"{dst}.t",)
+                ).fetchone()[0], round_
+                roles = {
+                    r[0]
+                    for r in conn.execute(
+                        "select unnest(roles)::text from pg_policies where schemaname = %s", (dst,)
+                    )
+                }
             assert roles == set(rs.ALL_ROWS_ROLES) | {
-                s.db_role for s in SCOPES.values() if s.column == "country_code"}, round_
+                s.db_role for s in SCOPES.values() if s.column == "country_code"
+            }, round_
             with viewer_connect("knowdo_v_ministry_gha") as conn:
                 assert conn.execute(f"select sum(n) from {dst}.t").fetchone()[0] == 4, round_
             with viewer_connect("knowdo_v_arc_gm") as conn:
@@ -311,8 +361,11 @@ def test_publishing_gives_every_table_its_policies_in_the_same_transaction(setti
 @pytest.fixture(scope="module")
 def datasets(superset, access_applied) -> dict[str, int]:
     """Asset dataset table name -> Superset id."""
-    rows = superset.request("GET", "/api/v1/dataset/", params={"q": rison(
-        {"columns": ["id", "table_name", "schema"], "page_size": 100})})["result"]
+    rows = superset.request(
+        "GET",
+        "/api/v1/dataset/",
+        params={"q": rison({"columns": ["id", "table_name", "schema"], "page_size": 100})},
+    )["result"]
     wanted = {d.table_name for d in asset_datasets(ASSETS)}
     found = {r["table_name"]: int(r["id"]) for r in rows if r["table_name"] in wanted}
     assert set(found) == wanted
@@ -336,13 +389,20 @@ def clients(superset, access_applied) -> dict[str, SupersetClient]:
     return _Logins(superset)
 
 
-def chart_data(client: SupersetClient, dataset_id: int, query: dict,
-               datasource_type: str = "table") -> tuple[int, dict]:
+def chart_data(
+    client: SupersetClient, dataset_id: int, query: dict, datasource_type: str = "table"
+) -> tuple[int, dict]:
     response = client.session.post(
-        f"{client.base_url}/api/v1/chart/data", timeout=120,
-        json={"datasource": {"id": dataset_id, "type": datasource_type},
-              "queries": [{"row_limit": 10000, **query}], "result_format": "json",
-              "result_type": "full", "force": True})
+        f"{client.base_url}/api/v1/chart/data",
+        timeout=120,
+        json={
+            "datasource": {"id": dataset_id, "type": datasource_type},
+            "queries": [{"row_limit": 10000, **query}],
+            "result_format": "json",
+            "result_type": "full",
+            "force": True,
+        },
+    )
     try:
         body = response.json()
     except ValueError:
@@ -402,54 +462,130 @@ def attacks() -> dict[str, dict]:
     union = " union ".join(f"select country_code from marts.{t}" for t in country_tables)
     small = [t for t in tables if marts()[t]["total"] <= SMALL_MART_ROWS]
     count = _metric("COUNT(*)", "rows")
-    subselect = " || ".join(f"(select string_agg(distinct {c}::text, ',') from marts.{t})"
-                            for t in tables for c in marts()[t]["columns"])
-    ts_query = ("select to_tsvector('simple', coalesce(country_code::text, ''))"
-                " from marts.fct_funding_flows")
+    subselect = " || ".join(
+        f"(select string_agg(distinct {c}::text, ',') from marts.{t})"
+        for t in tables
+        for c in marts()[t]["columns"]
+    )
+    ts_query = (
+        "select to_tsvector('simple', coalesce(country_code::text, ''))"
+        " from marts.fct_funding_flows"
+    )
     return {
-        "finding 1: query_to_xml in a metric": {"metrics": [
-            _metric(f"COUNT(*)::text || {everything}")]},
-        "query_to_xml_and_xmlschema": {"metrics": [_metric(
-            "COUNT(*)::text || " + _all_owner_values_xml("query_to_xml_and_xmlschema"))]},
-        "table_to_xml on every small mart": {"metrics": [_metric("COUNT(*)::text || " + " || ".join(
-            f"table_to_xml('marts.{t}'::regclass, true, false, '')::text" for t in small))]},
-        "schema_to_xml (owner columns only)": {"metrics": [_metric(
-            f"COUNT(*)::text || array_to_string(xpath('{OWNER_XPATH}',"
-            " schema_to_xml('marts', true, false, '')), ',')")]},
-        "database_to_xml (owner columns only)": {"metrics": [_metric(
-            f"COUNT(*)::text || array_to_string(xpath('{OWNER_XPATH}',"
-            " database_to_xml(true, false, '')), ',')")]},
-        "ts_stat in a raw column": {"columns": [{
-            "expressionType": "SQL", "label": "leak",
-            "sqlExpression": "upper((ts_stat('" + ts_query.replace("'", "''") + "')).word)"}],
-            "metrics": [], "row_limit": 2000, PER_ROW: True},
-        "a sub-select (Superset refuses it; the database would filter it)": {"metrics": [
-            _metric(f"max({subselect})")]},
+        "finding 1: query_to_xml in a metric": {
+            "metrics": [_metric(f"COUNT(*)::text || {everything}")]
+        },
+        "query_to_xml_and_xmlschema": {
+            "metrics": [
+                _metric("COUNT(*)::text || " + _all_owner_values_xml("query_to_xml_and_xmlschema"))
+            ]
+        },
+        "table_to_xml on every small mart": {
+            "metrics": [
+                _metric(
+                    "COUNT(*)::text || "
+                    + " || ".join(
+                        f"table_to_xml('marts.{t}'::regclass, true, false, '')::text" for t in small
+                    )
+                )
+            ]
+        },
+        "schema_to_xml (owner columns only)": {
+            "metrics": [
+                _metric(
+                    f"COUNT(*)::text || array_to_string(xpath('{OWNER_XPATH}',"
+                    " schema_to_xml('marts', true, false, '')), ',')"
+                )
+            ]
+        },
+        "database_to_xml (owner columns only)": {
+            "metrics": [
+                _metric(
+                    f"COUNT(*)::text || array_to_string(xpath('{OWNER_XPATH}',"
+                    " database_to_xml(true, false, '')), ',')"
+                )
+            ]
+        },
+        "ts_stat in a raw column": {
+            "columns": [
+                {
+                    "expressionType": "SQL",
+                    "label": "leak",
+                    "sqlExpression": "upper((ts_stat('" + ts_query.replace("'", "''") + "')).word)",
+                }
+            ],
+            "metrics": [],
+            "row_limit": 2000,
+            PER_ROW: True,
+        },
+        "a sub-select (Superset refuses it; the database would filter it)": {
+            "metrics": [_metric(f"max({subselect})")]
+        },
         "union inside an expression": {"metrics": [_metric(f"COUNT(*)::text || {_xml(union)}")]},
-        "custom SQL column": {"columns": [{"expressionType": "SQL", "label": "leak",
-                                           "sqlExpression": everything}], "metrics": [count], PER_ROW: True},
-        "error message carries the rows": {"metrics": [_metric(
-            f"COUNT(*) + cast({everything} as integer)")]},
+        "custom SQL column": {
+            "columns": [{"expressionType": "SQL", "label": "leak", "sqlExpression": everything}],
+            "metrics": [count],
+            PER_ROW: True,
+        },
+        "error message carries the rows": {
+            "metrics": [_metric(f"COUNT(*) + cast({everything} as integer)")]
+        },
         "or 1=1 in a where": {"metrics": [count], "where": "1 = 1 or 1 = 1"},
-        "or 1=1 in a SQL filter": {"metrics": [count], "filters": [
-            {"col": {"expressionType": "SQL", "sqlExpression": "(1 = 1 or 1 = 1)",
-                     "label": "x"}, "op": "IS NOT NULL"}]},
-        "parenthesis escape in extras.where": {"metrics": [count],
-                                               "extras": {"where": "1 = 1) or (1 = 1"}},
+        "or 1=1 in a SQL filter": {
+            "metrics": [count],
+            "filters": [
+                {
+                    "col": {
+                        "expressionType": "SQL",
+                        "sqlExpression": "(1 = 1 or 1 = 1)",
+                        "label": "x",
+                    },
+                    "op": "IS NOT NULL",
+                }
+            ],
+        },
+        "parenthesis escape in extras.where": {
+            "metrics": [count],
+            "extras": {"where": "1 = 1) or (1 = 1"},
+        },
         "extras.where or true": {"metrics": [count], "extras": {"where": "true or true"}},
-        "having reads other rows": {"metrics": [count], "extras": {
-            "having": f"COUNT(*) > 0 or ({everything}) is not null"}},
-        "set_config role superset": {"metrics": [_metric(
-            f"COUNT(*)::text || set_config('role', 'knowdo_superset', true) || {everything}")]},
-        "set_config role marts reader": {"metrics": [_metric(
-            f"COUNT(*)::text || set_config('role', 'knowdo_marts_reader', true) || {everything}")]},
-        "set_config row_security off": {"metrics": [_metric(
-            f"COUNT(*)::text || set_config('row_security', 'off', true) || {everything}")]},
-        "current_setting and users": {"metrics": [_metric(
-            "COUNT(*)::text || current_setting('role') || ',' || session_user || ',' || current_user"
-            f" || ',' || {everything}")]},
-        "orderby leaks through an error": {"metrics": [count], "orderby": [[_metric(
-            f"COUNT(*) + cast({everything} as integer)"), False]]},
+        "having reads other rows": {
+            "metrics": [count],
+            "extras": {"having": f"COUNT(*) > 0 or ({everything}) is not null"},
+        },
+        "set_config role superset": {
+            "metrics": [
+                _metric(
+                    f"COUNT(*)::text || set_config('role', 'knowdo_superset', true) || {everything}"
+                )
+            ]
+        },
+        "set_config role marts reader": {
+            "metrics": [
+                _metric(
+                    f"COUNT(*)::text || set_config('role', 'knowdo_marts_reader', true) || {everything}"
+                )
+            ]
+        },
+        "set_config row_security off": {
+            "metrics": [
+                _metric(
+                    f"COUNT(*)::text || set_config('row_security', 'off', true) || {everything}"
+                )
+            ]
+        },
+        "current_setting and users": {
+            "metrics": [
+                _metric(
+                    "COUNT(*)::text || current_setting('role') || ',' || session_user || ',' || current_user"
+                    f" || ',' || {everything}"
+                )
+            ]
+        },
+        "orderby leaks through an error": {
+            "metrics": [count],
+            "orderby": [[_metric(f"COUNT(*) + cast({everything} as integer)"), False]],
+        },
     }
 
 
@@ -475,7 +611,9 @@ def test_adhoc_sql_in_a_chart_query_reads_only_own_rows(clients, datasets, viewe
             if on == dataset_id and "rows" in (rows[0] if rows else {}):
                 # a count of the dataset's rows is the viewer's own count or 0 (Superset's rule)
                 assert sum(int(r["rows"] or 0) for r in rows) in (
-                    own_rows(viewer, "fct_service_use"), 0), (viewer.username, name, rows)
+                    own_rows(viewer, "fct_service_use"),
+                    0,
+                ), (viewer.username, name, rows)
     assert answered, "every attack failed: the test would not notice a leak that returns rows"
 
 
@@ -498,8 +636,15 @@ def test_each_dataset_counts_only_own_rows_and_names_no_foreign_code(clients, da
 @pytest.mark.e2e
 @pytest.mark.parametrize("viewer", VIEWERS, ids=VIEWER_IDS)
 def test_the_query_runs_as_the_viewers_own_database_role(clients, datasets, viewer):
-    status, body = chart_data(clients[viewer.username], datasets["fct_service_use"], {
-        "metrics": [_metric("COUNT(*)::text || ':' || session_user || '/' || current_user", "who")]})
+    status, body = chart_data(
+        clients[viewer.username],
+        datasets["fct_service_use"],
+        {
+            "metrics": [
+                _metric("COUNT(*)::text || ':' || session_user || '/' || current_user", "who")
+            ]
+        },
+    )
     assert status == 200, body
     role = db_role(viewer)
     assert _rows(body) == [{"who": f"{own_rows(viewer, 'fct_service_use')}:{role}/{role}"}]
@@ -512,24 +657,31 @@ def test_samples_and_filter_values_show_only_own_codes(clients, datasets, viewer
     for table in ("fct_service_use", "fct_funding_flows", "mart_service_use_by_arc"):
         dataset_id = datasets[table]
         response = client.session.post(
-            f"{client.base_url}/datasource/samples", timeout=120,
+            f"{client.base_url}/datasource/samples",
+            timeout=120,
             params={"datasource_type": "table", "datasource_id": dataset_id, "force": "true"},
-            json={})
+            json={},
+        )
         _assert_no_leak(viewer, f"samples {table}", response.status_code, response.json())
         for column in marts()[table]["columns"]:
             response = client.session.get(
                 f"{client.base_url}/api/v1/datasource/table/{dataset_id}/column/{column}/values/",
-                timeout=120)
-            _assert_no_leak(viewer, f"values {table}.{column}", response.status_code,
-                            response.json())
+                timeout=120,
+            )
+            _assert_no_leak(
+                viewer, f"values {table}.{column}", response.status_code, response.json()
+            )
 
 
 @pytest.mark.e2e
 def test_a_viewers_chart_query_is_cancelled_by_the_statement_timeout(clients, datasets):
     """Finding 6: a chart query that would run for ten minutes ends with an error within ~30s."""
     started = time.monotonic()
-    _status, body = chart_data(clients["ministry_gha"], datasets["fct_service_use"],
-                              {"metrics": [_metric("COUNT(*)::text || pg_sleep(600)::text", "slow")]})
+    _status, body = chart_data(
+        clients["ministry_gha"],
+        datasets["fct_service_use"],
+        {"metrics": [_metric("COUNT(*)::text || pg_sleep(600)::text", "slow")]},
+    )
     elapsed = time.monotonic() - started
     assert _rows(body) is None, body
     assert "statement timeout" in json.dumps(body), body
@@ -543,15 +695,27 @@ def test_a_user_with_two_scopes_gets_no_row_rather_than_a_guess(superset, access
 
     ids = role_ids(superset)
     name = f"twoscopes_{int(time.time())}"
-    user_id = superset.request("POST", "/api/v1/security/users/", expect=(200, 201), json={
-        "username": name, "first_name": "Two", "last_name": "Scopes",
-        "email": f"{name}@example.org", "active": True, "password": demo_password(),
-        "roles": [ids["Ministry GHA"], ids["Ministry IND"]]})["id"]
+    user_id = superset.request(
+        "POST",
+        "/api/v1/security/users/",
+        expect=(200, 201),
+        json={
+            "username": name,
+            "first_name": "Two",
+            "last_name": "Scopes",
+            "email": f"{name}@example.org",
+            "active": True,
+            "password": demo_password(),
+            "roles": [ids["Ministry GHA"], ids["Ministry IND"]],
+        },
+    )["id"]
     try:
         client = login_as(superset, name)
-        status, body = chart_data(client, datasets["fct_service_use"], {
-            "metrics": [_metric("COUNT(*)", "rows"),
-                        _metric("max(session_user::text)", "who")]})
+        status, body = chart_data(
+            client,
+            datasets["fct_service_use"],
+            {"metrics": [_metric("COUNT(*)", "rows"), _metric("max(session_user::text)", "who")]},
+        )
         assert status == 200, body
         assert _rows(body) == [{"rows": 0, "who": None}], body
     finally:
@@ -564,10 +728,15 @@ def analyst_query_id(superset, access_applied) -> int:
     """A SQL Lab query the analyst ran (finding 5 used one as a viewer's datasource)."""
     client = login_as(superset, SPEC.analyst.username)
     response = client.session.post(
-        f"{client.base_url}/api/v1/sqllab/execute/", timeout=120,
-        json={"database_id": access_applied.analyst_database_id, "runAsync": False,
-              "schema": "marts",
-              "sql": "select country_code, count(*) n from marts.fct_service_use group by 1"})
+        f"{client.base_url}/api/v1/sqllab/execute/",
+        timeout=120,
+        json={
+            "database_id": access_applied.analyst_database_id,
+            "runAsync": False,
+            "schema": "marts",
+            "sql": "select country_code, count(*) n from marts.fct_service_use group by 1",
+        },
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert len(body["data"]) > 1
@@ -578,16 +747,26 @@ def analyst_query_id(superset, access_applied) -> int:
 @pytest.mark.parametrize("viewer", VIEWERS, ids=VIEWER_IDS)
 def test_a_sql_lab_query_is_never_a_viewers_datasource(clients, analyst_query_id, viewer):
     client = clients[viewer.username]
-    status, body = chart_data(client, analyst_query_id, {
-        "columns": ["country_code"], "metrics": [_metric("sum(n)", "n")]}, datasource_type="query")
+    status, body = chart_data(
+        client,
+        analyst_query_id,
+        {"columns": ["country_code"], "metrics": [_metric("sum(n)", "n")]},
+        datasource_type="query",
+    )
     assert status in (400, 403, 404), (status, body)
     _assert_no_leak(viewer, "query datasource", status, body)
     response = client.session.post(
-        f"{client.base_url}/datasource/samples", timeout=60, json={},
-        params={"datasource_type": "query", "datasource_id": analyst_query_id, "force": "true"})
+        f"{client.base_url}/datasource/samples",
+        timeout=60,
+        json={},
+        params={"datasource_type": "query", "datasource_id": analyst_query_id, "force": "true"},
+    )
     assert response.status_code in (400, 401, 403, 404), response.text[:300]
-    response = client.session.get(f"{client.base_url}/api/v1/explore/", timeout=60, params={
-        "datasource_type": "query", "datasource_id": analyst_query_id})
+    response = client.session.get(
+        f"{client.base_url}/api/v1/explore/",
+        timeout=60,
+        params={"datasource_type": "query", "datasource_id": analyst_query_id},
+    )
     assert "group by" not in response.text, response.text[:300]  # the analyst's SQL stays private
 
 
@@ -597,12 +776,16 @@ def test_viewers_cannot_reach_sql_lab(clients, access_applied, viewer):
     client = clients[viewer.username]
     for database_id in {access_applied.analyst_database_id, 1}:
         response = client.session.post(
-            f"{client.base_url}/api/v1/sqllab/execute/", timeout=60,
-            json={"database_id": database_id, "sql": "select 1", "runAsync": False})
+            f"{client.base_url}/api/v1/sqllab/execute/",
+            timeout=60,
+            json={"database_id": database_id, "sql": "select 1", "runAsync": False},
+        )
         assert response.status_code == 403, response.text[:300]
         response = client.session.post(
-            f"{client.base_url}/api/v1/sqllab/estimate/", timeout=60,
-            json={"database_id": database_id, "sql": "select 1"})
+            f"{client.base_url}/api/v1/sqllab/estimate/",
+            timeout=60,
+            json={"database_id": database_id, "sql": "select 1"},
+        )
         assert response.status_code in (403, 404), response.text[:300]
     for path in ("/api/v1/sqllab/", "/api/v1/query/", "/api/v1/saved_query/"):
         response = client.session.get(f"{client.base_url}{path}", timeout=60)
@@ -616,15 +799,28 @@ def test_viewers_cannot_create_or_edit_datasets(clients, datasets, viewer):
     dataset_id = datasets["fct_service_use"]
     detail = client.session.get(f"{client.base_url}/api/v1/dataset/{dataset_id}", timeout=60)
     database_id = detail.json()["result"]["database"]["id"] if detail.ok else 1
-    created = client.session.post(f"{client.base_url}/api/v1/dataset/", timeout=60, json={
-        "database": database_id, "schema": "marts", "table_name": f"leak_{viewer.username}",
-        "sql": "select * from marts.fct_service_use"})
+    created = client.session.post(
+        f"{client.base_url}/api/v1/dataset/",
+        timeout=60,
+        json={
+            "database": database_id,
+            "schema": "marts",
+            "table_name": f"leak_{viewer.username}",
+            "sql": "select * from marts.fct_service_use",
+        },
+    )
     assert created.status_code == 403, created.text[:300]
-    edited = client.session.put(f"{client.base_url}/api/v1/dataset/{dataset_id}", timeout=60,
-                                json={"sql": "select * from marts.fct_service_use"})
+    edited = client.session.put(
+        f"{client.base_url}/api/v1/dataset/{dataset_id}",
+        timeout=60,
+        json={"sql": "select * from marts.fct_service_use"},
+    )
     assert edited.status_code == 403, edited.text[:300]
-    duplicated = client.session.post(f"{client.base_url}/api/v1/dataset/duplicate", timeout=60,
-                                     json={"base_model_id": dataset_id, "table_name": "leak"})
+    duplicated = client.session.post(
+        f"{client.base_url}/api/v1/dataset/duplicate",
+        timeout=60,
+        json={"base_model_id": dataset_id, "table_name": "leak"},
+    )
     assert duplicated.status_code == 403, duplicated.text[:300]
 
 
@@ -636,29 +832,40 @@ def test_the_analysts_sql_lab_lists_only_marts(superset, access_applied):
     assert schemas == ["marts"]
     for schema in ("raw", "restricted", "ops", "staging", "marts_candidate"):
         response = client.session.get(
-            f"{client.base_url}/api/v1/database/{database_id}/tables/", timeout=60,
-            params={"q": rison({"schema_name": schema, "force": True})})
+            f"{client.base_url}/api/v1/database/{database_id}/tables/",
+            timeout=60,
+            params={"q": rison({"schema_name": schema, "force": True})},
+        )
         listed = response.json().get("result") if response.ok else []
         assert not listed, (schema, listed)
     for schema, table in (("raw", "dhis2_data_values"), ("restricted", "service_use_unrounded")):
         response = client.session.get(
-            f"{client.base_url}/api/v1/database/{database_id}/table_metadata/", timeout=60,
-            params={"name": table, "schema": schema})
+            f"{client.base_url}/api/v1/database/{database_id}/table_metadata/",
+            timeout=60,
+            params={"name": table, "schema": schema},
+        )
         assert response.status_code in (403, 404), (table, response.text[:300])
         assert "columns" not in response.json(), response.text[:300]
-    tables = client.request("GET", f"/api/v1/database/{database_id}/tables/", params={
-        "q": rison({"schema_name": "marts", "force": True})})["result"]
+    tables = client.request(
+        "GET",
+        f"/api/v1/database/{database_id}/tables/",
+        params={"q": rison({"schema_name": "marts", "force": True})},
+    )["result"]
     assert "fct_service_use" in {t["value"] for t in tables}
-    meta = client.request("GET", f"/api/v1/database/{database_id}/table_metadata/",
-                          params={"name": "fct_service_use", "schema": "marts"})
+    meta = client.request(
+        "GET",
+        f"/api/v1/database/{database_id}/table_metadata/",
+        params={"name": "fct_service_use", "schema": "marts"},
+    )
     assert "country_code" in {c["name"] for c in meta["columns"]}
 
 
 # --- the dashboards still work for every viewer ---------------------------------------------------------
 @pytest.fixture(scope="module")
 def chart_ids(superset, access_applied) -> list[int]:
-    rows = superset.request("GET", "/api/v1/chart/", params={"q": rison(
-        {"columns": ["id"], "page_size": 100})})["result"]
+    rows = superset.request(
+        "GET", "/api/v1/chart/", params={"q": rison({"columns": ["id"], "page_size": 100})}
+    )["result"]
     assert rows
     return sorted(int(r["id"]) for r in rows)
 
@@ -671,8 +878,11 @@ def test_every_chart_answers_each_viewer_and_shows_own_rows(clients, chart_ids, 
     client = clients[viewer.username]
     with_rows = 0
     for chart_id in chart_ids:
-        response = client.session.get(f"{client.base_url}/api/v1/chart/{chart_id}/data/",
-                                      params={"force": "true"}, timeout=120)
+        response = client.session.get(
+            f"{client.base_url}/api/v1/chart/{chart_id}/data/",
+            params={"force": "true"},
+            timeout=120,
+        )
         assert response.status_code == 200, (chart_id, response.text[:300])
         results = response.json()["result"]
         assert not [r["error"] for r in results if r.get("error")], (chart_id, results)

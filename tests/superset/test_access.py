@@ -277,9 +277,8 @@ def test_the_analyst_queries_marts_in_sql_lab_but_not_raw_or_restricted(superset
         messages = " ".join(e["message"] for e in denied["errors"])
         # refused by Superset (the analyst holds schema_access on marts only, issue 11) before
         # the database's own grants would refuse it
-        assert (
-            f"permission denied for schema {schema}" in messages
-            or (f"{table}`" in messages and "You need access to the following tables" in messages)
+        assert f"permission denied for schema {schema}" in messages or (
+            f"{table}`" in messages and "You need access to the following tables" in messages
         ), messages
 
 

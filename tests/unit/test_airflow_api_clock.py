@@ -77,17 +77,33 @@ def test_first_call_logs_in_when_the_clock_is_young(airflow_like, monkeypatch):
     assert _AirflowLike.logins == 2, "an old token is renewed"
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"),
-                    reason="a time namespace needs root and util-linux unshare; the fake-clock test above covers the logic")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("unshare"),
+    reason="a time namespace needs root and util-linux unshare; the fake-clock test above covers the logic",
+)
 def test_client_works_in_a_time_namespace_started_seconds_ago(airflow_like):
     uptime = float(Path("/proc/uptime").read_text().split()[0])
     offset = int(uptime) - 2  # the child's monotonic clock reads ~2 s
-    code = ("import time, sys; from knowdo.airflow_api import AirflowClient;"
-            "assert time.monotonic() < 60, time.monotonic();"
-            f"print(AirflowClient({airflow_like!r}, 'admin', 'admin').dag('knowdo_ingest'))")
+    code = (
+        "import time, sys; from knowdo.airflow_api import AirflowClient;"
+        "assert time.monotonic() < 60, time.monotonic();"
+        f"print(AirflowClient({airflow_like!r}, 'admin', 'admin').dag('knowdo_ingest'))"
+    )
     result = subprocess.run(
-        ["unshare", "--time", f"--monotonic=-{offset}", f"--boottime=-{offset}", sys.executable, "-c", code],
-        capture_output=True, text=True, timeout=60, check=False)
+        [
+            "unshare",
+            "--time",
+            f"--monotonic=-{offset}",
+            f"--boottime=-{offset}",
+            sys.executable,
+            "-c",
+            code,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "knowdo_ingest" in result.stdout
     assert _AirflowLike.logins == 1

@@ -34,8 +34,12 @@ from knowdo.feed_health import (
 )
 from knowdo.registry import RegistryError, default_due_within_days, load_registry
 
-ALERT = Alert("gate_failed", "knowdo_transform.quality_gate failed in run r1",
-              "expect_column_values_to_be_between on value (1 rows)", about="r1")
+ALERT = Alert(
+    "gate_failed",
+    "knowdo_transform.quality_gate failed in run r1",
+    "expect_column_values_to_be_between on value (1 rows)",
+    about="r1",
+)
 
 
 class _Recorder:
@@ -53,7 +57,10 @@ def test_log_notifier_writes_one_clear_error(caplog):
         LogNotifier().send(ALERT)
     (record,) = caplog.records
     assert record.levelno == logging.ERROR
-    assert "ALERT [KnowDo gate failed] knowdo_transform.quality_gate failed in run r1" in record.getMessage()
+    assert (
+        "ALERT [KnowDo gate failed] knowdo_transform.quality_gate failed in run r1"
+        in record.getMessage()
+    )
     assert "expect_column_values_to_be_between" in record.getMessage()
 
 
@@ -77,20 +84,32 @@ def test_notifiers_from_env_default_is_the_log():
 
 
 def test_notifiers_from_env_builds_each_configured_notifier():
-    env = {"KNOWDO_ALERT_NOTIFIERS": "log, email,slack,email",
-           "KNOWDO_ALERT_SMTP_HOST": "smtp.example.org", "KNOWDO_ALERT_SMTP_PORT": "2525",
-           "KNOWDO_ALERT_EMAIL_TO": "a@example.org, b@example.org",
-           "KNOWDO_ALERT_SLACK_WEBHOOK_URL": "https://hooks.example.org/x"}
+    env = {
+        "KNOWDO_ALERT_NOTIFIERS": "log, email,slack,email",
+        "KNOWDO_ALERT_SMTP_HOST": "smtp.example.org",
+        "KNOWDO_ALERT_SMTP_PORT": "2525",
+        "KNOWDO_ALERT_EMAIL_TO": "a@example.org, b@example.org",
+        "KNOWDO_ALERT_SLACK_WEBHOOK_URL": "https://hooks.example.org/x",
+    }
     notifiers = notifiers_from_env(env)
     assert [n.name for n in notifiers] == ["log", "email", "slack"]
-    assert notifiers[1].port == 2525 and notifiers[1].recipients == ["a@example.org", "b@example.org"]
+    assert notifiers[1].port == 2525 and notifiers[1].recipients == [
+        "a@example.org",
+        "b@example.org",
+    ]
 
 
-@pytest.mark.parametrize(("env", "message"), [
-    ({"KNOWDO_ALERT_NOTIFIERS": "pager"}, "unknown notifier 'pager'"),
-    ({"KNOWDO_ALERT_NOTIFIERS": "email"}, "needs KNOWDO_ALERT_SMTP_HOST and KNOWDO_ALERT_EMAIL_TO"),
-    ({"KNOWDO_ALERT_NOTIFIERS": "slack"}, "needs KNOWDO_ALERT_SLACK_WEBHOOK_URL"),
-])
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"KNOWDO_ALERT_NOTIFIERS": "pager"}, "unknown notifier 'pager'"),
+        (
+            {"KNOWDO_ALERT_NOTIFIERS": "email"},
+            "needs KNOWDO_ALERT_SMTP_HOST and KNOWDO_ALERT_EMAIL_TO",
+        ),
+        ({"KNOWDO_ALERT_NOTIFIERS": "slack"}, "needs KNOWDO_ALERT_SLACK_WEBHOOK_URL"),
+    ],
+)
 def test_misconfigured_notifiers_are_named(env, message):
     with pytest.raises(NotifierConfigError, match=message):
         notifiers_from_env(env)
@@ -181,24 +200,37 @@ def test_slack_rejection_is_reported(webhook):
     url, _, status = webhook
     status["code"] = 403
     delivery = dispatch(ALERT, [SlackNotifier(url)])
-    assert delivery.failed == {"slack": "RuntimeError: Slack webhook answered HTTP 403: invalid_token"}
+    assert delivery.failed == {
+        "slack": "RuntimeError: Slack webhook answered HTTP 403: invalid_token"
+    }
 
 
-def _feed(feed_id="f", schedule="@monthly", due=45, start=None, label=None, received=None,
-          files=1, name="MindBridge Ghana"):
+def _feed(
+    feed_id="f",
+    schedule="@monthly",
+    due=45,
+    start=None,
+    label=None,
+    received=None,
+    files=1,
+    name="MindBridge Ghana",
+):
     return FeedSubmissions(feed_id, name, schedule, due, start, label, received, files)
 
 
-@pytest.mark.parametrize(("start", "label", "schedule", "last_day"), [
-    (date(2025, 12, 1), "202512", "@yearly", date(2025, 12, 31)),            # DHIS2 month
-    (date(2025, 10, 1), "2025Q4", "@yearly", date(2025, 12, 31)),            # DHIS2 quarter
-    (date(2025, 1, 1), "GHA:2025", "@yearly", date(2025, 12, 31)),           # template year
-    (date(2025, 12, 1), "KD-NGO-0042:GHA:GH-AA:2025-12", "@monthly", date(2025, 12, 31)),
-    (date(2024, 4, 1), "2024-04-01/2025-03-31", "@yearly", date(2025, 3, 31)),  # NHS range
-    (date(2022, 1, 1), "GHED_CHE_pc_US_SHA2011:2022", "@yearly", date(2022, 12, 31)),  # WHO
-    (date(2026, 2, 1), "odd-label", "@monthly", date(2026, 2, 28)),          # by the schedule
-    (None, None, "@quarterly", None),                                        # no periods
-])
+@pytest.mark.parametrize(
+    ("start", "label", "schedule", "last_day"),
+    [
+        (date(2025, 12, 1), "202512", "@yearly", date(2025, 12, 31)),  # DHIS2 month
+        (date(2025, 10, 1), "2025Q4", "@yearly", date(2025, 12, 31)),  # DHIS2 quarter
+        (date(2025, 1, 1), "GHA:2025", "@yearly", date(2025, 12, 31)),  # template year
+        (date(2025, 12, 1), "KD-NGO-0042:GHA:GH-AA:2025-12", "@monthly", date(2025, 12, 31)),
+        (date(2024, 4, 1), "2024-04-01/2025-03-31", "@yearly", date(2025, 3, 31)),  # NHS range
+        (date(2022, 1, 1), "GHED_CHE_pc_US_SHA2011:2022", "@yearly", date(2022, 12, 31)),  # WHO
+        (date(2026, 2, 1), "odd-label", "@monthly", date(2026, 2, 28)),  # by the schedule
+        (None, None, "@quarterly", None),  # no periods
+    ],
+)
 def test_last_day_covered_reads_every_formats_period_label(start, label, schedule, last_day):
     assert last_day_covered(start, label, schedule) == last_day
 
@@ -206,13 +238,22 @@ def test_last_day_covered_reads_every_formats_period_label(start, label, schedul
 def test_deadline_is_the_feeds_own_due_within_days_after_one_schedule_interval():
     # a yearly DHIS2 feed with data to 2025-12-31 and 90 days: next year's file due 2027-03-31
     ministry = _feed("gha", "@yearly", 90, date(2025, 12, 1), "202512")
-    assert deadline(ministry, date(2027, 3, 31)).status == "on_time"   # the boundary day
+    assert deadline(ministry, date(2027, 3, 31)).status == "on_time"  # the boundary day
     late = deadline(ministry, date(2027, 4, 2))
     assert (late.status, late.basis, late.reference, late.due_on, late.days_late) == (
-        "late", "period", date(2025, 12, 31), date(2027, 3, 31), 2)
+        "late",
+        "period",
+        date(2025, 12, 31),
+        date(2027, 3, 31),
+        2,
+    )
     # the same data with another feed's deadline (10 days) is late much earlier
-    assert deadline(_feed("x", "@yearly", 10, date(2025, 12, 1), "202512"),
-                    date(2027, 1, 11)).days_late == 1
+    assert (
+        deadline(
+            _feed("x", "@yearly", 10, date(2025, 12, 1), "202512"), date(2027, 1, 11)
+        ).days_late
+        == 1
+    )
 
 
 def test_a_feed_without_due_within_days_uses_its_schedules_default():
@@ -227,26 +268,35 @@ def test_feeds_without_periods_are_judged_on_their_last_arrival_and_unscheduled_
     iati = _feed("iati", "@quarterly", 60, received=date(2026, 1, 10))
     d = deadline(iati, date(2026, 6, 10))
     assert (d.status, d.basis, d.due_on) == ("late", "received", date(2026, 6, 9))
-    assert deadline(_feed("once", None, 45, date(2020, 1, 1), "2020"), date(2026, 1, 1)).status \
+    assert (
+        deadline(_feed("once", None, 45, date(2020, 1, 1), "2020"), date(2026, 1, 1)).status
         == "unscheduled"
+    )
     assert deadline(_feed("silent", files=0), date(2026, 1, 1)).status == "never"
 
 
 def test_late_submitter_alerts_name_the_feed_its_deadline_and_what_to_do():
     today = date(2026, 5, 20)
-    feeds = [_feed("on_time", start=date(2026, 3, 1), label="2026-03"),
-             _feed("late", start=date(2026, 1, 1), label="2026-01", name="Late NGO"),
-             _feed("silent", files=0, name="Silent ARC"),
-             _feed("failed_only", files=2, name="Broken Files NGO"),
-             _feed("unscheduled", schedule=None)]
+    feeds = [
+        _feed("on_time", start=date(2026, 3, 1), label="2026-03"),
+        _feed("late", start=date(2026, 1, 1), label="2026-01", name="Late NGO"),
+        _feed("silent", files=0, name="Silent ARC"),
+        _feed("failed_only", files=2, name="Broken Files NGO"),
+        _feed("unscheduled", schedule=None),
+    ]
     alerts = late_submitter_alerts(feeds, today)
     assert [(a.kind, a.about) for a in alerts] == [
-        ("late_submitter", "failed_only"), ("late_submitter", "late"), ("late_submitter", "silent")]
+        ("late_submitter", "failed_only"),
+        ("late_submitter", "late"),
+        ("late_submitter", "silent"),
+    ]
     failed, late, silent = alerts
     # data to 2026-01-31, one month on (2026-02-28, as Postgres adds a month) + 45 days
     assert late.subject == "Late NGO (late, @monthly) is 36 days late"
-    assert ("its data covers up to 2026-01-31; the next file was due by 2026-04-14 (one @monthly"
-            " interval + 45 days, due_within_days)") in late.body
+    assert (
+        "its data covers up to 2026-01-31; the next file was due by 2026-04-14 (one @monthly"
+        " interval + 45 days, due_within_days)"
+    ) in late.body
     assert silent.subject == "no data loaded yet from Silent ARC (silent, @monthly)"
     assert "ops.load_batches has no file for it" in silent.body
     assert "2 file(s) received, none loaded" in failed.body
@@ -255,20 +305,25 @@ def test_late_submitter_alerts_name_the_feed_its_deadline_and_what_to_do():
 def test_registry_due_within_days_default_and_validation(tmp_path):
     assert default_due_within_days("@monthly") == 45
     assert default_due_within_days("@yearly") == 120
-    assert default_due_within_days("0 6 * * 1") == 10      # weekly cron: the @weekly default
-    assert default_due_within_days("0 0 1 */3 *") == 60     # quarterly cron
+    assert default_due_within_days("0 6 * * 1") == 10  # weekly cron: the @weekly default
+    assert default_due_within_days("0 0 1 */3 *") == 60  # quarterly cron
     assert default_due_within_days(None) == 120
 
     def registry(extra):
         path = tmp_path / "registry.yml"
         path.write_text(
             "feeds:\n  - id: f\n    publisher: {name: P, kind: ngo}\n    domain: service_use\n"
-            "    format: dhis2-json\n    source: {folder: x}\n" + extra)
+            "    format: dhis2-json\n    source: {folder: x}\n" + extra
+        )
         return path
 
     assert load_registry(registry("    schedule: '@weekly'\n"))["f"].due_within_days == 10
-    assert load_registry(registry("    schedule: '@weekly'\n    due_within_days: 0\n"))[
-        "f"].due_within_days == 0
+    assert (
+        load_registry(registry("    schedule: '@weekly'\n    due_within_days: 0\n"))[
+            "f"
+        ].due_within_days
+        == 0
+    )
     with pytest.raises(RegistryError, match="feed 'f': due_within_days must be a whole number"):
         load_registry(registry("    due_within_days: soon\n"))
     with pytest.raises(RegistryError, match="schedule 'every tuesday' is neither a cron"):
@@ -276,44 +331,72 @@ def test_registry_due_within_days_default_and_validation(tmp_path):
 
 
 def test_freshness_alerts_from_dbt_results():
-    results = {"results": [
-        {"unique_id": "source.knowdo.ops.load_batches", "status": "pass"},
-        {"unique_id": "source.knowdo.raw.dhis2_data_values", "status": "warn",
-         "max_loaded_at": "2025-12-01T00:00:00+00:00", "snapshotted_at": "2026-11-22T03:45:21+00:00",
-         "max_loaded_at_time_ago_in_s": 356 * 86400.0, "criteria": {"warn_after": {"count": 62, "period": "day"}}},
-        {"unique_id": "source.knowdo.raw.iati_activities", "status": "runtime error",
-         "message": "relation does not exist"},
-    ]}
+    results = {
+        "results": [
+            {"unique_id": "source.knowdo.ops.load_batches", "status": "pass"},
+            {
+                "unique_id": "source.knowdo.raw.dhis2_data_values",
+                "status": "warn",
+                "max_loaded_at": "2025-12-01T00:00:00+00:00",
+                "snapshotted_at": "2026-11-22T03:45:21+00:00",
+                "max_loaded_at_time_ago_in_s": 356 * 86400.0,
+                "criteria": {"warn_after": {"count": 62, "period": "day"}},
+            },
+            {
+                "unique_id": "source.knowdo.raw.iati_activities",
+                "status": "runtime error",
+                "message": "relation does not exist",
+            },
+        ]
+    }
     alerts = freshness_alerts(results)
-    assert [(a.kind, a.about) for a in alerts] == [("stale_feed", "raw.dhis2_data_values"),
-                                                   ("stale_feed", "raw.iati_activities")]
+    assert [(a.kind, a.about) for a in alerts] == [
+        ("stale_feed", "raw.dhis2_data_values"),
+        ("stale_feed", "raw.iati_activities"),
+    ]
     assert alerts[0].subject == "source raw.dhis2_data_values is stale (warn)"
     assert "356 days old" in alerts[0].body
-    assert "could not be checked" in alerts[1].subject and "relation does not exist" in alerts[1].body
+    assert (
+        "could not be checked" in alerts[1].subject and "relation does not exist" in alerts[1].body
+    )
     # a source no feed has loaded into is empty, not stale
     expected = {"raw.dhis2_data_values", "ops.load_batches"}
     assert [a.about for a in freshness_alerts(results, expected)] == ["raw.dhis2_data_values"]
-    empty = {"results": [{"unique_id": "source.knowdo.ops.alerts", "status": "warn",
-                          "max_loaded_at": "0001-01-01T00:00:00+00:00"}]}
+    empty = {
+        "results": [
+            {
+                "unique_id": "source.knowdo.ops.alerts",
+                "status": "warn",
+                "max_loaded_at": "0001-01-01T00:00:00+00:00",
+            }
+        ]
+    }
     assert freshness_alerts(empty)[0].body.startswith("no rows with a load time (empty table")
 
 
 def test_alert_from_a_failed_gate_task_context():
-    ti = SimpleNamespace(dag_id="knowdo_transform", task_id="quality_gate", run_id="r1",
-                         log_url="http://airflow/log")
-    alert = alert_from_task_context({"task_instance": ti, "run_id": "r1",
-                                     "exception": RuntimeError("quality gate failed: x")})
+    ti = SimpleNamespace(
+        dag_id="knowdo_transform", task_id="quality_gate", run_id="r1", log_url="http://airflow/log"
+    )
+    alert = alert_from_task_context(
+        {"task_instance": ti, "run_id": "r1", "exception": RuntimeError("quality gate failed: x")}
+    )
     assert alert.kind == "gate_failed" and alert.about == "r1"
     assert alert.subject == "knowdo_transform.quality_gate failed in run r1"
-    assert "quality gate failed: x" in alert.body and "marts keep their last good version" in alert.body
+    assert (
+        "quality gate failed: x" in alert.body
+        and "marts keep their last good version" in alert.body
+    )
     assert "log: http://airflow/log" in alert.body
-    other = alert_from_task_context({"task_instance": SimpleNamespace(dag_id="d", task_id="dbt.x",
-                                                                      run_id="r2")})
+    other = alert_from_task_context(
+        {"task_instance": SimpleNamespace(dag_id="d", task_id="dbt.x", run_id="r2")}
+    )
     assert other.kind == "task_failed"
 
 
-def test_the_airflow_notifier_sends_a_failed_task_to_the_configured_notifiers(monkeypatch, webhook,
-                                                                              caplog):
+def test_the_airflow_notifier_sends_a_failed_task_to_the_configured_notifiers(
+    monkeypatch, webhook, caplog
+):
     url, received, _ = webhook
     monkeypatch.setenv("KNOWDO_ALERT_NOTIFIERS", "log,slack")
     monkeypatch.setenv("KNOWDO_ALERT_SLACK_WEBHOOK_URL", url)
@@ -322,10 +405,16 @@ def test_the_airflow_notifier_sends_a_failed_task_to_the_configured_notifiers(mo
         closed = s.getsockname()[1]
     monkeypatch.setenv("KNOWDO_TRANSFORMER_URL", f"postgresql://nobody@127.0.0.1:{closed}/none")
     ti = SimpleNamespace(dag_id="knowdo_feed_health", task_id="source_freshness", run_id="r3")
-    AlertNotifier().notify({"task_instance": ti, "run_id": "r3",
-                            "exception": RuntimeError("dbt source freshness produced no results")})
+    AlertNotifier().notify(
+        {
+            "task_instance": ti,
+            "run_id": "r3",
+            "exception": RuntimeError("dbt source freshness produced no results"),
+        }
+    )
     (message,) = received
     assert message["text"].startswith(
-        "[KnowDo task failed] knowdo_feed_health.source_freshness failed in run r3")
+        "[KnowDo task failed] knowdo_feed_health.source_freshness failed in run r3"
+    )
     assert "dbt source freshness produced no results" in message["text"]
     assert "alert sent but not recorded in ops.alerts" in caplog.text

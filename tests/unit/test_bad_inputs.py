@@ -19,7 +19,9 @@ def test_the_corpus_has_at_least_40_files_and_each_is_in_the_manifest():
     committed = {p.name for p in CORPUS.iterdir() if p.name != "manifest.yml"}
     listed = {e["file"] for e in ENTRIES if "file" in e}
     generated = {e["generate"] for e in ENTRIES if "generate" in e}
-    assert committed == listed, f"not in the manifest: {committed - listed}; missing: {listed - committed}"
+    assert committed == listed, (
+        f"not in the manifest: {committed - listed}; missing: {listed - committed}"
+    )
     assert generated <= set(GENERATORS)
     assert len(committed) + len(generated) >= 40
     assert all(e["status"] in ("failed", "rejected", "valid") for e in ENTRIES)

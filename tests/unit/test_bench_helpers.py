@@ -33,8 +33,9 @@ def _parse(tmp_path: Path, rows: int) -> tuple[list[Row | Rejection], Path]:
     feedgen.write_feed(rows, source, raw_copy)
     feedgen.write_registry(registry, rows)
     feed = load_registry(registry)[feedgen.FEED_ID]
-    ctx = ParseContext(mapping=feed.mapping, options=feed.options, today=date(2026, 1, 1),
-                       feed_id=feed.id)
+    ctx = ParseContext(
+        mapping=feed.mapping, options=feed.options, today=date(2026, 1, 1), feed_id=feed.id
+    )
     return list(FORMATS[feed.format].parse(source, ctx)), raw_copy
 
 
@@ -94,12 +95,15 @@ def test_registry_maps_every_org_unit_the_feed_uses():
 
 def test_last_line_reads_rates_and_ratios_of_the_medians():
     run = _load("run")
-    result = run.SizeResult(rows=1000, ingest_s=[2.0, 1.0, 4.0], ingest_rss_mb=[50.0, 60.4, 55.0],
-                            psql_s=[0.5, 0.25, 1.0], pandas_s=[10.0])
-    # medians: ingest 2 s -> 500 rows/s; psql 0.5 s -> 2000 rows/s; pandas 100 rows/s
-    assert run.last_line(result) == (
-        "ingest_vs_copy=0.250 ingest_vs_pandas=5.0 peak_rss_mb=60"
+    result = run.SizeResult(
+        rows=1000,
+        ingest_s=[2.0, 1.0, 4.0],
+        ingest_rss_mb=[50.0, 60.4, 55.0],
+        psql_s=[0.5, 0.25, 1.0],
+        pandas_s=[10.0],
     )
+    # medians: ingest 2 s -> 500 rows/s; psql 0.5 s -> 2000 rows/s; pandas 100 rows/s
+    assert run.last_line(result) == ("ingest_vs_copy=0.250 ingest_vs_pandas=5.0 peak_rss_mb=60")
 
 
 def test_pandas_is_extrapolated_at_the_measured_rate_and_marked():

@@ -37,14 +37,17 @@ def _guard_accepts(data: bytes, limits: Limits, block: int) -> bool:
 # text with the characters that could fool a byte scanner: quotes, backslashes, brackets
 _tricky = st.text(alphabet=st.sampled_from('ab"\\[]{}é\n\u2028'), max_size=8)
 _json = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**9, 10**9) | _tricky,
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(_tricky, children, max_size=3),
+    st.none() | st.booleans() | st.integers(-(10**9), 10**9) | _tricky,
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(_tricky, children, max_size=3)
+    ),
     max_leaves=25,
 )
 
 
-@settings(max_examples=300, derandomize=True, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=300, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(value=_json, block=st.integers(1, 20), ascii_only=st.booleans())
 def test_the_guard_measures_depth_exactly_whatever_the_strings_and_blocks(value, block, ascii_only):
     data = json.dumps(value, ensure_ascii=ascii_only).encode()
@@ -55,7 +58,7 @@ def test_the_guard_measures_depth_exactly_whatever_the_strings_and_blocks(value,
 
 
 def test_the_guard_hands_on_the_same_bytes():
-    data = json.dumps({"dataValues": [{"comment": "[[[\\\"", "value": 12}]}).encode()
+    data = json.dumps({"dataValues": [{"comment": '[[[\\"', "value": 12}]}).encode()
     guard = GuardedJson(io.BytesIO(data), Limits())
     assert b"".join(iter(lambda: guard.read(7), b"")) == data
 
@@ -94,10 +97,17 @@ def test_bounded_parse_rejects_the_row_with_an_oversized_value_and_keeps_the_oth
 
     path = tmp_path / "f.csv"
     path.write_text("h\n")
-    items = list(bounded_parse(parse, ("code", "comment"))(path, ParseContext(limits=Limits(max_field_chars=10))))
-    assert items[0] == Rejection(1, "comment", "x" * 11 + "…",
-                                 "comment is 11 characters long, over the limit of 10 "
-                                 "(KNOWDO_MAX_FIELD_CHARS)")
+    items = list(
+        bounded_parse(parse, ("code", "comment"))(
+            path, ParseContext(limits=Limits(max_field_chars=10))
+        )
+    )
+    assert items[0] == Rejection(
+        1,
+        "comment",
+        "x" * 11 + "…",
+        "comment is 11 characters long, over the limit of 10 (KNOWDO_MAX_FIELD_CHARS)",
+    )
     assert items[1] == Row(2, ("b", "ok"))
     assert items[2].value == "y" * 40 + "…" and items[2].reason == "not a number"
 

@@ -12,12 +12,19 @@ CHECK_KEYS = {"file", "format", "sha256", "rows_read", "rows_valid", "rows_rejec
 
 
 def knowdo(*args):
-    return subprocess.run([*KNOWDO, *args], capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [*KNOWDO, *args], capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def test_check_json_contract_on_a_file_with_a_bad_row():
-    proc = knowdo("check", str(REPO / "sample_feeds/dhis2/gha_moh/gha_mh_service_use_2025.json"),
-                  "--feed", "gha_moh_dhis2", "--json")
+    proc = knowdo(
+        "check",
+        str(REPO / "sample_feeds/dhis2/gha_moh/gha_mh_service_use_2025.json"),
+        "--feed",
+        "gha_moh_dhis2",
+        "--json",
+    )
     assert proc.returncode == 1, proc.stderr
     report = json.loads(proc.stdout)
     assert CHECK_KEYS <= set(report)
@@ -51,15 +58,18 @@ def test_check_of_a_dhis2_file_without_a_feed_checks_structure_and_lists_every_i
     assert "no feed mapping" in text and "KdMhOpdVis1" in text
 
 
-@pytest.mark.parametrize("relative", [
-    "sample_feeds/iati/who_activities.xml",
-    "sample_feeds/360giving/wellcome_grants.json",
-    "sample_feeds/360giving/nihr_grants.csv",
-    "sample_feeds/who_gho/GHED_CHE_pc_US_SHA2011.csv",
-    "sample_feeds/nhs_talking_therapies/measures_annual_2024-25.csv",
-    "sample_feeds/population/gha_population.csv",
-    "sample_feeds/budgets/gha_mh_budget.csv",
-])
+@pytest.mark.parametrize(
+    "relative",
+    [
+        "sample_feeds/iati/who_activities.xml",
+        "sample_feeds/360giving/wellcome_grants.json",
+        "sample_feeds/360giving/nihr_grants.csv",
+        "sample_feeds/who_gho/GHED_CHE_pc_US_SHA2011.csv",
+        "sample_feeds/nhs_talking_therapies/measures_annual_2024-25.csv",
+        "sample_feeds/population/gha_population.csv",
+        "sample_feeds/budgets/gha_mh_budget.csv",
+    ],
+)
 def test_check_detects_the_format_and_exits_0_on_valid_files(relative):
     proc = knowdo("check", str(REPO / relative), "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -84,9 +94,9 @@ def test_truncated_file_with_explicit_format_exits_2(tmp_path):
     assert proc.returncode == 2 and "not valid JSON" in proc.stderr and proc.stdout == ""
 
 
-@pytest.mark.parametrize("command", [[], ["check"], ["ingest"], ["feeds"], ["synth"], ["db", "migrate"]])
+@pytest.mark.parametrize(
+    "command", [[], ["check"], ["ingest"], ["feeds"], ["synth"], ["db", "migrate"]]
+)
 def test_help_everywhere(command):
     proc = knowdo(*command, "--help")
     assert proc.returncode == 0 and "Usage:" in proc.stdout
-
-

@@ -44,9 +44,12 @@ def test_the_dbt_source_declares_the_raw_table_with_only_contract_columns(raw_ta
     assert table is not None, f"{raw_table}: no dbt source declares it"
     known = set(CONTRACTS[raw_table].column_names) | set(RESERVED_COLUMNS)
     listed = [c["name"] for c in table.get("columns", [])]
-    assert set(listed) <= known, f"{raw_table}: dbt source lists {set(listed) - known}, not in the contract"
-    assert CONTRACTS[raw_table].name.split("-")[0] in table.get("description", "") or \
-        CONTRACTS[raw_table].name in table.get("description", ""), raw_table
+    assert set(listed) <= known, (
+        f"{raw_table}: dbt source lists {set(listed) - known}, not in the contract"
+    )
+    assert CONTRACTS[raw_table].name.split("-")[0] in table.get("description", "") or CONTRACTS[
+        raw_table
+    ].name in table.get("description", ""), raw_table
 
 
 @pytest.mark.parametrize("raw_table", sorted(CONTRACTS))
@@ -57,8 +60,10 @@ def test_the_raw_suite_checks_every_typed_column_with_the_contract_type(raw_tabl
         query = expectation.get("kwargs", {}).get("unexpected_rows_query", "")
         checked.update(dict(TYPE_CHECK.findall(query)))
     typed = {c.name: SQL_TYPES[c.type] for c in contract.columns if SQL_TYPES[c.type] != "text"}
-    expected = {name: {"bigint": "bigint", "numeric": "numeric", "date": "date",
-                       "integer": "integer"}[sql] for name, sql in typed.items()}
+    expected = {
+        name: {"bigint": "bigint", "numeric": "numeric", "date": "date", "integer": "integer"}[sql]
+        for name, sql in typed.items()
+    }
     assert {k: v for k, v in checked.items() if k in typed} == expected, raw_table
     assert set(checked) <= set(contract.column_names) | set(RESERVED_COLUMNS), raw_table
 
@@ -75,15 +80,24 @@ def test_the_raw_suite_bounds_and_sets_are_the_contracts(raw_table):
             sets[kwargs["column"]] = set(kwargs["value_set"])
     for column in contract.columns:
         if column.min is not None or column.max is not None:
-            want = (None if column.min is None else float(column.min),
-                    None if column.max is None else float(column.max))
+            want = (
+                None if column.min is None else float(column.min),
+                None if column.max is None else float(column.max),
+            )
             got = bounds.get(column.name)
-            assert got is not None, f"{raw_table}.{column.name}: the contract bounds it, the suite does not"
+            assert got is not None, (
+                f"{raw_table}.{column.name}: the contract bounds it, the suite does not"
+            )
             assert tuple(None if v is None else float(v) for v in got) == want, (
-                f"{raw_table}.{column.name}: suite {got}, contract {want}")
+                f"{raw_table}.{column.name}: suite {got}, contract {want}"
+            )
     for name, values in sets.items():
         allowed = contract.column(name).allowed
-        assert allowed is not None, f"{raw_table}.{name}: the suite restricts it, the contract does not"
+        assert allowed is not None, (
+            f"{raw_table}.{name}: the suite restricts it, the contract does not"
+        )
         assert allowed.within is None, f"{raw_table}.{name}: a keyed code list is checked by a join"
-        assert values == set(allowed.codes), f"{raw_table}.{name}: suite {values}, contract {allowed.source}"
+        assert values == set(allowed.codes), (
+            f"{raw_table}.{name}: suite {values}, contract {allowed.source}"
+        )
     assert set(bounds) <= set(contract.column_names), raw_table

@@ -20,7 +20,9 @@ def test_an_explicit_choice_wins_over_the_setting(monkeypatch):
     assert resolve_copy_format("binary") == "binary"
 
 
-@pytest.mark.parametrize(("chosen", "named"), [("parquet", "copy_format"), (None, "KNOWDO_COPY_FORMAT")])
+@pytest.mark.parametrize(
+    ("chosen", "named"), [("parquet", "copy_format"), (None, "KNOWDO_COPY_FORMAT")]
+)
 def test_an_unknown_route_is_refused_naming_where_it_came_from(monkeypatch, chosen, named):
     monkeypatch.setenv("KNOWDO_COPY_FORMAT", "parquet")
     with pytest.raises(ValueError, match=f"{named} must be binary or csv, not 'parquet'"):

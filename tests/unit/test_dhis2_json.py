@@ -35,24 +35,37 @@ def test_real_dhis2_fixture_parses():
 
 
 def test_set_level_period_and_org_unit_apply_to_values(tmp_path):
-    doc = {"period": "2024Q2", "orgUnit": "DiszpKrYNg8",
-           "dataValues": [{"dataElement": "f7n9E0hX8qk", "value": "5"}]}
+    doc = {
+        "period": "2024Q2",
+        "orgUnit": "DiszpKrYNg8",
+        "dataValues": [{"dataElement": "f7n9E0hX8qk", "value": "5"}],
+    }
     (row,) = parse_json(write(tmp_path, doc), MAPPING, today=date(2026, 1, 1))
-    assert row.values[1] == "2024Q2" and row.values[-3:] == (date(2024, 4, 1), "quarter",
-                                                         date(2024, 6, 30))
+    assert row.values[1] == "2024Q2" and row.values[-3:] == (
+        date(2024, 4, 1),
+        "quarter",
+        date(2024, 6, 30),
+    )
 
 
 def test_bad_rows_are_rejected_with_reasons_and_the_rest_loads(tmp_path):
-    base = {"dataElement": "f7n9E0hX8qk", "period": "202401", "orgUnit": "DiszpKrYNg8", "value": "12"}
-    doc = {"dataValues": [
-        base,
-        {**base, "period": "202402", "value": "-3"},
-        {**base, "period": "202403", "value": "lots"},
-        {**base, "period": "202404", "orgUnit": "UNKNOWN"},
-        {**base, "period": "209901"},
-        {**base},  # duplicate key of the first row
-        {**base, "period": "202405", "value": "1,204"},
-    ]}
+    base = {
+        "dataElement": "f7n9E0hX8qk",
+        "period": "202401",
+        "orgUnit": "DiszpKrYNg8",
+        "value": "12",
+    }
+    doc = {
+        "dataValues": [
+            base,
+            {**base, "period": "202402", "value": "-3"},
+            {**base, "period": "202403", "value": "lots"},
+            {**base, "period": "202404", "orgUnit": "UNKNOWN"},
+            {**base, "period": "209901"},
+            {**base},  # duplicate key of the first row
+            {**base, "period": "202405", "value": "1,204"},
+        ]
+    }
     items = list(parse_json(write(tmp_path, doc), MAPPING, today=date(2026, 1, 1)))
     rows = [i for i in items if isinstance(i, Row)]
     rejections = {i.row: i for i in items if isinstance(i, Rejection)}
@@ -67,24 +80,45 @@ def test_bad_rows_are_rejected_with_reasons_and_the_rest_loads(tmp_path):
 
 
 def test_deleted_values_are_kept_flagged(tmp_path):
-    doc = {"dataValues": [{"dataElement": "f7n9E0hX8qk", "period": "202401", "orgUnit": "DiszpKrYNg8",
-                           "value": "", "deleted": True}]}
+    doc = {
+        "dataValues": [
+            {
+                "dataElement": "f7n9E0hX8qk",
+                "period": "202401",
+                "orgUnit": "DiszpKrYNg8",
+                "value": "",
+                "deleted": True,
+            }
+        ]
+    }
     (row,) = parse_json(write(tmp_path, doc), MAPPING, today=date(2026, 1, 1))
     assert row.values[6] is True and row.values[5] is None
 
 
 def test_formula_text_is_kept_inert(tmp_path):
-    doc = {"dataValues": [{"dataElement": "f7n9E0hX8qk", "period": "202401", "orgUnit": "DiszpKrYNg8",
-                           "value": "3", "comment": "=cmd|' /C calc'!A0"}]}
+    doc = {
+        "dataValues": [
+            {
+                "dataElement": "f7n9E0hX8qk",
+                "period": "202401",
+                "orgUnit": "DiszpKrYNg8",
+                "value": "3",
+                "comment": "=cmd|' /C calc'!A0",
+            }
+        ]
+    }
     (row,) = parse_json(write(tmp_path, doc), MAPPING, today=date(2026, 1, 1))
     assert row.values[9] == "=cmd|' /C calc'!A0"  # stored as text, never evaluated
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ('{"dataValues": [{"dataElement": "f7n9E0hX8qk", "period": "2024', "not valid JSON"),
-    ('{"rows": []}', "not a DHIS2 dataValueSet"),
-    ("dataelement,period\nX,202401\n", "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"dataValues": [{"dataElement": "f7n9E0hX8qk", "period": "2024', "not valid JSON"),
+        ('{"rows": []}', "not a DHIS2 dataValueSet"),
+        ("dataelement,period\nX,202401\n", "not valid JSON"),
+    ],
+)
 def test_unreadable_files_are_rejected_whole(tmp_path, content, message):
     with pytest.raises(FileRejected, match=message):
         list(parse_json(write(tmp_path, content), MAPPING, today=date(2026, 1, 1)))

@@ -59,8 +59,9 @@ def test_running_out_of_memory_fails_the_file_and_this_process_carries_on():
     assert run_isolated(len, "still here", limits=LIMITS) == 10
 
 
-@pytest.mark.parametrize("exc", [FileRejected("bad header"), FastPathUnavailable("encoding"),
-                                 ValueError("odd")])
+@pytest.mark.parametrize(
+    "exc", [FileRejected("bad header"), FastPathUnavailable("encoding"), ValueError("odd")]
+)
 def test_the_parsers_exceptions_are_raised_here_unchanged(exc):
     with pytest.raises(type(exc), match=str(exc)):
         list(iter_isolated(_raise, exc, limits=LIMITS))

@@ -11,8 +11,14 @@ from knowdo.sources import SourceError, waiting_files
 
 
 def feed(source):
-    return Feed(id="f1", publisher_name="p", publisher_kind="ngo", domain="service_use",
-                format="dhis2-json", source=source)
+    return Feed(
+        id="f1",
+        publisher_name="p",
+        publisher_kind="ngo",
+        domain="service_use",
+        format="dhis2-json",
+        source=source,
+    )
 
 
 @pytest.fixture
@@ -32,7 +38,9 @@ def test_folder_source_lists_matching_files_in_order(tmp_path):
     inbox.mkdir(parents=True)
     for name in ("b.json", "a.json", "c.csv", ".partial.json"):
         (inbox / name).write_text("{}")
-    files = waiting_files(feed({"folder": "a", "glob": "*.json"}), tmp_path / "inbox", tmp_path / "dl")
+    files = waiting_files(
+        feed({"folder": "a", "glob": "*.json"}), tmp_path / "inbox", tmp_path / "dl"
+    )
     assert [p.name for p in files] == ["a.json", "b.json"]
 
 

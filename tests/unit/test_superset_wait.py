@@ -19,6 +19,8 @@ def _closed_port() -> int:
 def test_a_superset_that_is_not_running_is_reported_within_seconds():
     client = SupersetClient(f"http://127.0.0.1:{_closed_port()}", "admin", "admin")
     began = time.monotonic()
-    with pytest.raises(SupersetError, match="Superset is not running.*connection refused.*start-superset"):
+    with pytest.raises(
+        SupersetError, match="Superset is not running.*connection refused.*start-superset"
+    ):
         client.wait_healthy(timeout=120, refused_for=2)
     assert time.monotonic() - began < 30

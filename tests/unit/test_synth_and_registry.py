@@ -15,12 +15,17 @@ SAMPLE_FEEDS = REPO_ROOT / "sample_feeds"
 
 def test_bundled_sample_feeds_are_what_the_generator_writes(tmp_path):
     written = write_sample_feeds(tmp_path, seed=42, scale=1.0)
-    bundled = {p.relative_to(REPO_ROOT / "sample_feeds") for p in (REPO_ROOT / "sample_feeds").rglob("*")
-               if p.is_file() and p.name != "README.md"}
+    bundled = {
+        p.relative_to(REPO_ROOT / "sample_feeds")
+        for p in (REPO_ROOT / "sample_feeds").rglob("*")
+        if p.is_file() and p.name != "README.md"
+    }
     assert bundled == {p.relative_to(tmp_path) for p in written}
     for path in written:
         target = REPO_ROOT / "sample_feeds" / path.relative_to(tmp_path)
-        assert filecmp.cmp(path, target, shallow=False), f"{target} differs from `knowdo synth --seed 42`"
+        assert filecmp.cmp(path, target, shallow=False), (
+            f"{target} differs from `knowdo synth --seed 42`"
+        )
 
 
 def test_generator_is_deterministic_and_seed_sensitive(tmp_path):
@@ -37,7 +42,11 @@ def test_registry_maps_every_code_each_sample_ministry_sends():
         expected = dhis2.registry_entry(country)
         feed = registry[expected["id"]]
         assert feed.mapping == expected["mapping"]
-        assert (feed.publisher_kind, feed.domain, feed.country_code) == ("ministry", "service_use", country.iso3)
+        assert (feed.publisher_kind, feed.domain, feed.country_code) == (
+            "ministry",
+            "service_use",
+            country.iso3,
+        )
 
 
 def test_sample_feeds_hold_a_file_of_every_format_each_read_by_a_registered_feed():
@@ -61,16 +70,23 @@ def test_registry_reads_vietnams_ministry_as_dhis2_csv_and_every_arc_programme_f
         expected = arc.registry_entry(arc_code, intervention, arc_names[arc_code])
         feed = registry[expected["id"]]
         assert (feed.publisher_kind, feed.domain, feed.format, feed.country_code) == (
-            "arc", "service_use", "knowdo-ngo-service-use-csv", "GBR")
+            "arc",
+            "service_use",
+            "knowdo-ngo-service-use-csv",
+            "GBR",
+        )
         assert feed.source == expected["source"]
     assert registry["mhsds_arcs"].format == "mhsds-csv"
 
 
-@pytest.mark.parametrize("relative, fmt", [
-    ("mhsds/mhsds_monthly_2024-04.csv", "mhsds-csv"),
-    ("arc/arc_greater_manchester_alcohol_assertive_outreach.csv", "knowdo-ngo-service-use-csv"),
-    ("arc/arc_east_of_england_parent_led_cbt.csv", "knowdo-ngo-service-use-csv"),
-])
+@pytest.mark.parametrize(
+    "relative, fmt",
+    [
+        ("mhsds/mhsds_monthly_2024-04.csv", "mhsds-csv"),
+        ("arc/arc_greater_manchester_alcohol_assertive_outreach.csv", "knowdo-ngo-service-use-csv"),
+        ("arc/arc_east_of_england_parent_led_cbt.csv", "knowdo-ngo-service-use-csv"),
+    ],
+)
 def test_new_sample_files_parse_without_rejections(relative, fmt):
     report = check_file(SAMPLE_FEEDS / relative, fmt)
     assert report["rows_read"] > 0 and report["rows_rejected"] == 0, report["errors"]
@@ -88,12 +104,16 @@ def test_mhsds_sample_suppresses_small_icb_counts_and_keeps_england_exact():
 
 def test_registry_errors_name_the_feed_and_field(tmp_path):
     bad = tmp_path / "r.yml"
-    bad.write_text("feeds:\n  - id: x\n    publisher: {name: P, kind: bank}\n    domain: funding\n"
-                   "    format: dhis2-json\n    source: {folder: a}\n")
+    bad.write_text(
+        "feeds:\n  - id: x\n    publisher: {name: P, kind: bank}\n    domain: funding\n"
+        "    format: dhis2-json\n    source: {folder: a}\n"
+    )
     with pytest.raises(RegistryError, match="feed 'x': publisher kind 'bank'"):
         load_registry(bad)
-    bad.write_text("feeds:\n  - id: y\n    publisher: {name: P, kind: ngo}\n    domain: funding\n"
-                   "    format: nope\n    source: {folder: a}\n")
+    bad.write_text(
+        "feeds:\n  - id: y\n    publisher: {name: P, kind: ngo}\n    domain: funding\n"
+        "    format: nope\n    source: {folder: a}\n"
+    )
     with pytest.raises(RegistryError, match="feed 'y': unknown format 'nope'"):
         load_registry(bad)
 
@@ -102,7 +122,9 @@ def test_detailed_ethnic_groups_split_each_high_level_group_exactly():
     """ONS 2021 detailed groups (population contract 1.1.0): England's shares add up to the
     high-level shares, and a high-level count is split into whole persons that add up to it."""
     detailed_codes = load_codelists()["stratifier_groups"].codes_by["ethnicity_detailed"]
-    assert {code for code, _parent, _pct in ETHNIC_GROUPS_DETAILED} == detailed_codes - {"not_stated"}
+    assert {code for code, _parent, _pct in ETHNIC_GROUPS_DETAILED} == detailed_codes - {
+        "not_stated"
+    }
     for _label, group, share, _access in ETHNIC_GROUPS:
         within = [pct for _code, parent, pct in ETHNIC_GROUPS_DETAILED if parent == group]
         assert sum(within) == pytest.approx(100 * share, abs=0.05), group

@@ -23,7 +23,10 @@ def test_an_outage_is_alerted_once_when_it_ends_with_its_start_and_duration():
 
 
 def tis(*states):
-    return [{"task_id": f"t{i}", "map_index": -1, "state": s, "try_number": 1} for i, s in enumerate(states)]
+    return [
+        {"task_id": f"t{i}", "map_index": -1, "state": s, "try_number": 1}
+        for i, s in enumerate(states)
+    ]
 
 
 def test_a_run_without_progress_for_n_minutes_with_tasks_waiting_is_alerted_once():
@@ -32,12 +35,22 @@ def test_a_run_without_progress_for_n_minutes_with_tasks_waiting_is_alerted_once
     assert alert is None and seen.since == "2026-12-06T21:00:00+00:00"
     seen, alert = stall_step(seen, fp, 2, T0 + timedelta(minutes=9), TEN, "knowdo_transform", "r1")
     assert alert is None
-    seen, alert = stall_step(seen, fp, 2, T0 + timedelta(minutes=10, seconds=5), TEN, "knowdo_transform", "r1",
-                             {"scheduled": 1, "queued": 1, "success": 1})
+    seen, alert = stall_step(
+        seen,
+        fp,
+        2,
+        T0 + timedelta(minutes=10, seconds=5),
+        TEN,
+        "knowdo_transform",
+        "r1",
+        {"scheduled": 1, "queued": 1, "success": 1},
+    )
     assert alert.kind == "stalled_run" and alert.about == "knowdo_transform/r1"
     assert "10 min 5 s" in alert.subject and "1 queued, 1 scheduled" in alert.body
     for minutes in (11, 20, 60):  # one alert per stalled run, not one per check
-        seen, again = stall_step(seen, fp, 2, T0 + timedelta(minutes=minutes), TEN, "knowdo_transform", "r1")
+        seen, again = stall_step(
+            seen, fp, 2, T0 + timedelta(minutes=minutes), TEN, "knowdo_transform", "r1"
+        )
         assert again is None
 
 
@@ -73,7 +86,9 @@ def test_a_stack_process_is_named_by_its_or_its_ancestors_recorded_process_group
     pgid = {200: 200, 201: 200, 202: 202, 300: 300}
     parent = {200: 100, 201: 200, 202: 201, 300: 1}
     assert program_of(201, pgid, parent, programs) == "airflow-scheduler"  # a LocalExecutor worker
-    assert program_of(202, pgid, parent, programs) == "airflow-scheduler"  # its task, in a group of its own
+    assert (
+        program_of(202, pgid, parent, programs) == "airflow-scheduler"
+    )  # its task, in a group of its own
     assert program_of(300, pgid, parent, programs) is None
     assert read_records(tmp_path / "missing") == {}
 

@@ -61,7 +61,9 @@ class ParseContext:
     # "now" for plausibility checks (future periods); the day the file was received
     today: date = field(default_factory=date.today)
     feed_id: str | None = None
-    file_name: str | None = None  # the name the file was received under (landing copies are hash-named)
+    file_name: str | None = (
+        None  # the name the file was received under (landing copies are hash-named)
+    )
     # The loader finds duplicate keys in the database after COPY (memory stays flat in file size);
     # `knowdo check`, which has no database, finds them in memory.
     defer_duplicate_check: bool = False
@@ -93,7 +95,9 @@ SniffFn = Callable[[str], bool]
 class FormatSpec:
     name: str
     raw_table: str  # schema-qualified
-    columns: tuple[str, ...]  # raw columns filled by the parser (batch columns are added by the loader)
+    columns: tuple[
+        str, ...
+    ]  # raw columns filled by the parser (batch columns are added by the loader)
     parse: ParseFn
     description: str
     # True when the decoded first few KB of a file look like this format (for `knowdo check`
@@ -155,8 +159,9 @@ def _bounded(spec: FormatSpec) -> FormatSpec:
 
     from knowdo.formats._bounds import bounded_parse
 
-    return dataclasses.replace(spec, parse=bounded_parse(spec.parse, spec.columns,
-                                                         json=spec.name.endswith("-json")))
+    return dataclasses.replace(
+        spec, parse=bounded_parse(spec.parse, spec.columns, json=spec.name.endswith("-json"))
+    )
 
 
 FORMATS: dict[str, FormatSpec] = _registry()

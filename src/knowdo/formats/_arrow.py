@@ -28,8 +28,9 @@ def stripped(cells: pa.Array) -> pa.Array:
 
 def constant(value, length: int, type_: pa.DataType) -> pa.Array:
     """A column holding one value `length` times, without building `length` Python objects."""
-    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(length, np.int32)),
-                                          pa.array([value], type_))
+    return pa.DictionaryArray.from_arrays(
+        pa.array(np.zeros(length, np.int32)), pa.array([value], type_)
+    )
 
 
 # "needed" quotes every string (arrow cannot tell which need it without looking) and no number,
@@ -119,14 +120,14 @@ class KeyFilter:
         self._spill.write(hashes.tobytes())
         flagged = np.zeros(hashes.size, bool)
         for start in range(0, hashes.size, self.SLICE):
-            part = hashes[start:start + self.SLICE]
+            part = hashes[start : start + self.SLICE]
             seen = self._test_and_set(part)
             # a key twice within one slice: the second test ran before the first one's bits were set
             ordered = np.sort(part)
             twice = ordered[1:][ordered[1:] == ordered[:-1]]
             if twice.size:
                 seen |= np.isin(part, twice)
-            flagged[start:start + self.SLICE] = seen
+            flagged[start : start + self.SLICE] = seen
         if flagged.any() and not self.overflowed:
             rows = table.select(list(self.columns)).filter(pa.array(flagged))
             keys = zip(*(rows.column(c).to_pylist() for c in self.columns))
@@ -154,8 +155,12 @@ class KeyFilter:
             at = np.minimum(np.searchsorted(wanted, hashes), wanted.size - 1)
             found = wanted[at] == hashes
             np.add.at(counts, at[found], 1)
-        return {key for digest, count in zip(wanted.tolist(), counts.tolist()) if count > 1
-                for key in self._candidates[digest]}
+        return {
+            key
+            for digest, count in zip(wanted.tolist(), counts.tolist())
+            if count > 1
+            for key in self._candidates[digest]
+        }
 
     def _test_and_set(self, hashes: np.ndarray) -> np.ndarray:
         """Each key owns BITS_PER_KEY bits of one 64-bit word: one read and one write per key."""

@@ -74,7 +74,7 @@ class GuardedJson:
     def read(self, size: int = -1) -> bytes:
         block = self._fh.read(size)
         for at in range(0, len(block), _SLICE):
-            self.check(block[at:at + _SLICE])
+            self.check(block[at : at + _SLICE])
         return block
 
     def check(self, block: bytes) -> None:
@@ -103,7 +103,8 @@ class GuardedJson:
                     raise JsonTooDeep(
                         f"JSON nested deeper than {self.limits.max_json_depth} levels in the "
                         f"block at byte {start:,} (the KNOWDO_MAX_JSON_DEPTH bound): no feed "
-                        "format nests that deep")
+                        "format nests that deep"
+                    )
                 self.depth += int(levels[-1])
         self._check_numbers(block, data, quotes, was_in_string, start)
 
@@ -141,8 +142,8 @@ class GuardedJson:
                     raise self._too_long(start + n, limit)
             if n > limit:  # a block large enough to hold a long string whole
                 first = 1 if self._in_string else 0
-                opens, closes = quotes[first::2], quotes[first + 1::2]
-                if len(closes) and int((closes - opens[:len(closes)]).max()) > limit:
+                opens, closes = quotes[first::2], quotes[first + 1 :: 2]
+                if len(closes) and int((closes - opens[: len(closes)]).max()) > limit:
                     raise self._too_long(start + n, limit)
             self._in_string = (len(quotes) + self._in_string) % 2 == 1
             self._string = n - int(quotes[-1]) - 1 if self._in_string else 0
@@ -151,8 +152,10 @@ class GuardedJson:
 
     @staticmethod
     def _too_long(end: int, limit: int) -> FileRejected:
-        return FileRejected(f"a JSON string ending before byte {end:,} is longer than {limit:,} "
-                            "bytes (the KNOWDO_MAX_RECORD_BYTES bound)")
+        return FileRejected(
+            f"a JSON string ending before byte {end:,} is longer than {limit:,} "
+            "bytes (the KNOWDO_MAX_RECORD_BYTES bound)"
+        )
 
     def _check_numbers(self, block: bytes, data, quotes, was_in_string: bool, start: int) -> None:
         """No run of number characters outside strings longer than the bound. The raw block is
@@ -181,7 +184,8 @@ class GuardedJson:
         if int(lengths.max()) > limit:
             raise FileRejected(
                 f"a JSON number near byte {start:,} has more than {limit} characters (the "
-                "KNOWDO_MAX_JSON_NUMBER_CHARS bound): no data value is that long")
+                "KNOWDO_MAX_JSON_NUMBER_CHARS bound): no data value is that long"
+            )
         self._run = int(lengths[-1]) if ends[-1] == len(block) else 0
 
 
@@ -196,9 +200,13 @@ def guarded_json(path: Path, limits: Limits | None = None) -> GuardedJson:
 # ---- every format ----------------------------------------------------------------------------
 
 _ARCHIVES = (
-    (b"PK\x03\x04", "a zip archive"), (b"PK\x05\x06", "an empty zip archive"),
-    (b"\x1f\x8b", "a gzip file"), (b"BZh", "a bzip2 file"), (b"\xfd7zXZ\x00", "an xz file"),
-    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"), (b"(\xb5/\xfd", "a zstd file"),
+    (b"PK\x03\x04", "a zip archive"),
+    (b"PK\x05\x06", "an empty zip archive"),
+    (b"\x1f\x8b", "a gzip file"),
+    (b"BZh", "a bzip2 file"),
+    (b"\xfd7zXZ\x00", "an xz file"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"(\xb5/\xfd", "a zstd file"),
 )
 
 
@@ -237,7 +245,8 @@ def bounded_parse(parse: ParseFn, columns: tuple[str, ...], json: bool = False) 
         if kind:
             raise FileRejected(
                 f"this is {kind}: KnowDo reads uncompressed files only (nothing was "
-                "decompressed); send the file inside it")
+                "decompressed); send the file inside it"
+            )
         try:
             yield from _within_bounds(parse(path, ctx), columns, ctx.limits.max_field_chars, json)
         except FileRejected as exc:  # one sentence (yajl appends the line and a caret under it)
@@ -250,20 +259,28 @@ def bounded_parse(parse: ParseFn, columns: tuple[str, ...], json: bool = False) 
     return parse_bounded
 
 
-def _within_bounds(items: Iterator[Row | Rejection], columns: tuple[str, ...], limit: int,
-                   json: bool) -> Iterator[Row | Rejection]:
+def _within_bounds(
+    items: Iterator[Row | Rejection], columns: tuple[str, ...], limit: int, json: bool
+) -> Iterator[Row | Rejection]:
     for item in items:
         if isinstance(item, Row) and (big := oversized(item.values, columns, limit)):
             column, value = big
-            yield Rejection(item.row, column, value[:40] + "…",
-                            f"{column} is {len(value):,} characters long, over the limit of "
-                            f"{limit:,} (KNOWDO_MAX_FIELD_CHARS)")
+            yield Rejection(
+                item.row,
+                column,
+                value[:40] + "…",
+                f"{column} is {len(value):,} characters long, over the limit of "
+                f"{limit:,} (KNOWDO_MAX_FIELD_CHARS)",
+            )
         elif json and isinstance(item, Row) and (bad := not_text(item.values, columns)):
             column, value = bad
-            yield Rejection(item.row, column, value.encode("utf-8", "backslashreplace")
-                            .decode("ascii", "replace")[:80],
-                            f"{column} holds a lone UTF-16 surrogate escape (\\ud800-\\udfff "
-                            "without its pair), which is not text")
+            yield Rejection(
+                item.row,
+                column,
+                value.encode("utf-8", "backslashreplace").decode("ascii", "replace")[:80],
+                f"{column} holds a lone UTF-16 surrogate escape (\\ud800-\\udfff "
+                "without its pair), which is not text",
+            )
         elif isinstance(item, Rejection) and item.value and len(item.value) > limit:
             yield replace(item, value=item.value[:40] + "…")  # never store a huge value
         else:

@@ -37,8 +37,9 @@ def encoding_of(ctx: ParseContext) -> str:
 class _Decoded:
     """Iterate lines of a text file, turning a decoding error into one clear FileRejected."""
 
-    def __init__(self, fh: TextIO, encoding: str, path: Path | None = None,
-                 feed_id: str | None = None) -> None:
+    def __init__(
+        self, fh: TextIO, encoding: str, path: Path | None = None, feed_id: str | None = None
+    ) -> None:
         self.fh, self.encoding, self.line = fh, encoding, 0
         self.path, self.feed_id = path, feed_id  # issue 13: to name the likely encoding
 
@@ -50,8 +51,10 @@ class _Decoded:
             text = next(self.fh)
         except UnicodeDecodeError as exc:
             if self.path is None:
-                hint = ("if the publisher sends another encoding, declare it in the registry "
-                        "(options: {encoding: latin-1})")
+                hint = (
+                    "if the publisher sends another encoding, declare it in the registry "
+                    "(options: {encoding: latin-1})"
+                )
             else:  # issue 13: the likely encoding and the registry line to change
                 from knowdo.formats._encoding import encoding_hint
 
@@ -64,8 +67,9 @@ class _Decoded:
         return text
 
 
-def records(path: Path, ctx: ParseContext, required: Iterable[str],
-            delimiter: str | None = None) -> Iterator[tuple[int, dict[str, str]]]:
+def records(
+    path: Path, ctx: ParseContext, required: Iterable[str], delimiter: str | None = None
+) -> Iterator[tuple[int, dict[str, str]]]:
     """(record number, {column: text}) for each data record; 1 is the first record after the header.
 
     Header names are matched after stripping spaces; `required` columns must all be present.
@@ -82,7 +86,8 @@ def records(path: Path, ctx: ParseContext, required: Iterable[str],
                 raise FileRejected(
                     "UTF-16 text (it starts with a UTF-16 byte-order mark) but the feed declares "
                     f"{encoding.replace('-sig', '')}: ask the publisher for UTF-8, or declare "
-                    "options: {encoding: utf-16} in the feed's registry entry")
+                    "options: {encoding: utf-16} in the feed's registry entry"
+                )
             raise FileRejected("binary content: this is not a text file")
     with path.open("r", encoding=encoding, newline="") as fh:
         lines = _Decoded(fh, encoding, path, ctx.feed_id)
@@ -92,10 +97,14 @@ def records(path: Path, ctx: ParseContext, required: Iterable[str],
         except StopIteration:
             raise FileRejected("the file is empty: a header row is expected") from None
         except csv.Error as exc:
-            raise FileRejected(f"not readable as delimited text: {_csv_error(exc, limits)}") from None
+            raise FileRejected(
+                f"not readable as delimited text: {_csv_error(exc, limits)}"
+            ) from None
         if len(header) > limits.max_columns:  # issue 13: bounds
-            raise FileRejected(f"the header has {len(header):,} columns, over the limit of "
-                               f"{limits.max_columns:,} (KNOWDO_MAX_COLUMNS)")
+            raise FileRejected(
+                f"the header has {len(header):,} columns, over the limit of "
+                f"{limits.max_columns:,} (KNOWDO_MAX_COLUMNS)"
+            )
         header = [h.strip() for h in header]
         missing = [c for c in required if c not in header]
         if missing:
@@ -114,19 +123,22 @@ def records(path: Path, ctx: ParseContext, required: Iterable[str],
                 if len(cells) > width:
                     record[None] = cells[width:]
                 elif len(cells) < width:
-                    for column in header[len(cells):]:
+                    for column in header[len(cells) :]:
                         record.setdefault(column, None)
                 yield number, record
         except csv.Error as exc:
-            raise FileRejected(f"malformed delimited text after record {number}: "
-                               f"{_csv_error(exc, limits)}") from None
+            raise FileRejected(
+                f"malformed delimited text after record {number}: {_csv_error(exc, limits)}"
+            ) from None
 
 
 def _csv_error(exc: csv.Error, limits: Limits) -> str:
     """csv's message, with the setting to name when it is the field size bound (issue 13)."""
     if "field larger than field limit" in str(exc):
-        return (f"a field longer than {limits.max_record_bytes:,} characters (the "
-                "KNOWDO_MAX_RECORD_BYTES bound)")
+        return (
+            f"a field longer than {limits.max_record_bytes:,} characters (the "
+            "KNOWDO_MAX_RECORD_BYTES bound)"
+        )
     return str(exc)
 
 
@@ -176,7 +188,11 @@ def parse_date(text: str | None, formats: Iterable[str] = ("%Y-%m-%d", "%d/%m/%Y
 def looks_like_formula(text: str | None) -> bool:
     """Spreadsheet formula text (=, +, -, @ followed by letters). Stored verbatim as inert text;
     flagged so exports can neutralise it."""
-    return bool(text) and text[0] in "=+@" or bool(text and text.startswith("-") and not _is_number(text))
+    return (
+        bool(text)
+        and text[0] in "=+@"
+        or bool(text and text.startswith("-") and not _is_number(text))
+    )
 
 
 def _is_number(text: str) -> bool:

@@ -38,8 +38,17 @@ BLOCK_BYTES = 1 << 20  # ~11,000 records of a typical export; larger blocks cost
 
 SCHEMA = pa.schema(
     [("row_number", pa.int64())]
-    + [(name, pa.date32() if name in ("period_start", "period_end") else pa.bool_()
-        if name == "deleted" else pa.string()) for name in COLUMNS]
+    + [
+        (
+            name,
+            pa.date32()
+            if name in ("period_start", "period_end")
+            else pa.bool_()
+            if name == "deleted"
+            else pa.string(),
+        )
+        for name in COLUMNS
+    ]
 )
 # A count map_value certainly accepts once its commas are gone: ASCII digits, an optional fraction
 # (Decimal also takes '+5', '1.', '.5', '1e3' or other scripts' digits: those take the exact path).
@@ -74,18 +83,29 @@ class _Lookups:
 
     def __init__(self, mapping: Dhis2Mapping) -> None:
         def arrays(pairs: list[tuple[str, str]]) -> tuple[pa.Array, pa.Array]:
-            return (pa.array([k for k, _ in pairs], pa.string()),
-                    pa.array([v for _, v in pairs], pa.string()))
+            return (
+                pa.array([k for k, _ in pairs], pa.string()),
+                pa.array([v for _, v in pairs], pa.string()),
+            )
 
         # a key map_value would refuse as an id (spaces, too long) never matches here
-        self.data_elements = arrays([(k, indicator) for k, (indicator, value_type)
-                                     in mapping.data_elements.items()
-                                     if value_type in (None, "NUMBER") and not _id_problem("", k)])
-        self.org_units = arrays([(k, v) for k, v in mapping.org_units.items()
-                                 if not _id_problem("", k)])
+        self.data_elements = arrays(
+            [
+                (k, indicator)
+                for k, (indicator, value_type) in mapping.data_elements.items()
+                if value_type in (None, "NUMBER") and not _id_problem("", k)
+            ]
+        )
+        self.org_units = arrays(
+            [(k, v) for k, v in mapping.org_units.items() if not _id_problem("", k)]
+        )
         self.check_combos = mapping.check_combos
-        usable = {k: v for k, v in mapping.combos.items() if not _id_problem("", k)
-                  and all(v.get(f) is None or isinstance(v.get(f), str) for f in ("sex", "age_band"))}
+        usable = {
+            k: v
+            for k, v in mapping.combos.items()
+            if not _id_problem("", k)
+            and all(v.get(f) is None or isinstance(v.get(f), str) for f in ("sex", "age_band"))
+        }
         self.combos = pa.array(list(usable), pa.string())
         self.sexes = pa.array([v.get("sex") for v in usable.values()], pa.string())
         self.age_bands = pa.array([v.get("age_band") for v in usable.values()], pa.string())
@@ -112,11 +132,13 @@ def _header_fields(path: Path, ctx: ParseContext, delimiter: str) -> tuple[int, 
     return len(header), fields
 
 
-def _open(path: Path, ctx: ParseContext) -> tuple[pv.CSVStreamingReader, _NoNulBytes, dict[str, int]]:
+def _open(
+    path: Path, ctx: ParseContext
+) -> tuple[pv.CSVStreamingReader, _NoNulBytes, dict[str, int]]:
     if encoding_of(ctx) != "utf-8-sig":
         raise FastPathUnavailable("a declared encoding other than UTF-8")
     delimiter = ctx.options.get("delimiter", ",")
-    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in "\"\r\n":
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n':
         raise FastPathUnavailable("a delimiter pyarrow cannot take")
     with path.open("rb") as fh:
         if b"\x00" in fh.read(4096):
@@ -127,14 +149,23 @@ def _open(path: Path, ctx: ParseContext) -> tuple[pv.CSVStreamingReader, _NoNulB
     try:
         reader = pv.open_csv(
             source,
-            read_options=pv.ReadOptions(column_names=names, skip_rows=1, block_size=BLOCK_BYTES,
-                                          use_threads=False),
-            parse_options=pv.ParseOptions(delimiter=delimiter, quote_char='"', double_quote=True,
-                                          escape_char=False, newlines_in_values=True,
-                                          ignore_empty_lines=True),
-            convert_options=pv.ConvertOptions(column_types={n: pa.string() for n in names},
-                                              strings_can_be_null=False,
-                                              quoted_strings_can_be_null=False, check_utf8=True),
+            read_options=pv.ReadOptions(
+                column_names=names, skip_rows=1, block_size=BLOCK_BYTES, use_threads=False
+            ),
+            parse_options=pv.ParseOptions(
+                delimiter=delimiter,
+                quote_char='"',
+                double_quote=True,
+                escape_char=False,
+                newlines_in_values=True,
+                ignore_empty_lines=True,
+            ),
+            convert_options=pv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+                check_utf8=True,
+            ),
         )
     except (pa.ArrowException, OSError) as exc:
         source.close()
@@ -156,10 +187,12 @@ def load_tables(path: Path, ctx: ParseContext) -> Iterator[TableChunk]:
                 return
             except (pa.ArrowException, OSError) as exc:
                 raise FastPathUnavailable(
-                    f"pyarrow cannot read it as the row parser does: {exc}") from None
+                    f"pyarrow cannot read it as the row parser does: {exc}"
+                ) from None
             if _longest_cell(batch) > ctx.limits.max_field_chars:  # issue 13: bounds
-                raise FastPathUnavailable("a value over KNOWDO_MAX_FIELD_CHARS: the row parser "
-                                          "rejects its row")
+                raise FastPathUnavailable(
+                    "a value over KNOWDO_MAX_FIELD_CHARS: the row parser rejects its row"
+                )
             chunk = _block(batch, numbered, fields, lookups, mapping, ctx)
             numbered += chunk.records
             if chunk.records:
@@ -170,8 +203,9 @@ def load_tables(path: Path, ctx: ParseContext) -> Iterator[TableChunk]:
 
 def _longest_cell(batch: pa.RecordBatch) -> int:
     """The longest cell of a block in bytes (at least its length in characters)."""
-    return max((pc.max(pc.binary_length(column)).as_py() or 0 for column in batch.columns),
-               default=0)
+    return max(
+        (pc.max(pc.binary_length(column)).as_py() or 0 for column in batch.columns), default=0
+    )
 
 
 def _per_distinct(cells: pa.Array, convert, type_: pa.DataType) -> pa.Array:
@@ -196,8 +230,14 @@ def _timestamp(text: str) -> str | None:
         return None
 
 
-def _block(batch: pa.RecordBatch, numbered: int, fields: dict[str, int], lookups: _Lookups,
-           mapping: Dhis2Mapping, ctx: ParseContext) -> TableChunk:
+def _block(
+    batch: pa.RecordBatch,
+    numbered: int,
+    fields: dict[str, int],
+    lookups: _Lookups,
+    mapping: Dhis2Mapping,
+    ctx: ParseContext,
+) -> TableChunk:
     cells = [stripped(column) for column in batch.columns]
     # a record whose cells are all blank is a blank line: skipped and not numbered
     present = pc.is_valid(cells[0])
@@ -213,8 +253,9 @@ def _block(batch: pa.RecordBatch, numbered: int, fields: dict[str, int], lookups
         return cells[fields[key]] if key in fields else absent
 
     element, org_unit, combo = field("dataElement"), field("orgUnit"), field("categoryOptionCombo")
-    indicator = pc.take(lookups.data_elements[1],
-                        pc.index_in(element, value_set=lookups.data_elements[0]))
+    indicator = pc.take(
+        lookups.data_elements[1], pc.index_in(element, value_set=lookups.data_elements[0])
+    )
     geography = pc.take(lookups.org_units[1], pc.index_in(org_unit, value_set=lookups.org_units[0]))
     certain = pc.and_(pc.is_valid(indicator), pc.is_valid(geography))
     if lookups.check_combos:
@@ -224,21 +265,26 @@ def _block(batch: pa.RecordBatch, numbered: int, fields: dict[str, int], lookups
     else:
         sex = age_band = absent
         # an unmapped combo must still look like an id map_value accepts (a safe subset here)
-        certain = pc.and_(certain, pc.or_(pc.is_null(combo),
-                                          pc.match_substring_regex(combo, _SAFE_ID)))
+        certain = pc.and_(
+            certain, pc.or_(pc.is_null(combo), pc.match_substring_regex(combo, _SAFE_ID))
+        )
 
     period = field("period")
     today = ctx.today
     parsed = pc.dictionary_encode(period)
     periods = [_period(p) for p in parsed.dictionary.to_pylist()]
-    period_start = pc.take(pa.array([p.start if p else None for p in periods], pa.date32()),
-                           parsed.indices)
-    period_end = pc.take(pa.array([p.end if p else None for p in periods], pa.date32()),
-                         parsed.indices)
-    period_type = pc.take(pa.array([p.type if p else None for p in periods], pa.string()),
-                          parsed.indices)
-    in_time = pc.take(pa.array([bool(p) and p.start <= today for p in periods], pa.bool_()),
-                      parsed.indices)
+    period_start = pc.take(
+        pa.array([p.start if p else None for p in periods], pa.date32()), parsed.indices
+    )
+    period_end = pc.take(
+        pa.array([p.end if p else None for p in periods], pa.date32()), parsed.indices
+    )
+    period_type = pc.take(
+        pa.array([p.type if p else None for p in periods], pa.string()), parsed.indices
+    )
+    in_time = pc.take(
+        pa.array([bool(p) and p.start <= today for p in periods], pa.bool_()), parsed.indices
+    )
     certain = pc.and_(certain, pc.fill_null(in_time, False))
 
     value = pc.replace_substring(field("value"), ",", "")
@@ -250,12 +296,24 @@ def _block(batch: pa.RecordBatch, numbered: int, fields: dict[str, int], lookups
     last_updated = _per_distinct(stamp, lambda t: t and _timestamp(t), pa.string())
 
     columns = {
-        "row_number": rows, "data_element": element, "period": period, "org_unit": org_unit,
-        "category_option_combo": combo, "attribute_option_combo": field("attributeOptionCombo"),
-        "value": value, "deleted": deleted, "stored_by": field("storedBy"),
-        "last_updated": last_updated, "comment": field("comment"), "indicator_code": indicator,
-        "geography_code": geography, "sex_code": sex, "age_band_code": age_band,
-        "period_start": period_start, "period_type": period_type, "period_end": period_end,
+        "row_number": rows,
+        "data_element": element,
+        "period": period,
+        "org_unit": org_unit,
+        "category_option_combo": combo,
+        "attribute_option_combo": field("attributeOptionCombo"),
+        "value": value,
+        "deleted": deleted,
+        "stored_by": field("storedBy"),
+        "last_updated": last_updated,
+        "comment": field("comment"),
+        "indicator_code": indicator,
+        "geography_code": geography,
+        "sex_code": sex,
+        "age_band_code": age_band,
+        "period_start": period_start,
+        "period_type": period_type,
+        "period_end": period_end,
     }
     table = pa.Table.from_arrays([columns[n] for n in SCHEMA.names], schema=SCHEMA)
     rejections: list[Rejection] = []
@@ -265,13 +323,20 @@ def _block(batch: pa.RecordBatch, numbered: int, fields: dict[str, int], lookups
         loaded = table.filter(certain)
         # records certainly out of scope (most of a ministry's export) are counted here; the
         # rest go through map_value itself
-        outside = _certainly_outside(element, org_unit, combo, period_start, field("value"),
-                                     deleted, lookups)
-        out_of_scope = _outside_records(pc.indices_nonzero(outside), rows, element, org_unit,
-                                        combo, lookups)
+        outside = _certainly_outside(
+            element, org_unit, combo, period_start, field("value"), deleted, lookups
+        )
+        out_of_scope = _outside_records(
+            pc.indices_nonzero(outside), rows, element, org_unit, combo, lookups
+        )
         exact, rejections, exact_outside = _exact(
-            pc.indices_nonzero(pc.invert(pc.or_(certain, outside))), rows, fields, cells,
-            mapping, ctx)
+            pc.indices_nonzero(pc.invert(pc.or_(certain, outside))),
+            rows,
+            fields,
+            cells,
+            mapping,
+            ctx,
+        )
         if exact_outside:
             out_of_scope = sorted(out_of_scope + exact_outside, key=lambda o: o.row)
         table = pa.concat_tables([loaded, exact]) if exact.num_rows else loaded
@@ -279,53 +344,84 @@ def _block(batch: pa.RecordBatch, numbered: int, fields: dict[str, int], lookups
     if table.num_rows:
         bounds = pc.min_max(table.column("period_start"))
         first, last = bounds["min"].as_py(), bounds["max"].as_py()
-    return TableChunk(table=table, rejections=rejections, records=count,
-                      periods=set(pc.unique(table.column("period")).to_pylist()),
-                      first_period=first, last_period=last, out_of_scope=out_of_scope)
+    return TableChunk(
+        table=table,
+        rejections=rejections,
+        records=count,
+        periods=set(pc.unique(table.column("period")).to_pylist()),
+        first_period=first,
+        last_period=last,
+        out_of_scope=out_of_scope,
+    )
 
 
 def _safe_id(cells: pa.Array) -> pa.Array:
     return pc.fill_null(pc.match_substring_regex(cells, _SAFE_ID), False)
 
 
-def _certainly_outside(element: pa.Array, org_unit: pa.Array, combo: pa.Array,
-                       period_start: pa.Array, value: pa.Array, deleted: pa.Array,
-                       lookups: _Lookups) -> pa.Array:
+def _certainly_outside(
+    element: pa.Array,
+    org_unit: pa.Array,
+    combo: pa.Array,
+    period_start: pa.Array,
+    value: pa.Array,
+    deleted: pa.Array,
+    lookups: _Lookups,
+) -> pa.Array:
     """Records map_value would certainly call out of scope: well-formed ids (a safe subset of
     what it accepts), a known period, a value or a deletion, and an id the mapping does not name.
     Any other record takes the exact path."""
-    combo_ok = (_safe_id(combo) if lookups.check_combos
-                else pc.or_(pc.is_null(combo), _safe_id(combo)))
+    combo_ok = (
+        _safe_id(combo) if lookups.check_combos else pc.or_(pc.is_null(combo), _safe_id(combo))
+    )
     well_formed = pc.and_(pc.and_(_safe_id(element), _safe_id(org_unit)), combo_ok)
     well_formed = pc.and_(well_formed, pc.is_valid(period_start))
     well_formed = pc.and_(well_formed, pc.or_(pc.is_valid(value), deleted))
-    unmapped = pc.or_(pc.invert(pc.is_in(element, value_set=lookups.all_data_elements)),
-                      pc.invert(pc.is_in(org_unit, value_set=lookups.all_org_units)))
+    unmapped = pc.or_(
+        pc.invert(pc.is_in(element, value_set=lookups.all_data_elements)),
+        pc.invert(pc.is_in(org_unit, value_set=lookups.all_org_units)),
+    )
     if lookups.check_combos:
         unmapped = pc.or_(unmapped, pc.invert(pc.is_in(combo, value_set=lookups.all_combos)))
     return pc.fill_null(pc.and_(well_formed, unmapped), False)
 
 
-def _outside_records(positions: pa.Array, rows: pa.Array, element: pa.Array, org_unit: pa.Array,
-                     combo: pa.Array, lookups: _Lookups) -> list[OutOfScope]:
+def _outside_records(
+    positions: pa.Array,
+    rows: pa.Array,
+    element: pa.Array,
+    org_unit: pa.Array,
+    combo: pa.Array,
+    lookups: _Lookups,
+) -> list[OutOfScope]:
     """The OutOfScope records map_value would give for these records (its id order)."""
     if not len(positions):
         return []
     numbers = pc.take(rows, positions).to_pylist()
-    kinds = [("data_element", pc.take(element, positions), lookups.all_data_elements),
-             ("org_unit", pc.take(org_unit, positions), lookups.all_org_units)]
+    kinds = [
+        ("data_element", pc.take(element, positions), lookups.all_data_elements),
+        ("org_unit", pc.take(org_unit, positions), lookups.all_org_units),
+    ]
     if lookups.check_combos:
         kinds.append(("category_option_combo", pc.take(combo, positions), lookups.all_combos))
-    columns = [(kind, ids.to_pylist(), pc.is_in(ids, value_set=known).to_pylist())
-               for kind, ids, known in kinds]
-    return [OutOfScope(number, tuple((kind, ids[j]) for kind, ids, mapped in columns
-                                     if not mapped[j]))
-            for j, number in enumerate(numbers)]
+    columns = [
+        (kind, ids.to_pylist(), pc.is_in(ids, value_set=known).to_pylist())
+        for kind, ids, known in kinds
+    ]
+    return [
+        OutOfScope(number, tuple((kind, ids[j]) for kind, ids, mapped in columns if not mapped[j]))
+        for j, number in enumerate(numbers)
+    ]
 
 
-def _exact(positions: pa.Array, rows: pa.Array, fields: dict[str, int], cells: list[pa.Array],
-           mapping: Dhis2Mapping, ctx: ParseContext
-           ) -> tuple[pa.Table, list[Rejection], list[OutOfScope]]:
+def _exact(
+    positions: pa.Array,
+    rows: pa.Array,
+    fields: dict[str, int],
+    cells: list[pa.Array],
+    mapping: Dhis2Mapping,
+    ctx: ParseContext,
+) -> tuple[pa.Table, list[Rejection], list[OutOfScope]]:
     """The records not certainly valid, through map_value exactly as parse_csv hands them over."""
     numbers = pc.take(rows, positions).to_pylist()
     texts = {key: pc.take(cells[i], positions).to_pylist() for key, i in fields.items()}

@@ -34,8 +34,12 @@ def likely_encoding(path: Path, sample_bytes: int = SAMPLE_BYTES) -> str | None:
         return None
     # of the encodings that decode the sample about as cleanly (mostly-ASCII samples leave the
     # detector torn between code pages), the usual one
-    close = {name for match in results if match.chaos <= best.chaos + CLOSE_CHAOS
-             for name in (match.could_be_from_charset or [match.encoding])}
+    close = {
+        name
+        for match in results
+        if match.chaos <= best.chaos + CLOSE_CHAOS
+        for name in (match.could_be_from_charset or [match.encoding])
+    }
     chosen = next((name for name in _USUAL if name in close), best.encoding)
     try:
         return codecs.lookup(chosen).name
@@ -49,9 +53,14 @@ def registry_line(registry: Path, feed_id: str | None) -> tuple[int, str] | None
     if not feed_id or not registry.is_file():
         return None
     lines = registry.read_text(encoding="utf-8", errors="replace").splitlines()
-    start = next((i for i, line in enumerate(lines)
-                  if re.match(rf"\s*-\s*id:\s*['\"]?{re.escape(feed_id)}['\"]?\s*(#.*)?$", line)),
-                 None)
+    start = next(
+        (
+            i
+            for i, line in enumerate(lines)
+            if re.match(rf"\s*-\s*id:\s*['\"]?{re.escape(feed_id)}['\"]?\s*(#.*)?$", line)
+        ),
+        None,
+    )
     if start is None:
         return None
     indent = len(lines[start]) - len(lines[start].lstrip())
@@ -64,8 +73,9 @@ def registry_line(registry: Path, feed_id: str | None) -> tuple[int, str] | None
     return start + 1, lines[start].strip()
 
 
-def encoding_hint(path: Path, declared: str, feed_id: str | None,
-                  registry: Path | None = None) -> str:
+def encoding_hint(
+    path: Path, declared: str, feed_id: str | None, registry: Path | None = None
+) -> str:
     """The sentence added to a decoding error: the likely encoding and where to declare it."""
     if registry is None:
         from knowdo.config import Settings
@@ -73,19 +83,27 @@ def encoding_hint(path: Path, declared: str, feed_id: str | None,
         registry = Settings.from_env().feeds_file
     declared = declared.replace("-sig", "")
     guess = likely_encoding(path)
-    said = (f"it looks like {guess} (charset-normalizer's best guess)"
-            if guess and guess != codecs.lookup(declared).name else
-            "no other encoding fits it clearly")
+    said = (
+        f"it looks like {guess} (charset-normalizer's best guess)"
+        if guess and guess != codecs.lookup(declared).name
+        else "no other encoding fits it clearly"
+    )
     where = registry_line(registry, feed_id)
     name = f"{registry.parent.name}/{registry.name}"
     if where is None:
-        target = ("declare the publisher's encoding in the feed's registry entry "
-                  "(options: {encoding: " + (guess or "latin-1") + "})")
+        target = (
+            "declare the publisher's encoding in the feed's registry entry "
+            "(options: {encoding: " + (guess or "latin-1") + "})"
+        )
     elif "encoding" in where[1]:
-        target = (f"{name} line {where[0]} declares it ({where[1]}): if the publisher "
-                  "now sends another encoding, change it there")
+        target = (
+            f"{name} line {where[0]} declares it ({where[1]}): if the publisher "
+            "now sends another encoding, change it there"
+        )
     else:
-        target = (f"feed {feed_id} ({name} line {where[0]}) declares no encoding, so "
-                  f"{declared}: if the publisher sends {guess or 'another encoding'}, add "
-                  "options: {encoding: " + (guess or "latin-1") + "} to it")
+        target = (
+            f"feed {feed_id} ({name} line {where[0]}) declares no encoding, so "
+            f"{declared}: if the publisher sends {guess or 'another encoding'}, add "
+            "options: {encoding: " + (guess or "latin-1") + "} to it"
+        )
     return f"{said}; {target}. The declared encoding is always the one used."

@@ -26,10 +26,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"  # + flags, extension
+SIGNATURE = (
+    b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
+)  # + flags, extension
 TRAILER = b"\xff\xff"
 SUPPORTED_TYPES = frozenset(
-    {"text", "bigint", "boolean", "date", "numeric", "timestamp with time zone"})
+    {"text", "bigint", "boolean", "date", "numeric", "timestamp with time zone"}
+)
 
 _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _PG_EPOCH_DAYS = 10957  # 2000-01-01 in days since 1970-01-01
@@ -66,8 +69,9 @@ def timestamp_micros(text: str, zone: tzinfo | None) -> int | None:
     return (moment - _PG_EPOCH) // _MICROSECOND
 
 
-def encode(table: pa.Table, types: Sequence[str], zone: tzinfo | None
-           ) -> tuple[memoryview, pa.Table]:
+def encode(
+    table: pa.Table, types: Sequence[str], zone: tzinfo | None
+) -> tuple[memoryview, pa.Table]:
     """(the binary COPY tuples of the rows encoded here, without signature or trailer; the rows
     left for COPY ... (format csv)). `types` are the PostgreSQL types of the table's columns,
     in order (information_schema's data_type), all in SUPPORTED_TYPES."""
@@ -78,8 +82,10 @@ def encode(table: pa.Table, types: Sequence[str], zone: tzinfo | None
     for i, (column, type_) in enumerate(zip(columns, types)):
         if type_ == "numeric":
             text = pc.cast(column, pa.string())
-            plain = pc.and_(pc.match_substring_regex(text, _PLAIN_NUMBER),
-                            pc.less_equal(pc.binary_length(text), _MAX_DIGITS))
+            plain = pc.and_(
+                pc.match_substring_regex(text, _PLAIN_NUMBER),
+                pc.less_equal(pc.binary_length(text), _MAX_DIGITS),
+            )
             encodable &= pc.fill_null(plain, True).to_numpy(zero_copy_only=False)
         elif type_ == "timestamp with time zone":
             values, valid, certain = _timestamps(column, zone)
@@ -138,11 +144,15 @@ def _joined(parts: list[Part], rows: int) -> memoryview:
             merged.append(part)
     if len(merged) == 1:  # every field of the block has a fixed width: the matrix is the data
         return memoryview(np.ascontiguousarray(merged[0]).reshape(-1))
-    arrays = [_binary(np.ascontiguousarray(p).reshape(-1), np.full(rows, p.shape[1], np.int32))
-              if isinstance(p, np.ndarray) else p for p in merged]
+    arrays = [
+        _binary(np.ascontiguousarray(p).reshape(-1), np.full(rows, p.shape[1], np.int32))
+        if isinstance(p, np.ndarray)
+        else p
+        for p in merged
+    ]
     tuples = pc.binary_join_element_wise(*arrays, b"")
     offsets = np.frombuffer(tuples.buffers()[1], np.int32, rows + 1, tuples.offset * 4)
-    return memoryview(tuples.buffers()[2])[offsets[0]:offsets[-1]]
+    return memoryview(tuples.buffers()[2])[offsets[0] : offsets[-1]]
 
 
 def _plain(column: pa.ChunkedArray | pa.Array) -> pa.Array:
@@ -161,8 +171,9 @@ def _binary(data: np.ndarray, lengths: np.ndarray) -> pa.Array:
     """A binary array of the consecutive byte strings `data` cut at `lengths`."""
     offsets = np.zeros(lengths.size + 1, np.int32)
     np.cumsum(lengths, out=offsets[1:])
-    return pa.Array.from_buffers(pa.binary(), lengths.size,
-                                 [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    return pa.Array.from_buffers(
+        pa.binary(), lengths.size, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
 
 
 def _rows_of(matrix: np.ndarray, sizes: np.ndarray) -> Part:
@@ -170,7 +181,7 @@ def _rows_of(matrix: np.ndarray, sizes: np.ndarray) -> Part:
     if (sizes == matrix.shape[1]).all():
         return matrix
     if (sizes == sizes[0]).all():
-        return np.ascontiguousarray(matrix[:, :sizes[0]])
+        return np.ascontiguousarray(matrix[:, : sizes[0]])
     kept = np.arange(matrix.shape[1]) < sizes.reshape(-1, 1)
     return _binary(matrix[kept], sizes.astype(np.int32))
 
@@ -198,7 +209,7 @@ def _text(column: pa.Array) -> list[Part]:
         return [prefix]
     if column.null_count == 0 and (lengths == lengths[0]).all():
         offsets = np.frombuffer(column.buffers()[1], np.int32, rows + 1, column.offset * 4)
-        data = np.frombuffer(column.buffers()[2], np.uint8)[offsets[0]:offsets[-1]]
+        data = np.frombuffer(column.buffers()[2], np.uint8)[offsets[0] : offsets[-1]]
         return [prefix, data.reshape(rows, lengths[0])]
     return [prefix, pc.cast(column.fill_null(""), pa.binary())]
 
@@ -211,7 +222,7 @@ def _numeric(text: pa.Array) -> Part:
     valid = _valid(text)
     text = text.fill_null("0")
     offsets = np.frombuffer(text.buffers()[1], np.int32, n + 1, text.offset * 4)
-    chars = np.frombuffer(text.buffers()[2], np.uint8)[offsets[0]:offsets[-1]].astype(np.int16)
+    chars = np.frombuffer(text.buffers()[2], np.uint8)[offsets[0] : offsets[-1]].astype(np.int16)
     lengths = np.diff(offsets)
     point = pc.find_substring(text, ".").to_numpy(zero_copy_only=False).astype(np.int64)
     whole = np.where(point >= 0, point, lengths)  # digits before the point
@@ -222,7 +233,9 @@ def _numeric(text: pa.Array) -> Part:
     row = np.repeat(np.arange(n), lengths)
     at = np.arange(chars.size) - np.repeat(offsets[:-1] - offsets[0], lengths)
     before = whole[row]
-    column = np.where(at < before, 4 * whole_groups - before + at, 4 * whole_groups + at - before - 1)
+    column = np.where(
+        at < before, 4 * whole_groups - before + at, 4 * whole_groups + at - before - 1
+    )
     digit = at != before  # not the point itself
     matrix = np.zeros((n, 4 * groups), np.int16)
     matrix[row[digit], column[digit]] = chars[digit] - ord("0")
@@ -234,14 +247,20 @@ def _numeric(text: pa.Array) -> Part:
     ndigits = np.where(some, last - first + 1, 0)
     weight = np.where(some, whole_groups - 1 - first, 0)
     shifted = np.take_along_axis(
-        base10000, np.minimum(first.reshape(-1, 1) + np.arange(groups), groups - 1), axis=1)
+        base10000, np.minimum(first.reshape(-1, 1) + np.arange(groups), groups - 1), axis=1
+    )
     header = np.zeros((n, 4), ">i2")  # ndigits, weight, sign (0: positive), dscale
     sizes = 8 + 2 * ndigits
     lengths_be = np.where(valid, sizes, -1).astype(">i4")
     header[:, 0], header[:, 1], header[:, 3] = ndigits, weight, scale
-    matrix = np.concatenate([lengths_be.reshape(-1, 1).view(np.uint8),
-                             header.view(np.uint8), shifted.astype(">i2").view(np.uint8)],
-                            axis=1)
+    matrix = np.concatenate(
+        [
+            lengths_be.reshape(-1, 1).view(np.uint8),
+            header.view(np.uint8),
+            shifted.astype(">i2").view(np.uint8),
+        ],
+        axis=1,
+    )
     return _rows_of(matrix, np.where(valid, 4 + sizes, 4))
 
 
@@ -250,13 +269,26 @@ def _numeric(text: pa.Array) -> Part:
 _ISO = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{6})?"
 _WITH_OFFSET = _ISO + r"[+-][0-9]{2}:[0-9]{2}$"
 _NAIVE = _ISO + "$"
-_UTC_KEYS = frozenset({"UTC", "Etc/UTC", "UCT", "Etc/UCT", "Zulu", "Etc/Zulu", "Universal",
-                       "Etc/Universal", "GMT", "Etc/GMT", "Greenwich", "Etc/Greenwich"})
+_UTC_KEYS = frozenset(
+    {
+        "UTC",
+        "Etc/UTC",
+        "UCT",
+        "Etc/UCT",
+        "Zulu",
+        "Etc/Zulu",
+        "Universal",
+        "Etc/Universal",
+        "GMT",
+        "Etc/GMT",
+        "Greenwich",
+        "Etc/Greenwich",
+    }
+)
 _PG_EPOCH_MICROS = 946_684_800_000_000  # 2000-01-01 in microseconds since 1970-01-01
 
 
-def _timestamps(column: pa.Array, zone: tzinfo | None
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _timestamps(column: pa.Array, zone: tzinfo | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(microseconds, valid, certain) per row of a column of ISO timestamp strings, each distinct
     value read once (a block often holds few)."""
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):

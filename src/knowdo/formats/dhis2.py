@@ -67,7 +67,13 @@ COLUMNS = (
 
 # What identifies a data value in DHIS2 (its key in the source system).
 KEY_FIELDS = ("dataElement", "period", "orgUnit", "categoryOptionCombo", "attributeOptionCombo")
-KEY_COLUMNS = ("data_element", "period", "org_unit", "category_option_combo", "attribute_option_combo")
+KEY_COLUMNS = (
+    "data_element",
+    "period",
+    "org_unit",
+    "category_option_combo",
+    "attribute_option_combo",
+)
 KEY_DESCRIPTION = "dataElement, period, orgUnit, categoryOptionCombo and attributeOptionCombo"
 
 # Header-level fields a dataValueSet may set once for all its values.
@@ -123,8 +129,14 @@ def _parse_timestamp(text: str | None) -> datetime | None:
 # DHIS2 UIDs: 11 characters, a letter then letters or digits; codes: at most 50 characters
 _UID = re.compile(r"^[A-Za-z][A-Za-z0-9]{10}$")
 _CODE_MAX = 50
-_NUMERIC_TYPES = {"NUMBER", "INTEGER", "INTEGER_POSITIVE", "INTEGER_ZERO_OR_POSITIVE",
-                  "PERCENTAGE", "UNIT_INTERVAL"}
+_NUMERIC_TYPES = {
+    "NUMBER",
+    "INTEGER",
+    "INTEGER_POSITIVE",
+    "INTEGER_ZERO_OR_POSITIVE",
+    "PERCENTAGE",
+    "UNIT_INTERVAL",
+}
 _BOOLEAN_TYPES = {"BOOLEAN", "TRUE_ONLY"}
 _TRUE_WORDS = {"true", "t", "1", "yes", "y"}
 _FALSE_WORDS = {"false", "f", "0", "no", "n"}
@@ -190,8 +202,9 @@ def mapping_of(mapping: Mapping[str, Any] | Dhis2Mapping | None) -> Dhis2Mapping
         for key in keys:
             org_units[key] = geography
     combos: dict[str, dict[str, str | None]] = {}
-    for keys, entry in _entries(mapping.get("category_option_combos"), "category_option_combos",
-                                ""):
+    for keys, entry in _entries(
+        mapping.get("category_option_combos"), "category_option_combos", ""
+    ):
         strata = {"sex": entry.get("sex"), "age_band": entry.get("age_band")}
         for key in keys:
             combos[key] = strata
@@ -204,8 +217,10 @@ def _id_problem(kind: str, value: Any) -> str | None:
     if _UID.match(text):
         return None
     if len(text) > _CODE_MAX:
-        return (f"{kind} is neither a DHIS2 UID (11 characters) nor a code (at most {_CODE_MAX} "
-                f"characters)")
+        return (
+            f"{kind} is neither a DHIS2 UID (11 characters) nor a code (at most {_CODE_MAX} "
+            f"characters)"
+        )
     if any(c.isspace() or not c.isprintable() for c in text):
         return f"{kind} contains spaces or control characters: not a DHIS2 UID or code"
     return None
@@ -223,9 +238,11 @@ def _number(raw: Any, value_type: str | None) -> tuple[Decimal | None, str | Non
         allowed = "true/t/1/yes" if value_type == "TRUE_ONLY" else "true/t/1/yes or false/f/0/no"
         return None, f"value is not a {value_type} value ({allowed})"
     if value_type is not None and value_type not in _NUMERIC_TYPES:
-        return None, (f"value type {value_type} cannot be used: KnowDo loads numeric "
-                      f"({', '.join(sorted(_NUMERIC_TYPES))}) and yes/no (BOOLEAN, TRUE_ONLY) "
-                      f"data elements; remove it from the feed's mapping")
+        return None, (
+            f"value type {value_type} cannot be used: KnowDo loads numeric "
+            f"({', '.join(sorted(_NUMERIC_TYPES))}) and yes/no (BOOLEAN, TRUE_ONLY) "
+            f"data elements; remove it from the feed's mapping"
+        )
     try:
         number = Decimal(text.replace(",", ""))
         if not number.is_finite():
@@ -287,9 +304,12 @@ def map_value(
     geography = mapping.org_units.get(ou)
     strata = mapping.combos.get(coc) if mapping.check_combos else {}
     unmapped = tuple(
-        (kind, str(value)) for kind, value, known in (
-            ("data_element", de, element), ("org_unit", ou, geography),
-            ("category_option_combo", coc, strata))
+        (kind, str(value))
+        for kind, value, known in (
+            ("data_element", de, element),
+            ("org_unit", ou, geography),
+            ("category_option_combo", coc, strata),
+        )
         if known is None
     )
     if unmapped:
@@ -344,9 +364,13 @@ def parse_json(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
     if not defaults.pop("__has_values__", None):
         raise FileRejected("no 'dataValues' array: this is not a DHIS2 dataValueSet")
     duplicates = DuplicateKeys(ctx)
-    with _open_json(path, ctx.limits, checked=True) as fh:  # _set_defaults read it through the guard
+    with _open_json(
+        path, ctx.limits, checked=True
+    ) as fh:  # _set_defaults read it through the guard
         try:
-            for row, item in enumerate(ijson.items(fh, "dataValues.item", use_float=False), start=1):
+            for row, item in enumerate(
+                ijson.items(fh, "dataValues.item", use_float=False), start=1
+            ):
                 if not isinstance(item, dict):
                     yield Rejection(row, None, str(item)[:200], "dataValues entry is not an object")
                     continue
@@ -361,13 +385,19 @@ def parse_json(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
                     continue
                 key = tuple(item.get(k) for k in KEY_FIELDS)
                 if (earlier := duplicates.earlier_row(key, row)) is not None:
-                    yield Rejection(row, "dataElement", str(item.get("dataElement")),
-                                    f"duplicate key: the same {KEY_DESCRIPTION} appear earlier in this "
-                                    f"file (row {earlier})")
+                    yield Rejection(
+                        row,
+                        "dataElement",
+                        str(item.get("dataElement")),
+                        f"duplicate key: the same {KEY_DESCRIPTION} appear earlier in this "
+                        f"file (row {earlier})",
+                    )
                     continue
                 yield result
         except ijson.common.IncompleteJSONError as exc:
-            raise FileRejected(f"not valid JSON (truncated or malformed): {_first_line(exc)}") from None
+            raise FileRejected(
+                f"not valid JSON (truncated or malformed): {_first_line(exc)}"
+            ) from None
 
 
 def submitted_at(path: Path) -> datetime | None:
@@ -378,7 +408,6 @@ def submitted_at(path: Path) -> datetime | None:
         return None
     parsed = _parse_timestamp(value)
     if parsed is not None and parsed.tzinfo is None:
-
         parsed = parsed.replace(tzinfo=UTC)
     return parsed
 

@@ -66,8 +66,19 @@ _JSON_KEY = {
 _REQUIRED = ("dataelement", "period", "orgunit", "value")
 # DHIS2 itself reads dataValueSet CSV by position, whatever the header says (dhis2-core's own test
 # files have `dataelelement`): the order it reads
-_POSITIONS = ("dataElement", "period", "orgUnit", "categoryOptionCombo", "attributeOptionCombo",
-              "value", "storedBy", "lastUpdated", "comment", "followup", "deleted")
+_POSITIONS = (
+    "dataElement",
+    "period",
+    "orgUnit",
+    "categoryOptionCombo",
+    "attributeOptionCombo",
+    "value",
+    "storedBy",
+    "lastUpdated",
+    "comment",
+    "followup",
+    "deleted",
+)
 _REQUIRED_KEYS = tuple(_JSON_KEY[c] for c in _REQUIRED)
 
 
@@ -105,8 +116,11 @@ def _positional(header: list[str]) -> bool:
     """True when the header is DHIS2's column order (period, org unit and value where DHIS2 reads
     them, every name distinct) though some name is not one KnowDo knows."""
     lowered = [name.lower() for name in header]
-    return (6 <= len(header) <= len(_POSITIONS) and len(set(lowered)) == len(lowered)
-            and all(_JSON_KEY.get(lowered[i]) == _POSITIONS[i] for i in (1, 2, 5)))
+    return (
+        6 <= len(header) <= len(_POSITIONS)
+        and len(set(lowered)) == len(lowered)
+        and all(_JSON_KEY.get(lowered[i]) == _POSITIONS[i] for i in (1, 2, 5))
+    )
 
 
 def parse_csv(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
@@ -115,8 +129,12 @@ def parse_csv(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
     duplicates = DuplicateKeys(ctx)
     for number, record in records(path, ctx, required=()):
         if None in record:
-            yield Rejection(number, None, ",".join(record[None])[:200],
-                            f"{len(record[None])} more cell(s) than the header: an unquoted comma?")
+            yield Rejection(
+                number,
+                None,
+                ",".join(record[None])[:200],
+                f"{len(record[None])} more cell(s) than the header: an unquoted comma?",
+            )
             continue
         item = {key: (record.get(name) or "").strip() or None for name, key in names.items()}
         result = map_value(item, number, mapping, ctx.today)
@@ -127,12 +145,18 @@ def parse_csv(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
             yield result
             continue
         # (when loading, the loader finds duplicates in SQL: no key is built per row)
-        if duplicates.active and (
-            earlier := duplicates.earlier_row(tuple(item.get(k) for k in KEY_FIELDS), number)
-        ) is not None:
-            yield Rejection(number, "dataElement", str(item.get("dataElement")),
-                            f"duplicate key: the same {KEY_DESCRIPTION} appear earlier in this "
-                            f"file (row {earlier})")
+        if (
+            duplicates.active
+            and (earlier := duplicates.earlier_row(tuple(item.get(k) for k in KEY_FIELDS), number))
+            is not None
+        ):
+            yield Rejection(
+                number,
+                "dataElement",
+                str(item.get("dataElement")),
+                f"duplicate key: the same {KEY_DESCRIPTION} appear earlier in this "
+                f"file (row {earlier})",
+            )
             continue
         yield result
 

@@ -155,8 +155,9 @@ def _transaction(element: etree._Element) -> dict[str, Any]:
     try:
         _iso_date(date_text)
     except ValueError as exc:
-        raise _ActivityRejected("transaction/transaction-date/@iso-date", date_text,
-                                f"transaction-date {exc}") from None
+        raise _ActivityRejected(
+            "transaction/transaction-date/@iso-date", date_text, f"transaction-date {exc}"
+        ) from None
     provider, receiver = element.find("provider-org"), element.find("receiver-org")
     return {
         "type": _attr(element.find("transaction-type"), "code"),
@@ -182,8 +183,13 @@ def _percentage_warnings(field: str, items: list[dict[str, Any]]) -> list[dict[s
         return []
     shares = [item["percentage"] for item in items]
     if any(share is None for share in shares):
-        return [{"field": field, "reason": f"{shares.count(None)} of {len(items)} {field} entries "
-                 "have no percentage, so the split is unknown"}]
+        return [
+            {
+                "field": field,
+                "reason": f"{shares.count(None)} of {len(items)} {field} entries "
+                "have no percentage, so the split is unknown",
+            }
+        ]
     total = sum(shares)
     if abs(total - 100) > _PERCENT_TOLERANCE:
         return [{"field": field, "reason": f"{field} percentages add up to {total}, not 100"}]
@@ -192,8 +198,12 @@ def _percentage_warnings(field: str, items: list[dict[str, Any]]) -> list[dict[s
 
 def _mental_health_codes(ctx: ParseContext) -> tuple[set[str], set[str]]:
     """(vocabulary 1 five-digit codes, vocabulary 2 three-digit codes) from the feed options."""
-    codes = {str(code).strip() for code in
-             ctx.options.get("mental_health_sector_codes", DEFAULT_MENTAL_HEALTH_SECTOR_CODES)}
+    codes = {
+        str(code).strip()
+        for code in ctx.options.get(
+            "mental_health_sector_codes", DEFAULT_MENTAL_HEALTH_SECTOR_CODES
+        )
+    }
     return {c for c in codes if len(c) == 5}, {c for c in codes if len(c) == 3}
 
 
@@ -206,8 +216,9 @@ def _is_mental_health(sectors: list[dict[str, Any]], codes: tuple[set[str], set[
     )
 
 
-def activity_values(activity: etree._Element, version: str,
-                    codes: tuple[set[str], set[str]]) -> tuple[Any, ...]:
+def activity_values(
+    activity: etree._Element, version: str, codes: tuple[set[str], set[str]]
+) -> tuple[Any, ...]:
     """The raw row of one `iati-activity`; raises _ActivityRejected when it breaks the contract."""
     identifier = (activity.findtext("iati-identifier") or "").strip()
     if not identifier:
@@ -216,8 +227,12 @@ def activity_values(activity: etree._Element, version: str,
 
     reporting = activity.find("reporting-org")
     participating = [
-        {"ref": _attr(org, "ref"), "name": _narrative(org), "role": _attr(org, "role"),
-         "type": _attr(org, "type")}
+        {
+            "ref": _attr(org, "ref"),
+            "name": _narrative(org),
+            "role": _attr(org, "role"),
+            "type": _attr(org, "type"),
+        }
         for org in activity.iterchildren("participating-org")
     ]
     sectors = _sectors(activity, "sector")
@@ -226,8 +241,10 @@ def activity_values(activity: etree._Element, version: str,
     transactions = [_transaction(t) for t in activity.iterchildren("transaction")]
 
     for vocabulary in dict.fromkeys(s["vocabulary"] for s in sectors):
-        warnings += _percentage_warnings(f"sector (vocabulary {vocabulary})",
-                                         [s for s in sectors if s["vocabulary"] == vocabulary])
+        warnings += _percentage_warnings(
+            f"sector (vocabulary {vocabulary})",
+            [s for s in sectors if s["vocabulary"] == vocabulary],
+        )
     # IATI rule: country and region shares together add up to 100
     warnings += _percentage_warnings("recipient-country/recipient-region", countries + regions)
 
@@ -246,8 +263,9 @@ def activity_values(activity: etree._Element, version: str,
         try:
             last_updated = datetime.fromisoformat(updated_text)
         except ValueError:
-            warnings.append({"field": "last-updated-datetime",
-                             "reason": f"'{updated_text}' is not a date-time"})
+            warnings.append(
+                {"field": "last-updated-datetime", "reason": f"'{updated_text}' is not a date-time"}
+            )
 
     all_sectors = sectors + [s for t in transactions for s in t["sectors"]]
     return (
@@ -275,18 +293,23 @@ def _check_document(element: etree._Element) -> str:
     """Refuse DTDs and a wrong root; the activities' IATI version otherwise."""
     tree = element.getroottree()
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
-        raise FileRejected("the file declares a DOCTYPE (DTD or entities), which IATI files never "
-                           "need: refused for safety")
+        raise FileRejected(
+            "the file declares a DOCTYPE (DTD or entities), which IATI files never "
+            "need: refused for safety"
+        )
     root = tree.getroot()
     if root.tag != "iati-activities":
-        raise FileRejected(f"the root element is <{root.tag}>, expected <iati-activities>: "
-                           "this is not an IATI activity file")
+        raise FileRejected(
+            f"the root element is <{root.tag}>, expected <iati-activities>: "
+            "this is not an IATI activity file"
+        )
     version = _attr(root, "version")
     if version is None:
         raise FileRejected("<iati-activities> has no version attribute (2.01, 2.02 or 2.03)")
     if not SUPPORTED_VERSION.match(version):
-        raise FileRejected(f"IATI version {version} is not supported: send version 2.01, 2.02 "
-                           "or 2.03")
+        raise FileRejected(
+            f"IATI version {version} is not supported: send version 2.01, 2.02 or 2.03"
+        )
     return version
 
 
@@ -296,8 +319,13 @@ def parse_xml(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
     version: str | None = None
     number = 0
     events = etree.iterparse(
-        str(path), events=("start", "end"), tag=("iati-activities", "iati-activity"),
-        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+        str(path),
+        events=("start", "end"),
+        tag=("iati-activities", "iati-activity"),
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
     )
     try:
         for event, element in events:
@@ -312,9 +340,12 @@ def parse_xml(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
                 yield Rejection(number, exc.field, exc.value, exc.reason)
             else:
                 if values[0] in seen:
-                    yield Rejection(number, "iati-identifier", values[0],
-                                    "duplicate iati-identifier: the same activity appears earlier "
-                                    "in this file")
+                    yield Rejection(
+                        number,
+                        "iati-identifier",
+                        values[0],
+                        "duplicate iati-identifier: the same activity appears earlier in this file",
+                    )
                 else:
                     seen.add(values[0])
                     yield Row(number, values)
@@ -335,8 +366,14 @@ def submitted_at(path: Path) -> datetime | None:
     """When the publisher generated the file (iati-activities/@generated-datetime), from the root's
     start tag alone; None when absent, unreadable or when absent or unreadable."""
     try:
-        for _event, root in etree.iterparse(str(path), events=("start",), resolve_entities=False,
-                                             no_network=True, load_dtd=False, huge_tree=False):
+        for _event, root in etree.iterparse(
+            str(path),
+            events=("start",),
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            huge_tree=False,
+        ):
             text = _attr(root, "generated-datetime") if root.tag == "iati-activities" else None
             break
         else:

@@ -111,7 +111,9 @@ def impossible_value(measure: str, value: Decimal) -> str | None:
 def _resolve(header: list[str], wanted: dict[str, str]) -> tuple[dict[str, str], list[str]]:
     """({raw column: header name as written}, [wanted names missing from the header])."""
     by_lower = {name.lower(): name for name in header}
-    found = {col: by_lower[name.lower()] for col, name in wanted.items() if name.lower() in by_lower}
+    found = {
+        col: by_lower[name.lower()] for col, name in wanted.items() if name.lower() in by_lower
+    }
     return found, [name for col, name in wanted.items() if col not in found]
 
 
@@ -148,8 +150,12 @@ def _annual_period(ctx: ParseContext) -> tuple[date | None, date | None]:
 
 def _extra_cells(number: int, record: dict) -> Rejection | None:
     if None in record:
-        return Rejection(number, None, ",".join(record[None])[:200],
-                         f"{len(record[None])} more cell(s) than the header: an unquoted comma?")
+        return Rejection(
+            number,
+            None,
+            ",".join(record[None])[:200],
+            f"{len(record[None])} more cell(s) than the header: an unquoted comma?",
+        )
     return None
 
 
@@ -168,11 +174,23 @@ def _period(
             bounds.append(None)
     start, end = bounds
     if start and end and end < start:
-        problems.append(Rejection(number, names["reporting_period_end"], record.get(names[
-            "reporting_period_end"]), "the reporting period ends before it starts"))
+        problems.append(
+            Rejection(
+                number,
+                names["reporting_period_end"],
+                record.get(names["reporting_period_end"]),
+                "the reporting period ends before it starts",
+            )
+        )
     if start and start > today:
-        problems.append(Rejection(number, names["reporting_period_start"], record.get(names[
-            "reporting_period_start"]), f"reporting period starts in the future ({start})"))
+        problems.append(
+            Rejection(
+                number,
+                names["reporting_period_start"],
+                record.get(names["reporting_period_start"]),
+                f"reporting period starts in the future ({start})",
+            )
+        )
     return start, end, problems
 
 
@@ -207,8 +225,11 @@ def _clean(text: str | None) -> str | None:
 # position: how many people had 1, 2, 3 or 4 therapies), so loading them would fill the warehouse
 # with figures nothing reads. {table: columns that identify it}
 _TT_UNMAPPED = {
-    "PROMs (patient-reported outcome measures by diagnosis and therapy type)":
-        ("OrganisationType", "Diagnosis", "TherapyType"),
+    "PROMs (patient-reported outcome measures by diagnosis and therapy type)": (
+        "OrganisationType",
+        "Diagnosis",
+        "TherapyType",
+    ),
     "therapy position (people by number of therapies)": ("Therapy_Type", "Count_1Therapy"),
 }
 TALKING_THERAPIES_MAPPED = (
@@ -238,8 +259,10 @@ def parse_talking_therapies(path: Path, ctx: ParseContext) -> Iterator[Row | Rej
     if header and not monthly_missing:
         value_column = next((name for name in header if name.upper() in _TT_MONTHLY_VALUE), None)
         if value_column is None:
-            raise FileRejected("header mismatch: missing column MEASURE_VALUE_SUPPRESSED "
-                               "(or MEASURE_VALUE) in a Talking Therapies monthly file")
+            raise FileRejected(
+                "header mismatch: missing column MEASURE_VALUE_SUPPRESSED "
+                "(or MEASURE_VALUE) in a Talking Therapies monthly file"
+            )
         yield from _talking_therapies_monthly(path, ctx, monthly, value_column)
     elif header and not annual_missing:
         yield from _talking_therapies_annual(path, ctx, annual, header)
@@ -265,8 +288,14 @@ def _talking_therapies_monthly(
         measure_id = _clean(record.get(names["measure_id"]))
         measure_name = _clean(record.get(names["measure_name"]))
         if not measure_id and not measure_name:
-            problems.append(Rejection(number, names["measure_id"], None,
-                                      "measure is missing (no MEASURE_ID or MEASURE_NAME)"))
+            problems.append(
+                Rejection(
+                    number,
+                    names["measure_id"],
+                    None,
+                    "measure is missing (no MEASURE_ID or MEASURE_NAME)",
+                )
+            )
         raw_value = record.get(value_column)
         measured = _measure(number, value_column, measure_name or measure_id or "", raw_value)
         if isinstance(measured, Rejection):
@@ -278,12 +307,30 @@ def _talking_therapies_monthly(
         yield Row(
             row=number,
             period=_period_key(start, end),
-                period_start=start,
-            values=("monthly", start, end,
-                    *(_clean(record.get(names[c])) for c in ("org_level", "org_code", "org_name",
-                                                              "secondary_org_code",
-                                                              "secondary_org_name")),
-                    None, None, None, measure_id, measure_name, value, suppressed, raw_value),
+            period_start=start,
+            values=(
+                "monthly",
+                start,
+                end,
+                *(
+                    _clean(record.get(names[c]))
+                    for c in (
+                        "org_level",
+                        "org_code",
+                        "org_name",
+                        "secondary_org_code",
+                        "secondary_org_name",
+                    )
+                ),
+                None,
+                None,
+                None,
+                measure_id,
+                measure_name,
+                value,
+                suppressed,
+                raw_value,
+            ),
         )
 
 
@@ -305,15 +352,29 @@ def _talking_therapies_annual(
             yield from problems
             continue
         ids = tuple(_clean(record.get(names[c])) for c in ("org_level", "org_code", "org_name"))
-        breakdown = tuple(_clean(record.get(names[c]))
-                          for c in ("breakdown", "breakdown_group", "breakdown_subgroup"))
+        breakdown = tuple(
+            _clean(record.get(names[c]))
+            for c in ("breakdown", "breakdown_group", "breakdown_subgroup")
+        )
         for measure_name, (value, suppressed) in measured:
             yield Row(
                 row=number,
                 period=_period_key(start, end),
                 period_start=start,
-                values=("annual", start, end, *ids, None, None, *breakdown, None, measure_name,
-                        value, suppressed, record.get(measure_name)),
+                values=(
+                    "annual",
+                    start,
+                    end,
+                    *ids,
+                    None,
+                    None,
+                    *breakdown,
+                    None,
+                    measure_name,
+                    value,
+                    suppressed,
+                    record.get(measure_name),
+                ),
             )
 
 
@@ -338,8 +399,9 @@ def parse_mhsds(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
         if not measure_id:
             problems.append(Rejection(number, names["measure_id"], None, "MEASURE_ID is missing"))
         raw_value = record.get(names["measure_value"])
-        measured = _measure(number, names["measure_value"], measure_name or measure_id or "",
-                            raw_value)
+        measured = _measure(
+            number, names["measure_value"], measure_name or measure_id or "", raw_value
+        )
         if isinstance(measured, Rejection):
             problems.append(measured)
         if problems:
@@ -349,10 +411,17 @@ def parse_mhsds(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
         yield Row(
             row=number,
             period=_period_key(start, end),
-                period_start=start,
-            values=(start, end,
-                    *(_clean(record.get(names[c])) for c in MHSDS_COLUMNS[2:8]),
-                    measure_id, measure_name, value, suppressed, raw_value),
+            period_start=start,
+            values=(
+                start,
+                end,
+                *(_clean(record.get(names[c])) for c in MHSDS_COLUMNS[2:8]),
+                measure_id,
+                measure_name,
+                value,
+                suppressed,
+                raw_value,
+            ),
         )
 
 
@@ -369,9 +438,11 @@ NHS_TALKING_THERAPIES_CSV = FormatSpec(
     parse=parse_talking_therapies,
     description="NHS Talking Therapies monthly (long) or annual (wide, VariableType breakdowns) CSV",
     # the annual tables KnowDo does not map are recognised too, so `knowdo check` names them
-    sniff=lambda head: (_sniff_columns(head, ("GROUP_TYPE", "ORG_CODE1", "MEASURE_ID"))
-                        or _sniff_columns(head, ("OrgType", "OrgCode", "VariableType"))
-                        or any(_sniff_columns(head, c) for c in _TT_UNMAPPED.values())),
+    sniff=lambda head: (
+        _sniff_columns(head, ("GROUP_TYPE", "ORG_CODE1", "MEASURE_ID"))
+        or _sniff_columns(head, ("OrgType", "OrgCode", "VariableType"))
+        or any(_sniff_columns(head, c) for c in _TT_UNMAPPED.values())
+    ),
 )
 
 MHSDS_CSV = FormatSpec(
@@ -380,8 +451,9 @@ MHSDS_CSV = FormatSpec(
     columns=MHSDS_COLUMNS,
     parse=parse_mhsds,
     description="NHS Mental Health Services Data Set (MHSDS) monthly CSV",
-    sniff=lambda head: _sniff_columns(head, ("BREAKDOWN", "PRIMARY_LEVEL", "MEASURE_ID",
-                                             "MEASURE_VALUE")),
+    sniff=lambda head: _sniff_columns(
+        head, ("BREAKDOWN", "PRIMARY_LEVEL", "MEASURE_ID", "MEASURE_VALUE")
+    ),
 )
 
 FORMAT_SPECS = [NHS_TALKING_THERAPIES_CSV, MHSDS_CSV]

@@ -30,16 +30,24 @@ def _check_header(contract: Contract, header: list[str]) -> None:
     label = f"the {contract.name} template v{contract.version}"
     duplicates = sorted({h for h in header if header.count(h) > 1})
     if duplicates:
-        raise FileRejected(f"header mismatch: column(s) {', '.join(duplicates)} appear more than once")
+        raise FileRejected(
+            f"header mismatch: column(s) {', '.join(duplicates)} appear more than once"
+        )
     missing = [c for c in contract.required_columns if c not in header]
     if missing:
-        raise FileRejected(f"header mismatch: missing required column(s) {', '.join(missing)} "
-                           f"of {label}")
-    unknown = [h or f"(unnamed, position {i})" for i, h in enumerate(header, start=1)
-               if h not in contract.column_names]
+        raise FileRejected(
+            f"header mismatch: missing required column(s) {', '.join(missing)} of {label}"
+        )
+    unknown = [
+        h or f"(unnamed, position {i})"
+        for i, h in enumerate(header, start=1)
+        if h not in contract.column_names
+    ]
     if unknown:
-        raise FileRejected(f"header mismatch: unknown column(s) {', '.join(unknown)}; {label} "
-                           f"has {', '.join(contract.column_names)}")
+        raise FileRejected(
+            f"header mismatch: unknown column(s) {', '.join(unknown)}; {label} "
+            f"has {', '.join(contract.column_names)}"
+        )
 
 
 def _header(path: Path, ctx: ParseContext) -> list[str] | None:
@@ -67,8 +75,12 @@ def parse_template(contract: Contract, path: Path, ctx: ParseContext) -> Iterato
     for number, record in records(path, ctx, contract.required_columns):
         extra = record.pop(None, None)
         if extra is not None:
-            yield Rejection(number, None, ",".join(extra),
-                            f"the row has {len(extra)} more cell(s) than the header")
+            yield Rejection(
+                number,
+                None,
+                ",".join(extra),
+                f"the row has {len(extra)} more cell(s) than the header",
+            )
             continue
         parsed = parse_record(contract, record, ctx.today)
         if parsed.problems:
@@ -78,9 +90,13 @@ def parse_template(contract: Contract, path: Path, ctx: ParseContext) -> Iterato
         key = _grain_key(contract, parsed.values)
         if key in first_row_of:
             shown = ", ".join(f"{g}={(record.get(g) or '').strip()}" for g in contract.grain)
-            yield Rejection(number, ",".join(contract.grain), shown,
-                            f"duplicate of row {first_row_of[key]}: the same "
-                            f"{', '.join(contract.grain)} appears twice in the file")
+            yield Rejection(
+                number,
+                ",".join(contract.grain),
+                shown,
+                f"duplicate of row {first_row_of[key]}: the same "
+                f"{', '.join(contract.grain)} appears twice in the file",
+            )
             continue
         first_row_of[key] = number
         values = [parsed.values[c] for c in contract.column_names] + [contract.version]
@@ -106,8 +122,9 @@ def sniff_template(contract: Contract, head: str) -> bool:
     if not first:
         return False
     cells = [c.strip() for c in first]
-    return (len(set(cells)) == len(cells) and set(contract.required_columns) <= set(cells)
-            <= set(contract.column_names))
+    return len(set(cells)) == len(cells) and set(contract.required_columns) <= set(cells) <= set(
+        contract.column_names
+    )
 
 
 def format_spec(contract: Contract) -> FormatSpec:
@@ -118,7 +135,7 @@ def format_spec(contract: Contract) -> FormatSpec:
         columns=contract.column_names + extra,
         parse=partial(parse_template, contract),
         description=f"KnowDo {contract.name} CSV template (contract v{contract.version}, "
-                    f"feeds/contracts/{contract.path.name if contract.path else ''})",
+        f"feeds/contracts/{contract.path.name if contract.path else ''})",
         sniff=partial(sniff_template, contract),
     )
 

@@ -48,8 +48,15 @@ COLUMNS = (
 )
 
 # JSON fields that become exactly one column each (everything else is kept in `extra`).
-_COLUMN_FIELDS = ("id", "title", "description", "currency", "amountAwarded", "awardDate",
-                  "classifications")
+_COLUMN_FIELDS = (
+    "id",
+    "title",
+    "description",
+    "currency",
+    "amountAwarded",
+    "awardDate",
+    "classifications",
+)
 
 # Spreadsheet column titles -> JSON names (360Giving schema titles).
 _CSV_SCALARS = {
@@ -66,9 +73,16 @@ _CSV_GROUPS = {
     "Grant Programme": ("grantProgramme", {"Title": "title"}),
     "Beneficiary Location": ("beneficiaryLocation", {"Country Code": "countryCode"}),
     "Planned Dates": ("plannedDates", {"Start Date": "startDate", "End Date": "endDate"}),
-    "Classifications": ("classifications", {"Title": "title", "Code": "code",
-                                            "Vocabulary": "vocabulary",
-                                            "Description": "description", "URI": "uri"}),
+    "Classifications": (
+        "classifications",
+        {
+            "Title": "title",
+            "Code": "code",
+            "Vocabulary": "vocabulary",
+            "Description": "description",
+            "URI": "uri",
+        },
+    ),
 }
 CSV_REQUIRED = ("Identifier", "Amount Awarded", "Award Date")
 _CSV_FIELD_NAMES = {
@@ -119,8 +133,9 @@ def _date(grant: dict[str, Any], key: str, field: str, required: bool = False) -
     try:
         return parse_date(text)
     except ValueError:
-        raise _GrantRejected(field, text, f"'{text}' is not a date (expected YYYY-MM-DD or "
-                             "DD/MM/YYYY)") from None
+        raise _GrantRejected(
+            field, text, f"'{text}' is not a date (expected YYYY-MM-DD or DD/MM/YYYY)"
+        ) from None
 
 
 def _planned_date(grant: dict[str, Any], key: str, field: str) -> date | None:
@@ -138,8 +153,9 @@ def _amount(value: Any) -> Decimal:
     except ValueError:
         raise _GrantRejected("amountAwarded", value, f"'{value}' is not a number") from None
     if amount < 0:
-        raise _GrantRejected("amountAwarded", value,
-                             f"{value} is negative: an award cannot be below 0")
+        raise _GrantRejected(
+            "amountAwarded", value, f"{value} is negative: an award cannot be below 0"
+        )
     return Decimal(amount)
 
 
@@ -152,10 +168,13 @@ def grant_values(grant: dict[str, Any], extra: dict[str, Any]) -> tuple[Any, ...
     award_date = _date(grant, "awardDate", "awardDate", required=True)
     planned_start = _planned_date(grant, "startDate", "plannedDates.startDate")
     planned_end = _planned_date(grant, "endDate", "plannedDates.endDate")
-    countries = list(dict.fromkeys(
-        code.strip().upper() for location in _items(grant.get("beneficiaryLocation"))
-        if (code := _text(location.get("countryCode")))
-    ))
+    countries = list(
+        dict.fromkeys(
+            code.strip().upper()
+            for location in _items(grant.get("beneficiaryLocation"))
+            if (code := _text(location.get("countryCode")))
+        )
+    )
     classifications = _items(grant.get("classifications"))
     return (
         grant_id.strip(),
@@ -177,8 +196,9 @@ def grant_values(grant: dict[str, Any], extra: dict[str, Any]) -> tuple[Any, ...
     )
 
 
-def _rows(grants: Iterator[tuple[int, Any, dict[str, Any] | None]],
-          field_names: dict[str, str]) -> Iterator[Row | Rejection]:
+def _rows(
+    grants: Iterator[tuple[int, Any, dict[str, Any] | None]], field_names: dict[str, str]
+) -> Iterator[Row | Rejection]:
     """Rows and rejections for (number, grant, extra) triples, rejecting repeated grant ids.
 
     Rejections name fields as the submitter wrote them (`field_names`: JSON name -> their name).
@@ -197,8 +217,12 @@ def _rows(grants: Iterator[tuple[int, Any, dict[str, Any] | None]],
             yield Rejection(number, name, exc.value, f"{name} {exc.problem}")
             continue
         if values[0] in seen:
-            yield Rejection(number, field_names.get("id", "id"), values[0],
-                            "duplicate grant identifier: the same grant appears earlier in this file")
+            yield Rejection(
+                number,
+                field_names.get("id", "id"),
+                values[0],
+                "duplicate grant identifier: the same grant appears earlier in this file",
+            )
             continue
         seen.add(values[0])
         yield Row(number, values)
@@ -277,8 +301,9 @@ def grant_from_csv(record: dict[str | None, Any]) -> tuple[dict[str, Any], dict[
 
 
 def parse_csv(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
-    triples = ((number, *grant_from_csv(record))
-               for number, record in records(path, ctx, CSV_REQUIRED))
+    triples = (
+        (number, *grant_from_csv(record)) for number, record in records(path, ctx, CSV_REQUIRED)
+    )
     yield from _rows(triples, _CSV_FIELD_NAMES)
 
 
@@ -287,7 +312,7 @@ THREESIXTYGIVING_JSON = FormatSpec(
     raw_table="raw.threesixtygiving_grants",
     columns=COLUMNS,
     parse=parse_json,
-    description="360Giving grants, JSON package ({\"grants\": [...]})",
+    description='360Giving grants, JSON package ({"grants": [...]})',
     sniff=lambda head: head.lstrip().startswith("{") and '"grants"' in head,
 )
 

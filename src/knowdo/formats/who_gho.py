@@ -73,48 +73,95 @@ COLUMNS = (
 # KnowDo field -> the column each layout names it (None: that layout does not have it)
 _LAYOUTS: dict[str, dict[str, str | None]] = {
     "api": {
-        "indicator_code": "IndicatorCode", "indicator_name": None,
-        "spatial_type": "SpatialDimension", "spatial_code": "SpatialDimensionValueCode",
+        "indicator_code": "IndicatorCode",
+        "indicator_name": None,
+        "spatial_type": "SpatialDimension",
+        "spatial_code": "SpatialDimensionValueCode",
         "parent_location_code": "ParentLocationCode",
-        "period": "TimeDim", "period_start": "TimeDimensionBegin", "period_end": "TimeDimensionEnd",
-        "dim1_type": "DisaggregatingDimension1", "dim1_code": "DisaggregatingDimension1ValueCode",
-        "dim2_type": "DisaggregatingDimension2", "dim2_code": "DisaggregatingDimension2ValueCode",
-        "dim3_type": "DisaggregatingDimension3", "dim3_code": "DisaggregatingDimension3ValueCode",
+        "period": "TimeDim",
+        "period_start": "TimeDimensionBegin",
+        "period_end": "TimeDimensionEnd",
+        "dim1_type": "DisaggregatingDimension1",
+        "dim1_code": "DisaggregatingDimension1ValueCode",
+        "dim2_type": "DisaggregatingDimension2",
+        "dim2_code": "DisaggregatingDimension2ValueCode",
+        "dim3_type": "DisaggregatingDimension3",
+        "dim3_code": "DisaggregatingDimension3ValueCode",
         "data_source_code": "DataSourceDimensionValueCode",
-        "value_numeric": "NumericValue", "value_low": "Low", "value_high": "High",
-        "value_text": "Value", "comments": "Comments", "date_modified": "Date",
+        "value_numeric": "NumericValue",
+        "value_low": "Low",
+        "value_high": "High",
+        "value_text": "Value",
+        "comments": "Comments",
+        "date_modified": "Date",
     },
     "odata": {
-        "indicator_code": "IndicatorCode", "indicator_name": None,
-        "spatial_type": "SpatialDimType", "spatial_code": "SpatialDim",
+        "indicator_code": "IndicatorCode",
+        "indicator_name": None,
+        "spatial_type": "SpatialDimType",
+        "spatial_code": "SpatialDim",
         "parent_location_code": "ParentLocationCode",
-        "period": "TimeDim", "period_start": "TimeDimensionBegin", "period_end": "TimeDimensionEnd",
-        "dim1_type": "Dim1Type", "dim1_code": "Dim1",
-        "dim2_type": "Dim2Type", "dim2_code": "Dim2",
-        "dim3_type": "Dim3Type", "dim3_code": "Dim3",
+        "period": "TimeDim",
+        "period_start": "TimeDimensionBegin",
+        "period_end": "TimeDimensionEnd",
+        "dim1_type": "Dim1Type",
+        "dim1_code": "Dim1",
+        "dim2_type": "Dim2Type",
+        "dim2_code": "Dim2",
+        "dim3_type": "Dim3Type",
+        "dim3_code": "Dim3",
         "data_source_code": "DataSourceDim",
-        "value_numeric": "NumericValue", "value_low": "Low", "value_high": "High",
-        "value_text": "Value", "comments": "Comments", "date_modified": "Date",
+        "value_numeric": "NumericValue",
+        "value_low": "Low",
+        "value_high": "High",
+        "value_text": "Value",
+        "comments": "Comments",
+        "date_modified": "Date",
     },
     "portal": {
-        "indicator_code": "IndicatorCode", "indicator_name": "Indicator",
-        "spatial_type": "Location type", "spatial_code": "SpatialDimValueCode",
+        "indicator_code": "IndicatorCode",
+        "indicator_name": "Indicator",
+        "spatial_type": "Location type",
+        "spatial_code": "SpatialDimValueCode",
         "parent_location_code": "ParentLocationCode",
-        "period": "Period", "period_start": None, "period_end": None,
-        "dim1_type": "Dim1 type", "dim1_code": "Dim1ValueCode",
-        "dim2_type": "Dim2 type", "dim2_code": "Dim2ValueCode",
-        "dim3_type": "Dim3 type", "dim3_code": "Dim3ValueCode",
+        "period": "Period",
+        "period_start": None,
+        "period_end": None,
+        "dim1_type": "Dim1 type",
+        "dim1_code": "Dim1ValueCode",
+        "dim2_type": "Dim2 type",
+        "dim2_code": "Dim2ValueCode",
+        "dim3_type": "Dim3 type",
+        "dim3_code": "Dim3ValueCode",
         "data_source_code": "DataSourceDimValueCode",
-        "value_numeric": "FactValueNumeric", "value_low": "FactValueNumericLow",
+        "value_numeric": "FactValueNumeric",
+        "value_low": "FactValueNumericLow",
         "value_high": "FactValueNumericHigh",
-        "value_text": "Value", "comments": "FactComments", "date_modified": "DateModified",
+        "value_text": "Value",
+        "comments": "FactComments",
+        "date_modified": "DateModified",
     },
 }
 # the columns whose presence tells the layouts apart (and that a row cannot do without)
-_REQUIRED = ("indicator_code", "spatial_type", "spatial_code", "period", "value_numeric", "value_text")
+_REQUIRED = (
+    "indicator_code",
+    "spatial_type",
+    "spatial_code",
+    "period",
+    "value_numeric",
+    "value_text",
+)
 # what one fact is about: the same key twice in a file is a publisher error
-_KEY = ("indicator_code", "spatial_type", "spatial_code", "period", "dim1_code", "dim2_code",
-        "dim3_code", "data_source_code")
+_KEY = (
+    "indicator_code",
+    "spatial_type",
+    "spatial_code",
+    "period",
+    "dim1_code",
+    "dim2_code",
+    "dim3_code",
+    "data_source_code",
+)
 _YEAR = re.compile(r"^\d{4}$")
 _ISO3 = re.compile(r"^[A-Z]{3}$")
 # GHO's own words for a missing fact, besides the shared suppression markers
@@ -128,8 +175,11 @@ _RANGE = re.compile(r"^(\d{4})\s*-\s*(\d{4})$")
 
 def _is_athena(header: list[str]) -> bool:
     cells = set(header)
-    return ("GHO (CODE)" in cells and bool(cells & {"YEAR (CODE)", "YEAR (DISPLAY)"})
-            and bool(cells & {"Numeric", "Display Value", "Value"}))
+    return (
+        "GHO (CODE)" in cells
+        and bool(cells & {"YEAR (CODE)", "YEAR (DISPLAY)"})
+        and bool(cells & {"Numeric", "Display Value", "Value"})
+    )
 
 
 def _athena_columns(header: list[str]) -> dict[str, str | None]:
@@ -139,12 +189,18 @@ def _athena_columns(header: list[str]) -> dict[str, str | None]:
     return {
         "indicator_code": "GHO (CODE)",
         "indicator_name": "GHO (DISPLAY)" if "GHO (DISPLAY)" in cells else None,
-        "spatial_type": None, "spatial_code": "COUNTRY (CODE)",
+        "spatial_type": None,
+        "spatial_code": "COUNTRY (CODE)",
         "parent_location_code": "REGION (CODE)",
         "period": "YEAR (CODE)" if "YEAR (CODE)" in cells else "YEAR (DISPLAY)",
-        "period_start": None, "period_end": None,
-        "dim1_type": None, "dim1_code": None, "dim2_type": None, "dim2_code": None,
-        "dim3_type": None, "dim3_code": None,
+        "period_start": None,
+        "period_end": None,
+        "dim1_type": None,
+        "dim1_code": None,
+        "dim2_type": None,
+        "dim2_code": None,
+        "dim3_type": None,
+        "dim3_code": None,
         "data_source_code": "DATASOURCE (CODE)" if "DATASOURCE (CODE)" in cells else None,
         "value_numeric": "Numeric" if "Numeric" in cells else None,
         "value_low": "Low" if "Low" in cells else None,
@@ -155,9 +211,11 @@ def _athena_columns(header: list[str]) -> dict[str, str | None]:
     }
 
 
-def _athena_field(record: dict[str, str | None], header: list[str],
-                  columns: dict[str, str | None]) -> dict[str, str | None]:
+def _athena_field(
+    record: dict[str, str | None], header: list[str], columns: dict[str, str | None]
+) -> dict[str, str | None]:
     """One athena record in the fields the other layouts give."""
+
     def cell(name: str | None) -> str | None:
         return _text(record.get(name)) if name else None
 
@@ -168,8 +226,9 @@ def _athena_field(record: dict[str, str | None], header: list[str],
             field["spatial_type"], field["spatial_code"] = level, code
             break
     # a country's region is its parent; a region's own row has none
-    field["parent_location_code"] = (cell("REGION (CODE)") if field["spatial_type"] == "COUNTRY"
-                                     else None)
+    field["parent_location_code"] = (
+        cell("REGION (CODE)") if field["spatial_type"] == "COUNTRY" else None
+    )
     dims: list[tuple[str, str]] = []
     if (kind := cell("DIMENSION (TYPE)")) and (code := cell("DIMENSION (CODE)")):
         dims.append((kind, code))
@@ -215,7 +274,10 @@ def _text(text: str | None) -> str | None:
 
 
 def _fact(
-    number: int, field: dict[str, str | None], columns: dict[str, str | None], layout: str,
+    number: int,
+    field: dict[str, str | None],
+    columns: dict[str, str | None],
+    layout: str,
     today: date,
 ) -> Row | list[Rejection]:
     """One record as a raw row, or the reasons it cannot be loaded."""
@@ -304,13 +366,20 @@ def _fact(
 def parse_csv(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
     header = read_header(path, ctx, ctx.options.get("delimiter", ","))
     layout, columns = _layout_of(header) if header else ("api", _LAYOUTS["api"])
-    required = ([c for c in (columns["indicator_code"], columns["period"]) if c]
-                if layout == "athena" else [columns[f] for f in _REQUIRED])
+    required = (
+        [c for c in (columns["indicator_code"], columns["period"]) if c]
+        if layout == "athena"
+        else [columns[f] for f in _REQUIRED]
+    )
     seen: set[tuple] = set()
     for number, record in records(path, ctx, required=required):
         if None in record:
-            yield Rejection(number, None, ",".join(record[None])[:200],
-                            f"{len(record[None])} more cell(s) than the header: an unquoted comma?")
+            yield Rejection(
+                number,
+                None,
+                ",".join(record[None])[:200],
+                f"{len(record[None])} more cell(s) than the header: an unquoted comma?",
+            )
             continue
         if layout == "athena":
             field = _athena_field(record, header, columns)
@@ -338,8 +407,9 @@ def _sniff(head: str) -> bool:
     return True
 
 
-def _unique_fact(number: int, field: dict, columns: dict, layout: str, ctx: ParseContext,
-                 seen: set[tuple]) -> Iterator[Row | Rejection]:
+def _unique_fact(
+    number: int, field: dict, columns: dict, layout: str, ctx: ParseContext, seen: set[tuple]
+) -> Iterator[Row | Rejection]:
     """One record's fact, or its rejections; a second fact with the same key is rejected."""
     fact = _fact(number, field, columns, layout, ctx.today)
     if isinstance(fact, list):
@@ -347,9 +417,13 @@ def _unique_fact(number: int, field: dict, columns: dict, layout: str, ctx: Pars
         return
     key = tuple(field[f] for f in _KEY)
     if key in seen:
-        yield Rejection(number, columns["indicator_code"], field["indicator_code"],
-                        "duplicate key: the same indicator, location, year and dimensions "
-                        "appear earlier in this file")
+        yield Rejection(
+            number,
+            columns["indicator_code"],
+            field["indicator_code"],
+            "duplicate key: the same indicator, location, year and dimensions "
+            "appear earlier in this file",
+        )
         return
     seen.add(key)
     yield fact
@@ -374,8 +448,10 @@ def parse_odata_json(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]
                 if not isinstance(item, dict):
                     yield Rejection(number, None, str(item)[:200], "value entry is not an object")
                     continue
-                field = {f: _text(None if item.get(col) is None else str(item.get(col)))
-                         if col else None for f, col in columns.items()}
+                field = {
+                    f: _text(None if item.get(col) is None else str(item.get(col))) if col else None
+                    for f, col in columns.items()
+                }
                 yield from _unique_fact(number, field, columns, "odata", ctx, seen)
         except ijson.common.IncompleteJSONError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else "malformed"
@@ -392,8 +468,11 @@ WHO_GHO_JSON = FormatSpec(
     columns=COLUMNS,
     parse=parse_odata_json,
     description="WHO Global Health Observatory OData API JSON (ghoapi.azureedge.net/api/<code>)",
-    sniff=lambda head: head.lstrip().startswith("{") and '"value"' in head and (
-        "@odata.context" in head or '"IndicatorCode"' in head),
+    sniff=lambda head: (
+        head.lstrip().startswith("{")
+        and '"value"' in head
+        and ("@odata.context" in head or '"IndicatorCode"' in head)
+    ),
 )
 
 WHO_GHO_CSV = FormatSpec(

@@ -15,8 +15,17 @@ from pathlib import Path
 
 from knowdo.synth.geography import ARC_AREAS, ETHNIC_GROUPS
 
-HEADER = ["organisation_id", "country_code", "geography_code", "period", "intervention_code",
-          "stratifier", "group_code", "people_reached", "sessions_delivered"]
+HEADER = [
+    "organisation_id",
+    "country_code",
+    "geography_code",
+    "period",
+    "intervention_code",
+    "stratifier",
+    "group_code",
+    "people_reached",
+    "sessions_delivered",
+]
 YEARS = (2024, 2025)
 # (ARC code, intervention, people reached per month per 100,000 adults, share female,
 #  sessions per person per month)
@@ -60,12 +69,28 @@ def write(out_dir: Path, rng: random.Random, scale: float) -> list[Path]:
                 growth = 1 + 0.15 * y + 0.01 * month  # programmes scaling up
                 reached = max(5, round(adults * per_100k / 1e5 * growth * rng.uniform(0.85, 1.15)))
                 female = round(reached * female_share * rng.uniform(0.9, 1.1))
-                groups = [("all", "all", reached), ("sex", "F", female), ("sex", "M", reached - female)]
-                groups += [("ethnicity", code, n) for code, n in _split(reached, ethnic_weights).items()]
+                groups = [
+                    ("all", "all", reached),
+                    ("sex", "F", female),
+                    ("sex", "M", reached - female),
+                ]
+                groups += [
+                    ("ethnicity", code, n) for code, n in _split(reached, ethnic_weights).items()
+                ]
                 for stratifier, group, n in groups:
-                    rows.append([arc_code, "GBR", icb,
-                                 f"{year}-{month:02d}", intervention, stratifier, group, n,
-                                 round(n * rng.uniform(*sessions))])
+                    rows.append(
+                        [
+                            arc_code,
+                            "GBR",
+                            icb,
+                            f"{year}-{month:02d}",
+                            intervention,
+                            stratifier,
+                            group,
+                            n,
+                            round(n * rng.uniform(*sessions)),
+                        ]
+                    )
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(HEADER)
@@ -79,7 +104,11 @@ def write(out_dir: Path, rng: random.Random, scale: float) -> list[Path]:
 def registry_entry(arc_code: str, intervention: str, arc_name: str) -> dict:
     return {
         "id": feed_id(arc_code, intervention),
-        "publisher": {"name": f"NIHR ARC {arc_name} (sample)", "kind": "arc", "country_code": "GBR"},
+        "publisher": {
+            "name": f"NIHR ARC {arc_name} (sample)",
+            "kind": "arc",
+            "country_code": "GBR",
+        },
         "domain": "service_use",
         "format": "knowdo-ngo-service-use-csv",
         "source": {"folder": "arc", "glob": file_name(arc_code, intervention)},

@@ -22,8 +22,18 @@ AGE_RATE = {"0-14": 0.12, "15-24": 0.8, "25-49": 1.25, "50+": 1.0}
 SEX_RATE = {"F": 1.15, "M": 0.85}
 BASE_RATE_PER_100K = 160.0  # contacts per 100,000 population per month
 CSV_COUNTRIES = {"VNM"}  # ministries that send DHIS2's CSV export instead of JSON
-CSV_HEADER = ("dataelement", "period", "orgunit", "catoptcombo", "attroptcombo", "value", "storedby",
-              "lastupdated", "comment", "flwup")
+CSV_HEADER = (
+    "dataelement",
+    "period",
+    "orgunit",
+    "catoptcombo",
+    "attroptcombo",
+    "value",
+    "storedby",
+    "lastupdated",
+    "comment",
+    "flwup",
+)
 COCS = {f"KdCoc{sex}{i:05d}": (sex, band) for sex in SEXES for i, band in enumerate(AGE_BANDS)}
 
 
@@ -52,23 +62,33 @@ def country_values(rng: random.Random, country: Country, year: int, scale: float
         for region in country.regions:
             for coc, (sex, band) in COCS.items():
                 population = region.population_k * 1000 * scale * AGE_SHARES[band] / 2
-                lam = (population * BASE_RATE_PER_100K / 1e5 * region.access * SEX_RATE[sex]
-                       * AGE_RATE[band] * season * trend)
+                lam = (
+                    population
+                    * BASE_RATE_PER_100K
+                    / 1e5
+                    * region.access
+                    * SEX_RATE[sex]
+                    * AGE_RATE[band]
+                    * season
+                    * trend
+                )
                 if band == "0-14" and region.access < 0.6:
                     lam *= 0.02  # rural under-15s are seen rarely: small counts to suppress
                 count = poisson(rng, lam)
                 if count == 0:
                     continue  # DHIS2 omits zero values
-                values.append({
-                    "dataElement": DATA_ELEMENT,
-                    "period": f"{year}{month:02d}",
-                    "orgUnit": org_unit_uid(region.code),
-                    "categoryOptionCombo": coc,
-                    "attributeOptionCombo": "HllvX50cXC0",
-                    "value": str(count),
-                    "storedBy": "knowdo-synth",
-                    "lastUpdated": f"{year + (month == 12)}-{month % 12 + 1:02d}-05T08:00:00.000",
-                })
+                values.append(
+                    {
+                        "dataElement": DATA_ELEMENT,
+                        "period": f"{year}{month:02d}",
+                        "orgUnit": org_unit_uid(region.code),
+                        "categoryOptionCombo": coc,
+                        "attributeOptionCombo": "HllvX50cXC0",
+                        "value": str(count),
+                        "storedBy": "knowdo-synth",
+                        "lastUpdated": f"{year + (month == 12)}-{month % 12 + 1:02d}-05T08:00:00.000",
+                    }
+                )
     return values
 
 
@@ -85,9 +105,20 @@ def _csv_document(values: list[dict]) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CSV_HEADER)
     for v in values:
-        writer.writerow([v["dataElement"], v["period"], v["orgUnit"], v["categoryOptionCombo"],
-                         v["attributeOptionCombo"], v["value"], v["storedBy"], v["lastUpdated"],
-                         v.get("comment", ""), "false"])
+        writer.writerow(
+            [
+                v["dataElement"],
+                v["period"],
+                v["orgUnit"],
+                v["categoryOptionCombo"],
+                v["attributeOptionCombo"],
+                v["value"],
+                v["storedBy"],
+                v["lastUpdated"],
+                v.get("comment", ""),
+                "false",
+            ]
+        )
     return buf.getvalue()
 
 
@@ -115,12 +146,23 @@ def write(out_dir: Path, rng: random.Random, scale: float) -> list[Path]:
             values = country_values(rng, country, year, scale)
             complete = f"{year + 1}-01-15"
             if country.iso3 == "GHA" and year == 2025:
-                values.append({**values[0], "period": f"{year}06", "categoryOptionCombo": "KdCocM00003",
-                               "orgUnit": org_unit_uid("GH-UE"), "value": "-4", "comment": "typo"})
+                values.append(
+                    {
+                        **values[0],
+                        "period": f"{year}06",
+                        "categoryOptionCombo": "KdCocM00003",
+                        "orgUnit": org_unit_uid("GH-UE"),
+                        "value": "-4",
+                        "comment": "typo",
+                    }
+                )
             if country.iso3 == "SEN" and year == 2025:
                 complete = "2026-04-20"
             as_csv = country.iso3 in CSV_COUNTRIES
-            path = target / f"{country.iso3.lower()}_mh_service_use_{year}.{'csv' if as_csv else 'json'}"
+            path = (
+                target
+                / f"{country.iso3.lower()}_mh_service_use_{year}.{'csv' if as_csv else 'json'}"
+            )
             text = _csv_document(values) if as_csv else _document(complete, values)
             if country.iso3 == "SLE" and year == 2023:
                 text = text[: len(text) // 2]  # the upload was cut off
@@ -128,7 +170,9 @@ def write(out_dir: Path, rng: random.Random, scale: float) -> list[Path]:
             written.append(path)
             if country.iso3 == "TZA" and year == 2024:
                 corrected = [
-                    {**v, "value": str(round(int(v["value"]) * 1.1))} if v["period"] == "202406" else v
+                    {**v, "value": str(round(int(v["value"]) * 1.1))}
+                    if v["period"] == "202406"
+                    else v
                     for v in values
                 ]
                 resend = target / f"{country.iso3.lower()}_mh_service_use_{year}_v2.json"
@@ -140,16 +184,23 @@ def write(out_dir: Path, rng: random.Random, scale: float) -> list[Path]:
 def registry_entry(country: Country) -> dict:
     return {
         "id": feed_id(country),
-        "publisher": {"name": f"{country.ministry} (sample ministry)", "kind": "ministry",
-                      "country_code": country.iso3},
+        "publisher": {
+            "name": f"{country.ministry} (sample ministry)",
+            "kind": "ministry",
+            "country_code": country.iso3,
+        },
         "domain": "service_use",
         "format": file_format(country),
-        "source": {"folder": folder(country),
-                   "glob": "*.csv" if country.iso3 in CSV_COUNTRIES else "*.json"},
+        "source": {
+            "folder": folder(country),
+            "glob": "*.csv" if country.iso3 in CSV_COUNTRIES else "*.json",
+        },
         "schedule": "@yearly",
         "mapping": {
             "data_elements": {DATA_ELEMENT: "mh_outpatient_contacts"},
             "org_units": {org_unit_uid(r.code): r.code for r in country.regions},
-            "category_option_combos": {coc: {"sex": s, "age_band": b} for coc, (s, b) in COCS.items()},
+            "category_option_combos": {
+                coc: {"sex": s, "age_band": b} for coc, (s, b) in COCS.items()
+            },
         },
     }

@@ -14,7 +14,13 @@ from xml.sax.saxutils import escape
 from knowdo.synth.geography import BEING_COUNTRIES
 
 IATI_PUBLISHERS = (  # (ref, name, org type, currency, file stem)
-    ("GB-GOV-1", "UK Foreign, Commonwealth and Development Office (sample)", "10", "GBP", "gb_fcdo"),
+    (
+        "GB-GOV-1",
+        "UK Foreign, Commonwealth and Development Office (sample)",
+        "10",
+        "GBP",
+        "gb_fcdo",
+    ),
     ("US-GOV-1", "US Agency for International Development (sample)", "10", "USD", "us_usaid"),
     ("XM-DAC-928", "World Health Organization (sample)", "40", "USD", "who"),
     ("GB-CHC-1089464", "MindBridge International (sample NGO)", "21", "GBP", "mindbridge"),
@@ -37,7 +43,9 @@ def _activity(rng: random.Random, publisher, n: int) -> str:
     sectors = rng.choice(SECTOR_MIXES)
     start = rng.choice(YEARS[:3])
     total = rng.randrange(200, 5000) * 1000
-    implementer = rng.choice(("GB-CHC-1089464", "XM-DAC-928", f"{countries[0].iso2}-NGO-{rng.randrange(1000, 9999)}"))
+    implementer = rng.choice(
+        ("GB-CHC-1089464", "XM-DAC-928", f"{countries[0].iso2}-NGO-{rng.randrange(1000, 9999)}")
+    )
     lines = [
         f'  <iati-activity last-updated-datetime="2026-01-10T09:00:00Z" xml:lang="en" default-currency="{currency}">',
         f"   <iati-identifier>{ref}-KD{n:04d}</iati-identifier>",
@@ -53,8 +61,10 @@ def _activity(rng: random.Random, publisher, n: int) -> str:
         lines.append(f'   <recipient-country code="{country.iso2}" percentage="{pct}" />')
     for code, pct in sectors:
         lines.append(f'   <sector vocabulary="1" code="{code}" percentage="{pct}" />')
-    lines.append(f'   <transaction><transaction-type code="2" /><transaction-date iso-date="{start}-01-15" />'
-                 f'<value currency="{currency}" value-date="{start}-01-15">{total}</value></transaction>')
+    lines.append(
+        f'   <transaction><transaction-type code="2" /><transaction-date iso-date="{start}-01-15" />'
+        f'<value currency="{currency}" value-date="{start}-01-15">{total}</value></transaction>'
+    )
     remaining = total
     for year in range(start, YEARS[-1] + 1):
         amount = min(remaining, round(total / (YEARS[-1] - start + 1) * rng.uniform(0.7, 1.2), -2))
@@ -64,7 +74,8 @@ def _activity(rng: random.Random, publisher, n: int) -> str:
         lines.append(
             f'   <transaction><transaction-type code="3" /><transaction-date iso-date="{year}-06-30" />'
             f'<value currency="{currency}" value-date="{year}-06-30">{amount:.0f}</value>'
-            f'<receiver-org ref="{implementer}" /></transaction>')
+            f'<receiver-org ref="{implementer}" /></transaction>'
+        )
     lines.append("  </iati-activity>")
     return "\n".join(lines)
 
@@ -76,9 +87,12 @@ def write_iati(out_dir: Path, rng: random.Random, scale: float) -> list[Path]:
     per_publisher = max(3, round(10 * scale))
     for i, publisher in enumerate(IATI_PUBLISHERS):
         activities = [_activity(rng, publisher, i * 1000 + n) for n in range(per_publisher)]
-        text = ('<?xml version="1.0" encoding="UTF-8"?>\n'
-                '<iati-activities version="2.03" generated-datetime="2026-01-10T09:00:00Z">\n'
-                + "\n".join(activities) + "\n</iati-activities>\n")
+        text = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<iati-activities version="2.03" generated-datetime="2026-01-10T09:00:00Z">\n'
+            + "\n".join(activities)
+            + "\n</iati-activities>\n"
+        )
         path = folder / f"{publisher[4]}_activities.xml"
         path.write_text(text, encoding="utf-8")
         written.append(path)
@@ -116,8 +130,19 @@ def _grant(rng: random.Random, funder, n: int, iso_dates: bool) -> dict:
         "grantProgramme": [{"title": "Mental health implementation science"}],
         "beneficiaryLocation": [{"countryCode": country, "name": country}],
         "plannedDates": [{"startDate": f"{year}-09-01", "endDate": f"{year + 3}-08-31"}],
-        "classifications": [{"vocabulary": "KnowDo area of need", "code": rng.choice(
-            ("talking_therapies", "inequalities", "children_young_people", "severe_mental_illness"))}],
+        "classifications": [
+            {
+                "vocabulary": "KnowDo area of need",
+                "code": rng.choice(
+                    (
+                        "talking_therapies",
+                        "inequalities",
+                        "children_young_people",
+                        "severe_mental_illness",
+                    )
+                ),
+            }
+        ],
     }
 
 
@@ -131,32 +156,78 @@ def write_360giving(out_dir: Path, rng: random.Random, scale: float) -> list[Pat
     json_path.write_text(json.dumps(package, indent=1) + "\n", encoding="utf-8")
     nihr = [_grant(rng, GIVING_FUNDERS[1], i, iso_dates=True) for i in range(n)]
     buf = io.StringIO()
-    columns = ["Identifier", "Title", "Description", "Currency", "Amount Awarded", "Award Date",
-               "Recipient Org:Identifier", "Recipient Org:Name", "Funding Org:Identifier",
-               "Funding Org:Name", "Grant Programme:Title", "Beneficiary Location:Country Code",
-               "Planned Dates:Start Date", "Planned Dates:End Date"]
+    columns = [
+        "Identifier",
+        "Title",
+        "Description",
+        "Currency",
+        "Amount Awarded",
+        "Award Date",
+        "Recipient Org:Identifier",
+        "Recipient Org:Name",
+        "Funding Org:Identifier",
+        "Funding Org:Name",
+        "Grant Programme:Title",
+        "Beneficiary Location:Country Code",
+        "Planned Dates:Start Date",
+        "Planned Dates:End Date",
+    ]
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(columns)
     for g in nihr:
-        writer.writerow([g["id"], g["title"], g["description"], g["currency"], f"{g['amountAwarded']:,}",
-                         g["awardDate"], g["recipientOrganization"][0]["id"], g["recipientOrganization"][0]["name"],
-                         g["fundingOrganization"][0]["id"], g["fundingOrganization"][0]["name"],
-                         g["grantProgramme"][0]["title"], g["beneficiaryLocation"][0]["countryCode"],
-                         g["plannedDates"][0]["startDate"], g["plannedDates"][0]["endDate"]])
+        writer.writerow(
+            [
+                g["id"],
+                g["title"],
+                g["description"],
+                g["currency"],
+                f"{g['amountAwarded']:,}",
+                g["awardDate"],
+                g["recipientOrganization"][0]["id"],
+                g["recipientOrganization"][0]["name"],
+                g["fundingOrganization"][0]["id"],
+                g["fundingOrganization"][0]["name"],
+                g["grantProgramme"][0]["title"],
+                g["beneficiaryLocation"][0]["countryCode"],
+                g["plannedDates"][0]["startDate"],
+                g["plannedDates"][0]["endDate"],
+            ]
+        )
     csv_path = folder / "nihr_grants.csv"
     csv_path.write_bytes(b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8"))  # Excel-style BOM
     return [json_path, csv_path]
 
 
-GHO_HEADER = ("Id,IndicatorCode,SpatialDimension,SpatialDimensionValueCode,ParentLocationCode,ParentLocation,"
-              "TimeDimension,TimeDim,DisaggregatingDimension1,DisaggregatingDimension1ValueCode,"
-              "DisaggregatingDimension2,DisaggregatingDimension2ValueCode,DisaggregatingDimension3,"
-              "DisaggregatingDimension3ValueCode,DataSourceDimension,DataSourceDimensionValueCode,Value,"
-              "NumericValue,Low,High,Comments,Date,TimeDimensionValue,TimeDimensionBegin,TimeDimensionEnd")
-WHO_REGION = {"GHA": "AFR", "TZA": "AFR", "SEN": "AFR", "SLE": "AFR", "ROU": "EUR", "COL": "AMR",
-              "ECU": "AMR", "IND": "SEAR", "IDN": "SEAR", "MAR": "EMR", "EGY": "EMR", "PAK": "EMR", "VNM": "WPR"}
-REGION_NAME = {"AFR": "Africa", "EUR": "Europe", "AMR": "Americas", "SEAR": "South-East Asia",
-               "EMR": "Eastern Mediterranean", "WPR": "Western Pacific"}
+GHO_HEADER = (
+    "Id,IndicatorCode,SpatialDimension,SpatialDimensionValueCode,ParentLocationCode,ParentLocation,"
+    "TimeDimension,TimeDim,DisaggregatingDimension1,DisaggregatingDimension1ValueCode,"
+    "DisaggregatingDimension2,DisaggregatingDimension2ValueCode,DisaggregatingDimension3,"
+    "DisaggregatingDimension3ValueCode,DataSourceDimension,DataSourceDimensionValueCode,Value,"
+    "NumericValue,Low,High,Comments,Date,TimeDimensionValue,TimeDimensionBegin,TimeDimensionEnd"
+)
+WHO_REGION = {
+    "GHA": "AFR",
+    "TZA": "AFR",
+    "SEN": "AFR",
+    "SLE": "AFR",
+    "ROU": "EUR",
+    "COL": "AMR",
+    "ECU": "AMR",
+    "IND": "SEAR",
+    "IDN": "SEAR",
+    "MAR": "EMR",
+    "EGY": "EMR",
+    "PAK": "EMR",
+    "VNM": "WPR",
+}
+REGION_NAME = {
+    "AFR": "Africa",
+    "EUR": "Europe",
+    "AMR": "Americas",
+    "SEAR": "South-East Asia",
+    "EMR": "Eastern Mediterranean",
+    "WPR": "Western Pacific",
+}
 
 
 def write_gho(out_dir: Path, rng: random.Random, scale: float) -> list[Path]:
@@ -165,7 +236,10 @@ def write_gho(out_dir: Path, rng: random.Random, scale: float) -> list[Path]:
     folder = out_dir / "who_gho"
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for code, low, high in (("GHED_GGHE-DCHE_SHA2011", 15, 80), ("GHED_CHE_pc_US_SHA2011", 30, 700)):
+    for code, low, high in (
+        ("GHED_GGHE-DCHE_SHA2011", 15, 80),
+        ("GHED_CHE_pc_US_SHA2011", 30, 700),
+    ):
         lines = [GHO_HEADER]
         row_id = 100000
         for country in BEING_COUNTRIES:
@@ -174,14 +248,14 @@ def write_gho(out_dir: Path, rng: random.Random, scale: float) -> list[Path]:
                 row_id += 1
                 value = base * (1 + 0.02 * (year - 2015)) * rng.uniform(0.95, 1.05)
                 region = WHO_REGION[country.iso3]
-                lines.append(f"{row_id},{code},COUNTRY,{country.iso3},{region},{REGION_NAME[region]},YEAR,{year},"
-                             f",,,,,,,,{value:.2f},{value:.5f},,,,2024-12-10T14:55:59Z,{year},{year}-01-01,{year}-12-31")
+                lines.append(
+                    f"{row_id},{code},COUNTRY,{country.iso3},{region},{REGION_NAME[region]},YEAR,{year},"
+                    f",,,,,,,,{value:.2f},{value:.5f},,,,2024-12-10T14:55:59Z,{year},{year}-01-01,{year}-12-31"
+                )
         path = folder / f"{code}.csv"
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         written.append(path)
     return written
-
-
 
 
 def write_gho_json(out_dir: Path, rng: random.Random, scale: float) -> list[Path]:
@@ -195,15 +269,33 @@ def write_gho_json(out_dir: Path, rng: random.Random, scale: float) -> list[Path
     def fact(spatial_type: str, spatial: str, parent: str | None, year: int, value: float) -> dict:
         nonlocal fact_id
         fact_id += 1
-        return {"Id": fact_id, "IndicatorCode": "MH_6", "SpatialDimType": spatial_type,
-                "SpatialDim": spatial, "ParentLocationCode": parent,
-                "ParentLocation": REGION_NAME.get(parent or "", None), "TimeDimType": "YEAR",
-                "TimeDim": year, "Dim1Type": None, "Dim1": None, "Dim2Type": None, "Dim2": None,
-                "Dim3Type": None, "Dim3": None, "DataSourceDimType": None, "DataSourceDim": None,
-                "Value": f"{value:.2f}", "NumericValue": round(value, 5), "Low": None, "High": None,
-                "Comments": None, "Date": "2021-10-13T10:42:08.693+02:00",
-                "TimeDimensionValue": str(year), "TimeDimensionBegin": f"{year}-01-01T00:00:00+01:00",
-                "TimeDimensionEnd": f"{year}-12-31T00:00:00+01:00"}
+        return {
+            "Id": fact_id,
+            "IndicatorCode": "MH_6",
+            "SpatialDimType": spatial_type,
+            "SpatialDim": spatial,
+            "ParentLocationCode": parent,
+            "ParentLocation": REGION_NAME.get(parent or "", None),
+            "TimeDimType": "YEAR",
+            "TimeDim": year,
+            "Dim1Type": None,
+            "Dim1": None,
+            "Dim2Type": None,
+            "Dim2": None,
+            "Dim3Type": None,
+            "Dim3": None,
+            "DataSourceDimType": None,
+            "DataSourceDim": None,
+            "Value": f"{value:.2f}",
+            "NumericValue": round(value, 5),
+            "Low": None,
+            "High": None,
+            "Comments": None,
+            "Date": "2021-10-13T10:42:08.693+02:00",
+            "TimeDimensionValue": str(year),
+            "TimeDimensionBegin": f"{year}-01-01T00:00:00+01:00",
+            "TimeDimensionEnd": f"{year}-12-31T00:00:00+01:00",
+        }
 
     by_region: dict[tuple[str, int], list[float]] = {}
     for country in BEING_COUNTRIES:

@@ -21,26 +21,65 @@ from pathlib import Path
 
 from knowdo.synth.geography import ARC_AREAS, ETHNIC_GROUPS
 
-HEADER = ("REPORTING_PERIOD_START", "REPORTING_PERIOD_END", "STATUS", "BREAKDOWN", "PRIMARY_LEVEL",
-          "PRIMARY_LEVEL_DESCRIPTION", "SECONDARY_LEVEL", "SECONDARY_LEVEL_DESCRIPTION", "MEASURE_ID",
-          "MEASURE_NAME", "MEASURE_VALUE")
+HEADER = (
+    "REPORTING_PERIOD_START",
+    "REPORTING_PERIOD_END",
+    "STATUS",
+    "BREAKDOWN",
+    "PRIMARY_LEVEL",
+    "PRIMARY_LEVEL_DESCRIPTION",
+    "SECONDARY_LEVEL",
+    "SECONDARY_LEVEL_DESCRIPTION",
+    "MEASURE_ID",
+    "MEASURE_NAME",
+    "MEASURE_VALUE",
+)
 ICB_BREAKDOWN = "ICB - GP Practice or Residence"
 ETHNICITY_BREAKDOWN = f"{ICB_BREAKDOWN}; Ethnicity (Higher Level)"
 NOT_STATED = "Not Stated/Not Known"
 # (id, name, rate per 100,000 adults of the White group, rate relative to White by NHS label)
 MEASURES = (
-    ("MHS01", "People in contact with services at the end of the reporting period", 2200.0,
-     {"White": 1.0, "Asian or Asian British": 0.65, "Black or Black British": 1.25, "Mixed": 1.3,
-      "Other Ethnic Groups": 0.9}),
-    ("MHS09", "People subject to detention at the end of the reporting period", 38.0,
-     {"White": 1.0, "Asian or Asian British": 1.25, "Black or Black British": 3.6, "Mixed": 2.0,
-      "Other Ethnic Groups": 2.4}),
-    ("MHS10", "People subject to CTO or conditional discharge at the end of the reporting period",
-     9.0,
-     {"White": 1.0, "Asian or Asian British": 1.6, "Black or Black British": 7.5, "Mixed": 2.6,
-      "Other Ethnic Groups": 3.0}),
+    (
+        "MHS01",
+        "People in contact with services at the end of the reporting period",
+        2200.0,
+        {
+            "White": 1.0,
+            "Asian or Asian British": 0.65,
+            "Black or Black British": 1.25,
+            "Mixed": 1.3,
+            "Other Ethnic Groups": 0.9,
+        },
+    ),
+    (
+        "MHS09",
+        "People subject to detention at the end of the reporting period",
+        38.0,
+        {
+            "White": 1.0,
+            "Asian or Asian British": 1.25,
+            "Black or Black British": 3.6,
+            "Mixed": 2.0,
+            "Other Ethnic Groups": 2.4,
+        },
+    ),
+    (
+        "MHS10",
+        "People subject to CTO or conditional discharge at the end of the reporting period",
+        9.0,
+        {
+            "White": 1.0,
+            "Asian or Asian British": 1.6,
+            "Black or Black British": 7.5,
+            "Mixed": 2.6,
+            "Other Ethnic Groups": 3.0,
+        },
+    ),
 )
-SUBJECT_TO_ACT = ("MHS08", "People subject to the Mental Health Act at the end of the reporting period")
+SUBJECT_TO_ACT = (
+    "MHS08",
+    "People subject to the Mental Health Act at the end of the reporting period",
+)
 SHORT_TERM_ORDERS_PER_100K = 1.5  # part of MHS08 that has no measure of its own here
 NOT_STATED_SHARE = 0.05  # records with no ethnicity, as a share of the known-ethnicity count
 MONTHS = tuple((2024 + (m > 12), (m - 1) % 12 + 1) for m in range(4, 16))  # April 2024 - March 2025
@@ -52,18 +91,29 @@ def _published(count: float) -> str:
     return "*" if n < 5 else str(5 * round(n / 5))
 
 
-def _group_counts(rng: random.Random, adults: float, place_level: float) -> dict[str, dict[str, float]]:
+def _group_counts(
+    rng: random.Random, adults: float, place_level: float
+) -> dict[str, dict[str, float]]:
     """{measure id: {NHS ethnic label: expected count}} for one ICB and month."""
     counts: dict[str, dict[str, float]] = {}
     for measure_id, _name, white_rate, relative in MEASURES:
-        per_group = {label: adults * share * white_rate * relative[label] * place_level / 1e5
-                     * rng.uniform(0.95, 1.05)
-                     for label, _code, share, _access in ETHNIC_GROUPS}
+        per_group = {
+            label: adults
+            * share
+            * white_rate
+            * relative[label]
+            * place_level
+            / 1e5
+            * rng.uniform(0.95, 1.05)
+            for label, _code, share, _access in ETHNIC_GROUPS
+        }
         per_group[NOT_STATED] = sum(per_group.values()) * NOT_STATED_SHARE * rng.uniform(0.8, 1.2)
         counts[measure_id] = per_group
     # subject to the Act = detained + on a CTO + on a short-term order
-    short_term = {label: adults * share * SHORT_TERM_ORDERS_PER_100K / 1e5
-                  for label, _code, share, _access in ETHNIC_GROUPS}
+    short_term = {
+        label: adults * share * SHORT_TERM_ORDERS_PER_100K / 1e5
+        for label, _code, share, _access in ETHNIC_GROUPS
+    }
     counts[SUBJECT_TO_ACT[0]] = {
         label: counts["MHS09"][label] + counts["MHS10"][label] + short_term.get(label, 0.0)
         for label in counts["MHS09"]
@@ -91,14 +141,53 @@ def write(out_dir: Path, rng: random.Random, scale: float) -> list[Path]:
             for measure_id in order:
                 total = sum(counts[measure_id].values())
                 england[measure_id] += total
-                writer.writerow([start, end, "Final", ICB_BREAKDOWN, icb, icb_name, "NONE", "NONE",
-                                 measure_id, names[measure_id], _published(total)])
+                writer.writerow(
+                    [
+                        start,
+                        end,
+                        "Final",
+                        ICB_BREAKDOWN,
+                        icb,
+                        icb_name,
+                        "NONE",
+                        "NONE",
+                        measure_id,
+                        names[measure_id],
+                        _published(total),
+                    ]
+                )
                 for label, count in counts[measure_id].items():
-                    writer.writerow([start, end, "Final", ETHNICITY_BREAKDOWN, icb, icb_name, label,
-                                     label, measure_id, names[measure_id], _published(count)])
+                    writer.writerow(
+                        [
+                            start,
+                            end,
+                            "Final",
+                            ETHNICITY_BREAKDOWN,
+                            icb,
+                            icb_name,
+                            label,
+                            label,
+                            measure_id,
+                            names[measure_id],
+                            _published(count),
+                        ]
+                    )
         for measure_id in order:
-            writer.writerow([start, end, "Final", "England", "England", "England", "NONE", "NONE",
-                             measure_id, names[measure_id], str(round(england[measure_id]))])
+            writer.writerow(
+                [
+                    start,
+                    end,
+                    "Final",
+                    "England",
+                    "England",
+                    "England",
+                    "NONE",
+                    "NONE",
+                    measure_id,
+                    names[measure_id],
+                    str(round(england[measure_id])),
+                ]
+            )
         path = folder / f"mhsds_monthly_{year}-{month:02d}.csv"
         path.write_text(buf.getvalue(), encoding="utf-8")
         written.append(path)

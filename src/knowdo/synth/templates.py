@@ -45,18 +45,33 @@ def _growth(year: int) -> float:
 
 
 def write_population(out_dir: Path, rng: random.Random, scale: float) -> list[Path]:
-    header = ["geography_code", "year", "sex", "age_band", "ethnicity", "imd_decile", "population", "source"]
+    header = [
+        "geography_code",
+        "year",
+        "sex",
+        "age_band",
+        "ethnicity",
+        "imd_decile",
+        "population",
+        "source",
+    ]
     written = []
     for country in BEING_COUNTRIES:
         rows = []
-        places = [(r.code, r.population_k) for r in country.regions] + [(country.iso3, country.national_population_k)]
+        places = [(r.code, r.population_k) for r in country.regions] + [
+            (country.iso3, country.national_population_k)
+        ]
         for code, pop_k in places:
             for year in YEARS:
                 for sex in SEXES:
                     for band in AGE_BANDS:
                         n = round(pop_k * 1000 * scale * AGE_SHARES[band] / 2 * _growth(year))
                         rows.append([code, year, sex, band, "", "", n, SOURCE])
-        written.append(_write_csv(out_dir / "population" / f"{country.iso3.lower()}_population.csv", header, rows))
+        written.append(
+            _write_csv(
+                out_dir / "population" / f"{country.iso3.lower()}_population.csv", header, rows
+            )
+        )
     rows = []
     adult_share = {b: AGE_SHARES[b] / sum(AGE_SHARES[a] for a in ADULT_BANDS) for b in ADULT_BANDS}
     for _arc, _name, icb, _icb_name, pop_k in ARC_AREAS:
@@ -68,8 +83,10 @@ def write_population(out_dir: Path, rng: random.Random, scale: float) -> list[Pa
                     for _label, code, share, _access in ETHNIC_GROUPS:
                         rows.append([icb, year, sex, band, code, "", round(base * share), SOURCE])
                         if ICB_DETAILED_ETHNICITY:
-                            rows += [[icb, year, sex, band, detailed, "", n, SOURCE]
-                                     for detailed, n in detailed_ethnic_split(code, round(base * share))]
+                            rows += [
+                                [icb, year, sex, band, detailed, "", n, SOURCE]
+                                for detailed, n in detailed_ethnic_split(code, round(base * share))
+                            ]
                     for _label, code, share, _access in IMD_DECILES:
                         rows.append([icb, year, sex, band, "", code, round(base * share), SOURCE])
     written.append(_write_csv(out_dir / "population" / "england_icb_population.csv", header, rows))
@@ -96,14 +113,34 @@ AGE_PREVALENCE = {"0-14": 0.35, "15-24": 1.2, "25-49": 1.3, "50+": 1.15}
 
 
 def write_prevalence(out_dir: Path, rng: random.Random, scale: float) -> list[Path]:
-    header = ["geography_code", "year", "condition", "sex", "age_band", "prevalence_percent",
-              "lower_percent", "upper_percent", "source"]
+    header = [
+        "geography_code",
+        "year",
+        "condition",
+        "sex",
+        "age_band",
+        "prevalence_percent",
+        "lower_percent",
+        "upper_percent",
+        "source",
+    ]
     rows = []
 
     def row(code, year, condition, sex, band, pct):
         width = pct * rng.uniform(0.12, 0.2)
-        rows.append([code, year, condition, sex, band, f"{pct:.2f}", f"{pct - width:.2f}", f"{pct + width:.2f}",
-                     "KnowDo synthetic sample (GBD-style estimates)"])
+        rows.append(
+            [
+                code,
+                year,
+                condition,
+                sex,
+                band,
+                f"{pct:.2f}",
+                f"{pct - width:.2f}",
+                f"{pct + width:.2f}",
+                "KnowDo synthetic sample (GBD-style estimates)",
+            ]
+        )
 
     for country in BEING_COUNTRIES:
         level = rng.uniform(0.85, 1.2)
@@ -134,37 +171,103 @@ BUDGET_LINES = (  # (line, area of need, share of the mental-health budget)
 def write_budgets(out_dir: Path, rng: random.Random, scale: float) -> list[Path]:
     """Mental-health budget lines per ministry: about 0.5-4% of health spending, far below the 10%
     floor the Being Initiative recommends, slowly rising; spent a little under allocated."""
-    header = ["country_code", "fiscal_year", "budget_line", "area_of_need", "amount", "currency",
-              "amount_type", "source_document"]
+    header = [
+        "country_code",
+        "fiscal_year",
+        "budget_line",
+        "area_of_need",
+        "amount",
+        "currency",
+        "amount_type",
+        "source_document",
+    ]
     written = []
     for country in BEING_COUNTRIES:
         rows = []
         per_capita_usd = rng.uniform(0.05, 2.5)
         for year in YEARS:
-            total_usd = per_capita_usd * country.national_population_k * 1000 * (1 + 0.08 * (year - 2021))
+            total_usd = (
+                per_capita_usd * country.national_population_k * 1000 * (1 + 0.08 * (year - 2021))
+            )
             for line, area, share in BUDGET_LINES:
                 allocated = total_usd * share * USD_RATE[country.currency]
                 spent = allocated * rng.uniform(0.82, 0.98)
                 doc = f"{year} health budget estimates, {country.ministry} (sample)"
-                rows.append([country.iso3, year, line, area, f"{allocated:,.0f}", country.currency, "allocated", doc])
+                rows.append(
+                    [
+                        country.iso3,
+                        year,
+                        line,
+                        area,
+                        f"{allocated:,.0f}",
+                        country.currency,
+                        "allocated",
+                        doc,
+                    ]
+                )
                 if year < YEARS[-1]:  # the last year's outturn is not known yet
-                    rows.append([country.iso3, year, line, area, f"{spent:,.0f}", country.currency, "spent", doc])
-        written.append(_write_csv(out_dir / "budgets" / f"{country.iso3.lower()}_mh_budget.csv", header, rows))
+                    rows.append(
+                        [
+                            country.iso3,
+                            year,
+                            line,
+                            area,
+                            f"{spent:,.0f}",
+                            country.currency,
+                            "spent",
+                            doc,
+                        ]
+                    )
+        written.append(
+            _write_csv(out_dir / "budgets" / f"{country.iso3.lower()}_mh_budget.csv", header, rows)
+        )
     return written
 
 
 NGOS = (  # (org id, name, country, regions, intervention)
-    ("KD-NGO-0042", "MindBridge Ghana (sample)", "GHA", ("GH-AA", "GH-NP"), "problem_management_plus"),
-    ("KD-NGO-0077", "Friendship Bench Pakistan (sample)", "PAK", ("PK-PB", "PK-SD"), "friendship_bench"),
+    (
+        "KD-NGO-0042",
+        "MindBridge Ghana (sample)",
+        "GHA",
+        ("GH-AA", "GH-NP"),
+        "problem_management_plus",
+    ),
+    (
+        "KD-NGO-0077",
+        "Friendship Bench Pakistan (sample)",
+        "PAK",
+        ("PK-PB", "PK-SD"),
+        "friendship_bench",
+    ),
 )
 
 
 def write_ngo(out_dir: Path, rng: random.Random, scale: float) -> list[Path]:
-    use_header = ["organisation_id", "country_code", "geography_code", "period", "intervention_code",
-                  "stratifier", "group_code", "people_reached", "sessions_delivered"]
-    out_header = ["organisation_id", "country_code", "period", "intervention_code", "instrument",
-                  "stratifier", "group_code", "people_assessed", "mean_score_before", "mean_score_after",
-                  "people_reliably_improved", "people_recovered"]
+    use_header = [
+        "organisation_id",
+        "country_code",
+        "geography_code",
+        "period",
+        "intervention_code",
+        "stratifier",
+        "group_code",
+        "people_reached",
+        "sessions_delivered",
+    ]
+    out_header = [
+        "organisation_id",
+        "country_code",
+        "period",
+        "intervention_code",
+        "instrument",
+        "stratifier",
+        "group_code",
+        "people_assessed",
+        "mean_score_before",
+        "mean_score_after",
+        "people_reliably_improved",
+        "people_recovered",
+    ]
     written = []
     for org, _name, country, regions, intervention in NGOS:
         use_rows, out_rows = [], []
@@ -173,29 +276,64 @@ def write_ngo(out_dir: Path, rng: random.Random, scale: float) -> list[Path]:
                 period = f"{year}-{month:02d}"
                 total_assessed = 0
                 for region in regions:
-                    reached = max(5, round(rng.uniform(150, 400) * scale * (1 + 0.1 * (year - 2023))))
+                    reached = max(
+                        5, round(rng.uniform(150, 400) * scale * (1 + 0.1 * (year - 2023)))
+                    )
                     female = round(reached * rng.uniform(0.58, 0.68))
-                    groups = [("all", "all", reached), ("sex", "F", female), ("sex", "M", reached - female)]
+                    groups = [
+                        ("all", "all", reached),
+                        ("sex", "F", female),
+                        ("sex", "M", reached - female),
+                    ]
                     shares = {"0-14": 0.03, "15-24": 0.27, "25-49": 0.52, "50+": 0.18}
                     counts = {b: round(reached * s) for b, s in shares.items()}
                     counts["25-49"] += reached - sum(counts.values())
                     groups += [("age_band", b, n) for b, n in counts.items()]
                     for stratifier, group, n in groups:
-                        use_rows.append([org, country, region, period, intervention, stratifier, group,
-                                         n, round(n * rng.uniform(3.5, 5.5))])
+                        use_rows.append(
+                            [
+                                org,
+                                country,
+                                region,
+                                period,
+                                intervention,
+                                stratifier,
+                                group,
+                                n,
+                                round(n * rng.uniform(3.5, 5.5)),
+                            ]
+                        )
                     total_assessed += round(reached * 0.6)
                 for instrument, before, maxscore in (("PHQ-9", 15.5, 27), ("GAD-7", 12.5, 21)):
                     female = round(total_assessed * 0.62)
-                    for stratifier, group, n, gap in (("all", "all", total_assessed, 0.0),
-                                                      ("sex", "F", female, 0.3),
-                                                      ("sex", "M", total_assessed - female, -0.4)):
+                    for stratifier, group, n, gap in (
+                        ("all", "all", total_assessed, 0.0),
+                        ("sex", "F", female, 0.3),
+                        ("sex", "M", total_assessed - female, -0.4),
+                    ):
                         b = min(maxscore, before + gap + rng.uniform(-0.5, 0.5))
                         a = b * rng.uniform(0.5, 0.62)
                         improved = round(n * rng.uniform(0.52, 0.62))
                         recovered = round(improved * rng.uniform(0.7, 0.85))
-                        out_rows.append([org, country, period, intervention, instrument, stratifier, group,
-                                         n, f"{b:.1f}", f"{a:.1f}", improved, recovered])
+                        out_rows.append(
+                            [
+                                org,
+                                country,
+                                period,
+                                intervention,
+                                instrument,
+                                stratifier,
+                                group,
+                                n,
+                                f"{b:.1f}",
+                                f"{a:.1f}",
+                                improved,
+                                recovered,
+                            ]
+                        )
         stem = org.lower().replace("-", "_")
-        written.append(_write_csv(out_dir / "ngo" / f"{stem}_service_use.csv", use_header, use_rows))
+        written.append(
+            _write_csv(out_dir / "ngo" / f"{stem}_service_use.csv", use_header, use_rows)
+        )
         written.append(_write_csv(out_dir / "ngo" / f"{stem}_outcomes.csv", out_header, out_rows))
     return written

@@ -11,19 +11,28 @@ KEYS = ("a", "b")
 def test_cells_are_trimmed_exactly_as_python_strips_them():
     cells = [" x ", "\u00a0y\u3000", "\x1cz\x1f", "\t\n", "", "  ", None, "a b", "\u200bq"]
     assert stripped(pa.array(cells, pa.string())).to_pylist() == [
-        (c.strip() or None) if c is not None else None for c in cells]
+        (c.strip() or None) if c is not None else None for c in cells
+    ]
 
 
 def test_copy_csv_quotes_every_string_and_leaves_null_unquoted():
-    table = pa.table({"n": pa.array([1, None], pa.int64()),
-                      "s": pa.array(['say "hi"\nthere', ""], pa.string()),
-                      "c": constant("k", 2, pa.string())})
+    table = pa.table(
+        {
+            "n": pa.array([1, None], pa.int64()),
+            "s": pa.array(['say "hi"\nthere', ""], pa.string()),
+            "c": constant("k", 2, pa.string()),
+        }
+    )
     assert bytes(copy_csv(table)) == b'1,"say ""hi""\nthere","k"\n,"","k"\n'
 
 
 def keys_table(pairs):
-    return pa.table({"a": pa.array([p[0] for p in pairs], pa.string()),
-                     "b": pa.array([p[1] for p in pairs], pa.string())})
+    return pa.table(
+        {
+            "a": pa.array([p[0] for p in pairs], pa.string()),
+            "b": pa.array([p[1] for p in pairs], pa.string()),
+        }
+    )
 
 
 def test_distinct_keys_flag_nothing_and_repeats_are_always_caught():
@@ -33,8 +42,13 @@ def test_distinct_keys_flag_nothing_and_repeats_are_always_caught():
         key_filter.add(keys_table(distinct[150_000:]))
         assert key_filter.repeated_keys() == set() and not key_filter.overflowed
         # repeats: within one slice, across slices of one table, across tables, with NULLs
-        key_filter.add(keys_table([("x", None), ("x", None), ("ou5", "p5")]
-                                  + [(f"new{i}", "n") for i in range(20_000)] + [("new3", "n")]))
+        key_filter.add(
+            keys_table(
+                [("x", None), ("x", None), ("ou5", "p5")]
+                + [(f"new{i}", "n") for i in range(20_000)]
+                + [("new3", "n")]
+            )
+        )
         assert key_filter.repeated_keys() == {("x", None), ("ou5", "p5"), ("new3", "n")}
 
 
@@ -46,7 +60,7 @@ def test_bloom_false_positives_are_dropped_by_counting_the_spilled_hashes():
     pairs = [(f"k{i}", "p") for i in range(5000)]
     with TinyKeyFilter(KEYS) as key_filter:
         for start in range(0, len(pairs), 500):
-            key_filter.add(keys_table(pairs[start:start + 500]))
+            key_filter.add(keys_table(pairs[start : start + 500]))
         key_filter.add(keys_table([("k17", "p"), ("k4999", "p"), ("fresh", None)]))
         assert len(key_filter._candidates) > 4000  # flagged by the saturated filter
         assert key_filter.repeated_keys() == {("k17", "p"), ("k4999", "p")}

@@ -106,25 +106,39 @@ def test_planted_faults_give_the_same_rows_and_rejections(tmp_path, small_blocks
     rows, rejections = assert_same(path, context())
     reasons = {r.reason.split(":")[0].split(" (")[0] for r in rejections}
     # the file really exercises the exact path, not only the vectorised one
-    assert {"negative count", "value is not a number", "categoryOptionCombo is missing",
-            "period starts in the future", "value is missing"} <= reasons
+    assert {
+        "negative count",
+        "value is not a number",
+        "categoryOptionCombo is missing",
+        "period starts in the future",
+        "value is missing",
+    } <= reasons
     # ids outside the mapping are out of scope, never rejections
     assert not any("unknown" in r.reason for r in rejections)
     unmapped = {i for o in OUT_OF_SCOPE[path, "row"] for i in o.ids}
-    assert {("data_element", "UNKNOWNDE01"), ("org_unit", "NoSuchOu999"),
-            ("category_option_combo", "cocX")} <= unmapped
+    assert {
+        ("data_element", "UNKNOWNDE01"),
+        ("org_unit", "NoSuchOu999"),
+        ("category_option_combo", "cocX"),
+    } <= unmapped
     assert len(rows) > 2500
     loaded = {r[0]: dict(zip(COLUMNS, r[1:])) for r in rows}
     padded = next(v for v in loaded.values() if v["period"] == "201403")
     assert (padded["data_element"], padded["org_unit"], padded["value"]) == (
-        "f7n9E0hX8qk", "Ou000000001", Decimal(8))
+        "f7n9E0hX8qk",
+        "Ou000000001",
+        Decimal(8),
+    )
 
 
 def test_mapping_without_combos_and_a_deleted_column(tmp_path, small_blocks):
     lines = ["dataElement,period,orgUnit,categoryOptionCombo,value,deleted,created"]
     flags = ["true", "no", "YES", "1", "0", " Yes ", "", "y"]
-    lines += [f"f7n9E0hX8qk,2020{m:02d},Ou000000003,any{m},{m},{flags[m % len(flags)]},"
-              f"2020-0{m % 9 + 1}-02" for m in range(1, 13)]
+    lines += [
+        f"f7n9E0hX8qk,2020{m:02d},Ou000000003,any{m},{m},{flags[m % len(flags)]},"
+        f"2020-0{m % 9 + 1}-02"
+        for m in range(1, 13)
+    ]
     lines += ["f7n9E0hX8qk,202101,Ou000000003,,,TRUE,", "f7n9E0hX8qk,202102,Ou000000003,,,false,"]
     path = tmp_path / "no_combos.csv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -142,16 +156,24 @@ def test_every_odd_record_has_as_many_cells_as_the_header():
     assert all(len(next(csv.reader([r.replace("\n", " ")]))) == width for r in ODD_RECORDS)
 
 
-@pytest.mark.parametrize(("content", "options"), [
-    (HEADER + "\nf7n9E0hX8qk,201201,Ou000000001,cocF,aoc,1,,,,,extra\n", {}),  # a cell too many
-    (HEADER + "\nf7n9E0hX8qk,201201,Ou000000001,cocF\n", {}),               # cells too few
-    (HEADER + "\nf7n9E0hX8qk,201201,Ou000000001,cocF,aoc,1,,,M\xe9ni\xe8re,\n", {}),  # not UTF-8
-    (HEADER + "\nf7n9E0hX8qk,201201,Ou000000001,cocF,aoc,1,,,ok,\n", {"encoding": "latin-1"}),
-    (HEADER.replace(",", ";") + "\nf7n9E0hX8qk;201201;Ou000000001;cocF;aoc;1;;;;\n",
-     {"delimiter": ";;"}),
-    ("dataelement,period,orgunit\nf7n9E0hX8qk,201201,Ou000000001\n", {}),  # header rejected
-    ("", {}),
-])
+@pytest.mark.parametrize(
+    ("content", "options"),
+    [
+        (HEADER + "\nf7n9E0hX8qk,201201,Ou000000001,cocF,aoc,1,,,,,extra\n", {}),  # a cell too many
+        (HEADER + "\nf7n9E0hX8qk,201201,Ou000000001,cocF\n", {}),  # cells too few
+        (
+            HEADER + "\nf7n9E0hX8qk,201201,Ou000000001,cocF,aoc,1,,,M\xe9ni\xe8re,\n",
+            {},
+        ),  # not UTF-8
+        (HEADER + "\nf7n9E0hX8qk,201201,Ou000000001,cocF,aoc,1,,,ok,\n", {"encoding": "latin-1"}),
+        (
+            HEADER.replace(",", ";") + "\nf7n9E0hX8qk;201201;Ou000000001;cocF;aoc;1;;;;\n",
+            {"delimiter": ";;"},
+        ),
+        ("dataelement,period,orgunit\nf7n9E0hX8qk,201201,Ou000000001\n", {}),  # header rejected
+        ("", {}),
+    ],
+)
 def test_what_pyarrow_would_read_differently_is_left_to_the_row_parser(tmp_path, content, options):
     path = tmp_path / "odd.csv"
     path.write_bytes(content.encode("latin-1"))
@@ -168,17 +190,36 @@ def test_a_nul_byte_after_the_first_block_is_left_to_the_row_parser(tmp_path, sm
 
 def test_a_declared_semicolon_delimiter_is_read(tmp_path):
     path = tmp_path / "semi.csv"
-    path.write_text(HEADER.replace(",", ";") + "\nf7n9E0hX8qk;201201;Ou000000001;cocF;aoc;"
-                    "1,5;;;a, b;\n", encoding="utf-8")
+    path.write_text(
+        HEADER.replace(",", ";") + "\nf7n9E0hX8qk;201201;Ou000000001;cocF;aoc;1,5;;;a, b;\n",
+        encoding="utf-8",
+    )
     rows, _ = assert_same(path, context(delimiter=";"))
     assert rows[0][6] == Decimal(15) and rows[0][10] == "a, b"
 
 
 def test_exact_rows_convert_to_the_schema():
     # the rows map_value loads keep their Python values' text form
-    row = (1, "de", "201201", "ou", None, None, Decimal("1E+3"), True, None,
-           datetime(2024, 1, 2, 3, 4, 5), None, "ind", "geo", None, None, date(2012, 1, 1), "month",
-           date(2012, 1, 31))
+    row = (
+        1,
+        "de",
+        "201201",
+        "ou",
+        None,
+        None,
+        Decimal("1E+3"),
+        True,
+        None,
+        datetime(2024, 1, 2, 3, 4, 5),
+        None,
+        "ind",
+        "geo",
+        None,
+        None,
+        date(2012, 1, 1),
+        "month",
+        date(2012, 1, 31),
+    )
     table = fast._as_table([row])
     assert table.schema == fast.SCHEMA
     (out,) = table.to_pylist()
@@ -186,4 +227,3 @@ def test_exact_rows_convert_to_the_schema():
     assert out["deleted"] is True and out["period_start"] == date(2012, 1, 1)
     assert out["period_end"] == date(2012, 1, 31)
     assert fast._as_table([]).num_rows == 0 and isinstance(fast._as_table([]), pa.Table)
-

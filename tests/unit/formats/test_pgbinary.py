@@ -10,10 +10,22 @@ from knowdo.formats._pgbinary import encode, session_zone, timestamp_micros
 
 
 def test_values_not_certain_here_are_left_for_the_csv_route():
-    table = pa.table({"row": pa.array(range(8), pa.int64()),
-                      "value": ["7", "1E+3", "-5", "+5", ".5", "1" * 65, "12.50", None],
-                      "stamp": ["2024-03-31 01:30:00", "2024-10-27 01:30:00", "2024-06-01 12:00:00",
-                                None, "not a time", None, "2024-01-01 00:00:00+02:00", None]})
+    table = pa.table(
+        {
+            "row": pa.array(range(8), pa.int64()),
+            "value": ["7", "1E+3", "-5", "+5", ".5", "1" * 65, "12.50", None],
+            "stamp": [
+                "2024-03-31 01:30:00",
+                "2024-10-27 01:30:00",
+                "2024-06-01 12:00:00",
+                None,
+                "not a time",
+                None,
+                "2024-01-01 00:00:00+02:00",
+                None,
+            ],
+        }
+    )
     zone = ZoneInfo("Europe/London")  # 2024-03-31 01:30 does not exist, 2024-10-27 01:30 twice
     data, rest = encode(table, ["bigint", "numeric", "timestamp with time zone"], zone)
     assert rest.column("row").to_pylist() == [0, 1, 2, 3, 4, 5]
@@ -46,15 +58,16 @@ def test_sliced_and_chunked_columns_encode_as_whole_ones():
     chunked = pa.concat_tables([whole.slice(0, 4), whole.slice(4)]).slice(2, 5)
     assert chunked.column("t").num_chunks == 2
     assert bytes(encode(chunked, types, None)[0]) == expected
-    rebuilt = pa.table({"t": values[2:7], "v": numbers[2:7],
-                        "n": pa.array(range(2, 7), pa.int64())})
+    rebuilt = pa.table(
+        {"t": values[2:7], "v": numbers[2:7], "n": pa.array(range(2, 7), pa.int64())}
+    )
     assert bytes(encode(rebuilt, types, None)[0]) == expected
 
 
 def test_a_block_whose_fields_all_have_one_width_is_one_matrix():
     table = pa.table({"t": ["ab", "cd"], "n": pa.array([1, 2], pa.int64())})
     data, _ = encode(table, ["text", "bigint"], None)
-    row = (b"\x00\x02" + b"\x00\x00\x00\x02" + b"%s" + b"\x00\x00\x00\x08" + b"\x00" * 7 + b"%s")
+    row = b"\x00\x02" + b"\x00\x00\x00\x02" + b"%s" + b"\x00\x00\x00\x08" + b"\x00" * 7 + b"%s"
     assert bytes(data) == row % (b"ab", b"\x01") + row % (b"cd", b"\x02")
 
 
@@ -68,8 +81,10 @@ def test_timestamps_read_in_bulk_equal_those_read_one_by_one(zone_name, odd):
     zone = ZoneInfo(zone_name)
     texts = []
     for _ in range(3000):
-        moment = datetime(1990, 1, 1) + timedelta(seconds=rng.randint(0, 40 * 365 * 86400),
-                                                  microseconds=rng.choice([0, rng.randint(0, 999999)]))
+        moment = datetime(1990, 1, 1) + timedelta(
+            seconds=rng.randint(0, 40 * 365 * 86400),
+            microseconds=rng.choice([0, rng.randint(0, 999999)]),
+        )
         kind = rng.random()
         if kind < 0.4:
             offset = timezone(timedelta(minutes=rng.choice([-570, -60, 0, 60, 180, 330, 765])))
@@ -82,6 +97,12 @@ def test_timestamps_read_in_bulk_equal_those_read_one_by_one(zone_name, odd):
     assert rest.column("t").to_pylist() == [t for t, ok in zip(texts, certain) if not ok]
     kept = [m for t, m, ok in zip(texts, expected, certain) if ok]
     reference = b"".join(
-        b"\x00\x01" + (b"\xff\xff\xff\xff" if m is None else b"\x00\x00\x00\x08"
-                       + m.to_bytes(8, "big", signed=True)) for m in kept)
+        b"\x00\x01"
+        + (
+            b"\xff\xff\xff\xff"
+            if m is None
+            else b"\x00\x00\x00\x08" + m.to_bytes(8, "big", signed=True)
+        )
+        for m in kept
+    )
     assert bytes(data) == reference

@@ -82,9 +82,13 @@ def test_outcomes_good_file():
     rows = rows_of("ngo-outcomes", FIXTURES / "ngo-outcomes_good.csv")
     assert len(rows) == 7
     assert rows[0]["mean_score_before"] == Decimal("15.8") and rows[0]["people_recovered"] == 187
-    assert rows[4]["suppressed_columns"] == ["people_assessed", "mean_score_before",
-                                             "mean_score_after", "people_reliably_improved",
-                                             "people_recovered"]
+    assert rows[4]["suppressed_columns"] == [
+        "people_assessed",
+        "mean_score_before",
+        "mean_score_after",
+        "people_reliably_improved",
+        "people_recovered",
+    ]
     assert {r["instrument"] for r in rows} == {"PHQ-9", "GAD-7"}
 
 
@@ -105,14 +109,19 @@ def test_population_with_and_without_its_optional_columns():
     assert full[0]["population"] == 14210 and full[4]["ethnicity"] is None
     minimal = rows_of("population", FIXTURES / "population_minimal.csv")
     assert [(r["sex"], r["population"], r["ethnicity"]) for r in minimal] == [
-        ("F", 5410220, None), ("M", 5502871, None)]
+        ("F", 5410220, None),
+        ("M", 5502871, None),
+    ]
 
 
 def test_prevalence_good_file_allows_a_missing_interval():
     rows = rows_of("prevalence", FIXTURES / "prevalence_good.csv")
     assert len(rows) == 6
     assert (rows[0]["lower_percent"], rows[0]["prevalence_percent"], rows[0]["upper_percent"]) == (
-        Decimal("5.1"), Decimal("5.9"), Decimal("6.8"))
+        Decimal("5.1"),
+        Decimal("5.9"),
+        Decimal("6.8"),
+    )
     assert rows[4]["lower_percent"] is None and rows[4]["upper_percent"] is None
 
 
@@ -154,8 +163,12 @@ def test_outcomes_bad_rows_break_counts_scores_codes_and_periods():
         3: ["people_reliably_improved exceeds people_assessed"],
         4: ["GAD-7 scores range from 0 to 21"],
         5: ["29 is above the maximum of 27"],
-        6: [("'PHQ9' is not in code list instruments (feeds/contracts/codelists.yml)"
-             " (allowed: GAD-7, PHQ-9)")],
+        6: [
+            (
+                "'PHQ9' is not in code list instruments (feeds/contracts/codelists.yml)"
+                " (allowed: GAD-7, PHQ-9)"
+            )
+        ],
         7: ["'abc' is not a number"],
         8: ["'2031-03' is in the future (received 2024-06-30)"],
     }
@@ -165,8 +178,14 @@ def test_budget_bad_rows():
     rejected, loaded = rejections_of("ministry-budget", FIXTURES / "ministry-budget_bad_rows.csv")
     assert loaded == [1]
     fields = {row: sorted(f for f, _ in problems) for row, problems in rejected.items()}
-    assert fields == {2: ["currency"], 3: ["area_of_need"], 4: ["amount"], 5: ["fiscal_year"],
-                      6: ["amount", "amount_type"], 7: ["country_code"]}
+    assert fields == {
+        2: ["currency"],
+        3: ["area_of_need"],
+        4: ["amount"],
+        5: ["fiscal_year"],
+        6: ["amount", "amount_type"],
+        7: ["country_code"],
+    }
     assert "write numbers without units or symbols" in dict(rejected[6])["amount"]
 
 
@@ -174,9 +193,15 @@ def test_population_bad_rows():
     rejected, loaded = rejections_of("population", FIXTURES / "population_bad_rows.csv")
     assert loaded == [1]
     fields = {row: [f for f, _ in problems] for row, problems in rejected.items()}
-    assert fields == {2: ["population"], 3: ["sex"], 4: ["age_band"], 5: ["imd_decile"],
-                      6: ["year"], 7: ["source"],
-                      8: ["geography_code,year,sex,age_band,ethnicity,imd_decile"]}
+    assert fields == {
+        2: ["population"],
+        3: ["sex"],
+        4: ["age_band"],
+        5: ["imd_decile"],
+        6: ["year"],
+        7: ["source"],
+        8: ["geography_code,year,sex,age_band,ethnicity,imd_decile"],
+    }
     assert "0 is below the minimum of 1" in rejected[2][0][1]
 
 
@@ -185,14 +210,22 @@ def test_prevalence_bad_rows():
     assert loaded == [1]
     fields = {row: [f for f, _ in problems] for row, problems in rejected.items()}
     interval = "lower_percent,prevalence_percent,upper_percent"
-    assert fields == {2: [interval], 3: ["prevalence_percent"], 4: ["condition"], 5: ["year"],
-                      6: [interval]}
+    assert fields == {
+        2: [interval],
+        3: ["prevalence_percent"],
+        4: ["condition"],
+        5: ["year"],
+        6: [interval],
+    }
 
 
 def test_an_invalid_first_row_does_not_hide_a_later_duplicate_of_a_valid_one(tmp_path):
     header = "geography_code,year,condition,sex,age_band,prevalence_percent,source"
-    rows = ["GHA,2021,depression,F,all,500,x", "GHA,2021,depression,F,all,5,x",
-            "GHA,2021,depression,F,all,6,x"]
+    rows = [
+        "GHA,2021,depression,F,all,500,x",
+        "GHA,2021,depression,F,all,5,x",
+        "GHA,2021,depression,F,all,6,x",
+    ]
     path = write(tmp_path, "\n".join([header, *rows, ""]))
     rejected, loaded = rejections_of("prevalence", path)
     assert loaded == [2] and "above the maximum" in rejected[1][0][1]
@@ -203,8 +236,11 @@ def test_an_invalid_first_row_does_not_hide_a_later_duplicate_of_a_valid_one(tmp
 
 
 def test_a_missing_required_column_rejects_the_file():
-    with pytest.raises(FileRejected, match=r"^header mismatch: missing required column\(s\) "
-                                           r"people_recovered of the ngo-outcomes template v1\.0\.0$"):
+    with pytest.raises(
+        FileRejected,
+        match=r"^header mismatch: missing required column\(s\) "
+        r"people_recovered of the ngo-outcomes template v1\.0\.0$",
+    ):
         parse("ngo-outcomes", FIXTURES / "ngo-outcomes_missing_column.csv")
 
 
@@ -234,12 +270,17 @@ def test_an_empty_file_is_rejected(tmp_path):
 
 
 def test_a_header_only_file_is_valid_and_empty(tmp_path):
-    assert parse("population", write(tmp_path, "geography_code,year,sex,age_band,population,source\n")) == []
+    assert (
+        parse("population", write(tmp_path, "geography_code,year,sex,age_band,population,source\n"))
+        == []
+    )
 
 
 def test_a_semicolon_file_reads_when_the_feed_declares_its_delimiter(tmp_path):
-    path = write(tmp_path, "geography_code;year;sex;age_band;population;source\n"
-                           "GHA;2024;F;0-14;5410220;UN WPP\n")
+    path = write(
+        tmp_path,
+        "geography_code;year;sex;age_band;population;source\nGHA;2024;F;0-14;5410220;UN WPP\n",
+    )
     with pytest.raises(FileRejected, match="header mismatch"):
         parse("population", path)
     assert isinstance(parse("population", path, delimiter=";")[0], Row)
@@ -262,14 +303,26 @@ def test_a_header_with_an_unknown_column_is_not_claimed_by_a_template():
     header = (FIXTURES / "ngo-outcomes_unknown_column.csv").read_text(encoding="utf-8")
     assert not spec.sniff(header)
     assert spec.sniff((FIXTURES / "ngo-outcomes_good.csv").read_text(encoding="utf-8"))
-    assert not spec.sniff((FIXTURES / "ngo-outcomes_missing_column.csv").read_text(encoding="utf-8"))
+    assert not spec.sniff(
+        (FIXTURES / "ngo-outcomes_missing_column.csv").read_text(encoding="utf-8")
+    )
 
 
 def knowdo_check(path):
     return subprocess.run(
-        [str(REPO / ".venv" / "bin" / "knowdo"), "check", str(path), "--format",
-         "knowdo-ngo-outcomes-csv", "--json"],
-        check=False, capture_output=True, text=True, timeout=120, env=os.environ.copy(),
+        [
+            str(REPO / ".venv" / "bin" / "knowdo"),
+            "check",
+            str(path),
+            "--format",
+            "knowdo-ngo-outcomes-csv",
+            "--json",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ.copy(),
     )
 
 
@@ -285,7 +338,10 @@ def test_knowdo_check_exit_codes_for_a_submitter():
     assert (report["rows_valid"], report["rows_rejected"]) == (1, 7)
     first = report["errors"][0]
     assert (first["row"], first["field"], first["reason"]) == (
-        2, "people_recovered,people_assessed", "people_recovered exceeds people_assessed")
+        2,
+        "people_recovered,people_assessed",
+        "people_recovered exceeds people_assessed",
+    )
 
     unreadable = knowdo_check(FIXTURES / "ngo-outcomes_missing_column.csv")
     assert unreadable.returncode == 2 and unreadable.stdout == ""

@@ -28,8 +28,13 @@ def write_json(tmp_path, doc, name="grants.json"):
 
 
 def grant(**fields):
-    base = {"id": "360G-T-1", "title": "t", "currency": "GBP", "amountAwarded": 10,
-            "awardDate": "2024-01-31"}
+    base = {
+        "id": "360G-T-1",
+        "title": "t",
+        "currency": "GBP",
+        "amountAwarded": 10,
+        "awardDate": "2024-01-31",
+    }
     return {**base, **fields}
 
 
@@ -59,12 +64,15 @@ def test_real_package_first_grant_values():
         "grant_programme_title": "Human Rights, particularly access to justice",
     }
     # the publisher's own mojibake is kept verbatim (raw is what was sent)
-    assert first["description"].startswith("A restricted grant of \u00c2\u00a3100,000 towards wave 1")
+    assert first["description"].startswith(
+        "A restricted grant of \u00c2\u00a3100,000 towards wave 1"
+    )
     assert first["beneficiary_country_codes"] is None and first["classifications"] is None
     # everything else is kept: regrant type, organisations whole, GrantNav's additional data
     assert first["extra"]["regrantType"] == "FRG030"
     assert first["extra"]["recipientOrganization"] == [
-        {"id": "GB-CHC-1126147", "name": "Access to Justice Foundation"}]
+        {"id": "GB-CHC-1126147", "name": "Access to Justice Foundation"}
+    ]
     assert first["extra"]["additional_data"]["recipientOrgInfos"][0]["charityNumber"] == "1126147"
     assert "id" not in first["extra"] and "amountAwarded" not in first["extra"]
 
@@ -77,7 +85,9 @@ def test_real_package_grant_with_decimal_amount_locations_and_planned_dates():
     assert (calton["recipient_org_id"], calton["funding_org_id"]) == (None, "GB-SC-SC022910")
     assert calton["beneficiary_country_codes"] == ["GB"]
     assert (calton["planned_start_date"], calton["planned_end_date"]) == (
-        date(2015, 12, 7), date(2015, 12, 21))
+        date(2015, 12, 7),
+        date(2015, 12, 21),
+    )
     assert calton["extra"]["recipientIndividual"]  # a grant to an individual: kept as sent
     # the grant programme " " is blank, not a title
     assert rows["360G-WilliamGrantFdn-FR-000000402"]["grant_programme_title"] is None
@@ -90,36 +100,48 @@ def test_json_extra_serialises_numbers_as_json_numbers():
 
 
 def test_json_contract_breaches_are_rejected_and_the_rest_loads(tmp_path):
-    doc = {"grants": [
-        grant(id="G-1", awardDate="31/01/2024", amountAwarded="1,500"),
-        grant(id=""),
-        grant(id="G-3", amountAwarded="ten"),
-        grant(id="G-4", amountAwarded=-5),
-        grant(id="G-5", awardDate="2024-13-01"),
-        grant(id="G-6", awardDate=None),
-        grant(id="G-1"),
-        grant(id="G-8", plannedDates=[{"startDate": "soon"}]),
-        "not an object",
-        grant(id="G-10", amountAwarded=0.5),
-    ]}
+    doc = {
+        "grants": [
+            grant(id="G-1", awardDate="31/01/2024", amountAwarded="1,500"),
+            grant(id=""),
+            grant(id="G-3", amountAwarded="ten"),
+            grant(id="G-4", amountAwarded=-5),
+            grant(id="G-5", awardDate="2024-13-01"),
+            grant(id="G-6", awardDate=None),
+            grant(id="G-1"),
+            grant(id="G-8", plannedDates=[{"startDate": "soon"}]),
+            "not an object",
+            grant(id="G-10", amountAwarded=0.5),
+        ]
+    }
     items = list(parse_json(write_json(tmp_path, doc), ParseContext()))
     rows = [as_dict(i) for i in items if isinstance(i, Row)]
     assert [(r["grant_id"], r["amount_awarded"], r["award_date"]) for r in rows] == [
-        ("G-1", Decimal(1500), date(2024, 1, 31)), ("G-10", Decimal("0.5"), date(2024, 1, 31))]
+        ("G-1", Decimal(1500), date(2024, 1, 31)),
+        ("G-10", Decimal("0.5"), date(2024, 1, 31)),
+    ]
     rejections = [(i.row, i.field, i.value) for i in items if isinstance(i, Rejection)]
     assert rejections == [
-        (2, "id", None), (3, "amountAwarded", "ten"), (4, "amountAwarded", "-5"),
-        (5, "awardDate", "2024-13-01"), (6, "awardDate", None), (7, "id", "G-1"),
-        (8, "plannedDates.startDate", "soon"), (9, None, "not an object"),
+        (2, "id", None),
+        (3, "amountAwarded", "ten"),
+        (4, "amountAwarded", "-5"),
+        (5, "awardDate", "2024-13-01"),
+        (6, "awardDate", None),
+        (7, "id", "G-1"),
+        (8, "plannedDates.startDate", "soon"),
+        (9, None, "not an object"),
     ]
 
 
-@pytest.mark.parametrize("text, message", [
-    ('{"grants": [{"id": "G-1", "amountAwarded": 1', "not valid JSON"),
-    ("Identifier,Title\nG-1,x\n", "not valid JSON"),
-    ('{"dataValues": []}', "no 'grants' array"),
-    ("[]", "no 'grants' array"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('{"grants": [{"id": "G-1", "amountAwarded": 1', "not valid JSON"),
+        ("Identifier,Title\nG-1,x\n", "not valid JSON"),
+        ('{"dataValues": []}', "no 'grants' array"),
+        ("[]", "no 'grants' array"),
+    ],
+)
 def test_unreadable_json_packages_are_rejected(tmp_path, text, message):
     with pytest.raises(FileRejected, match=message):
         list(parse_json(write_json(tmp_path, text), ParseContext()))
@@ -137,14 +159,22 @@ def test_csv_in_the_column_title_convention():
     assert first["description"] == "Weekly peer support groups.\nDelivered with schools in Salford."
     assert (first["amount_awarded"], first["award_date"]) == (Decimal(1500), date(2024, 4, 1))
     assert (first["recipient_org_id"], first["recipient_org_name"]) == (
-        "GB-CHC-1000001", "Example Mind")
-    assert (first["funding_org_id"], first["funding_org_name"]) == ("GB-GOR-KD1", "KnowDo Test Fund")
+        "GB-CHC-1000001",
+        "Example Mind",
+    )
+    assert (first["funding_org_id"], first["funding_org_name"]) == (
+        "GB-GOR-KD1",
+        "KnowDo Test Fund",
+    )
     assert first["grant_programme_title"] == "Children and young people"
     assert first["beneficiary_country_codes"] == ["GB"]  # 'GB' and 'gb' are one country
     assert (first["planned_start_date"], first["planned_end_date"]) == (
-        date(2024, 5, 1), date(2025, 4, 30))
+        date(2024, 5, 1),
+        date(2025, 4, 30),
+    )
     assert first["classifications"] == [
-        {"vocabulary": "KnowDo area of need", "code": "cyp", "title": "Children and young people"}]
+        {"vocabulary": "KnowDo area of need", "code": "cyp", "title": "Children and young people"}
+    ]
     assert first["extra"]["Recipient Org:Charity Number"] == "1000001"
     assert first["extra"]["Planned Dates:Duration (months)"] == "12"
     assert first["extra"]["Beneficiary Location:1:Name"] == "Manchester"
@@ -180,8 +210,11 @@ def test_csv_without_the_required_columns_is_rejected(tmp_path):
 
 def test_csv_in_a_declared_encoding(tmp_path):
     path = tmp_path / "grants.csv"
-    path.write_bytes("Identifier,Title,Amount Awarded,Award Date\r\nG-1,Caf\xe9 club,5,01/02/2024\r\n"
-                     .encode("latin-1"))
+    path.write_bytes(
+        "Identifier,Title,Amount Awarded,Award Date\r\nG-1,Caf\xe9 club,5,01/02/2024\r\n".encode(
+            "latin-1"
+        )
+    )
     (row,) = parse_csv(path, ParseContext(options={"encoding": "latin-1"}))
     assert as_dict(row)["title"] == "Caf\u00e9 club"
     with pytest.raises(FileRejected, match="not valid utf-8"):
@@ -189,7 +222,10 @@ def test_csv_in_a_declared_encoding(tmp_path):
 
 
 def test_formats_are_registered_and_sniffed():
-    assert FORMATS["360giving-json"].raw_table == FORMATS["360giving-csv"].raw_table == (
-        "raw.threesixtygiving_grants")
+    assert (
+        FORMATS["360giving-json"].raw_table
+        == FORMATS["360giving-csv"].raw_table
+        == ("raw.threesixtygiving_grants")
+    )
     assert detect_format(REAL_JSON) == "360giving-json"
     assert detect_format(CSV) == "360giving-csv"

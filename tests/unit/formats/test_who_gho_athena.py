@@ -17,8 +17,11 @@ TODAY = date(2026, 1, 1)
 
 
 def rows(path=FIXTURE):
-    return [dict(zip(COLUMNS, r.values), row=r.row) for r in parse_csv(path, ParseContext(today=TODAY))
-            if isinstance(r, Row)]
+    return [
+        dict(zip(COLUMNS, r.values), row=r.row)
+        for r in parse_csv(path, ParseContext(today=TODAY))
+        if isinstance(r, Row)
+    ]
 
 
 def test_the_older_layout_is_detected():
@@ -29,16 +32,26 @@ def test_countries_carry_their_code_and_region_aggregates_do_not():
     by_row = {r["row"]: r for r in rows()}
     assert len(by_row) == 9
     afg = by_row[1]
-    assert (afg["export_layout"], afg["indicator_code"], afg["spatial_type"], afg["spatial_code"],
-            afg["country_code"], afg["parent_location_code"]) == (
-        "athena", "MH_6", "COUNTRY", "AFG", "AFG", "EMR")
+    assert (
+        afg["export_layout"],
+        afg["indicator_code"],
+        afg["spatial_type"],
+        afg["spatial_code"],
+        afg["country_code"],
+        afg["parent_location_code"],
+    ) == ("athena", "MH_6", "COUNTRY", "AFG", "AFG", "EMR")
     assert afg["value_numeric"] == Decimal("0.2312") and afg["value_text"] == "0.23"
     assert afg["indicator_name"].startswith("Psychiatrists")
     # a WHO region, an income group and the world: loaded at their own level, never as countries
-    levels = {r: (by_row[r]["spatial_type"], by_row[r]["spatial_code"], by_row[r]["country_code"])
-              for r in (5, 6, 7)}
-    assert levels == {5: ("REGION", "AFR", None), 6: ("WORLDBANKINCOMEGROUP", "WB_LI", None),
-                      7: ("GLOBAL", "GLOBAL", None)}
+    levels = {
+        r: (by_row[r]["spatial_type"], by_row[r]["spatial_code"], by_row[r]["country_code"])
+        for r in (5, 6, 7)
+    }
+    assert levels == {
+        5: ("REGION", "AFR", None),
+        6: ("WORLDBANKINCOMEGROUP", "WB_LI", None),
+        7: ("GLOBAL", "GLOBAL", None),
+    }
     assert by_row[5]["parent_location_code"] is None
 
 
@@ -52,15 +65,21 @@ def test_no_data_and_empty_values_are_missing_never_zero():
 def test_a_year_range_keeps_its_first_and_last_day_and_other_dimensions():
     tza = next(r for r in rows() if r["spatial_code"] == "TZA")
     assert (tza["period"], tza["period_start"], tza["period_end"]) == (
-        2015, date(2011, 1, 1), date(2015, 12, 31))
+        2015,
+        date(2011, 1, 1),
+        date(2015, 12, 31),
+    )
     assert (tza["dim1_type"], tza["dim1_code"]) == ("SEX", "BTSX")
 
 
-@pytest.mark.parametrize(("cells", "field", "reason"), [
-    ({"COUNTRY (CODE)": "Ghana"}, "COUNTRY (CODE)", "ISO 3166-1 alpha-3"),
-    ({"YEAR (CODE)": "2099", "YEAR (DISPLAY)": "2099"}, "YEAR (CODE)", "in the future"),
-    ({"Numeric": "lots"}, "Numeric", "not a number"),
-])
+@pytest.mark.parametrize(
+    ("cells", "field", "reason"),
+    [
+        ({"COUNTRY (CODE)": "Ghana"}, "COUNTRY (CODE)", "ISO 3166-1 alpha-3"),
+        ({"YEAR (CODE)": "2099", "YEAR (DISPLAY)": "2099"}, "YEAR (CODE)", "in the future"),
+        ({"Numeric": "lots"}, "Numeric", "not a number"),
+    ],
+)
 def test_bad_rows_are_rejected_naming_the_athena_column(tmp_path, cells, field, reason):
     header, first = FIXTURE.read_text(encoding="utf-8").splitlines()[:2]
     import csv

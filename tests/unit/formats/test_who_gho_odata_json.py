@@ -16,13 +16,24 @@ from knowdo.formats.who_gho import COLUMNS, parse_csv, parse_odata_json
 MH_6 = Path(__file__).resolve().parents[2] / "fixtures" / "who_gho" / "MH_6.csv"
 TODAY = date(2026, 1, 1)
 # the API CSV's column -> the OData API's field
-ODATA = {"Id": "Id", "IndicatorCode": "IndicatorCode", "SpatialDimension": "SpatialDimType",
-         "SpatialDimensionValueCode": "SpatialDim", "TimeDimension": "TimeDimType",
-         "TimeDim": "TimeDim", "DisaggregatingDimension1": "Dim1Type",
-         "DisaggregatingDimension1ValueCode": "Dim1", "Value": "Value",
-         "NumericValue": "NumericValue", "Low": "Low", "High": "High", "Comments": "Comments",
-         "Date": "Date", "TimeDimensionBegin": "TimeDimensionBegin",
-         "TimeDimensionEnd": "TimeDimensionEnd"}
+ODATA = {
+    "Id": "Id",
+    "IndicatorCode": "IndicatorCode",
+    "SpatialDimension": "SpatialDimType",
+    "SpatialDimensionValueCode": "SpatialDim",
+    "TimeDimension": "TimeDimType",
+    "TimeDim": "TimeDim",
+    "DisaggregatingDimension1": "Dim1Type",
+    "DisaggregatingDimension1ValueCode": "Dim1",
+    "Value": "Value",
+    "NumericValue": "NumericValue",
+    "Low": "Low",
+    "High": "High",
+    "Comments": "Comments",
+    "Date": "Date",
+    "TimeDimensionBegin": "TimeDimensionBegin",
+    "TimeDimensionEnd": "TimeDimensionEnd",
+}
 
 
 def odata_json(tmp_path, extra=()) -> Path:
@@ -34,8 +45,15 @@ def odata_json(tmp_path, extra=()) -> Path:
                 fact["NumericValue"] = float(fact["NumericValue"])  # a JSON number, as served
             facts.append(fact)
     path = tmp_path / "MH_6.json"
-    path.write_text(json.dumps({"@odata.context": "https://ghoapi.azureedge.net/api/$metadata#MH_6",
-                                "value": facts + list(extra)}), encoding="utf-8")
+    path.write_text(
+        json.dumps(
+            {
+                "@odata.context": "https://ghoapi.azureedge.net/api/$metadata#MH_6",
+                "value": facts + list(extra),
+            }
+        ),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -56,23 +74,43 @@ def test_the_odata_json_gives_the_rows_of_the_same_facts_as_csv(tmp_path):
 
 
 def test_aggregates_and_no_data_in_odata_json(tmp_path):
-    region = {"IndicatorCode": "MH_6", "SpatialDimType": "REGION", "SpatialDim": "AFR",
-              "TimeDim": 2016, "NumericValue": 0.05, "Value": "0.05"}
-    missing = {"IndicatorCode": "MH_6", "SpatialDimType": "COUNTRY", "SpatialDim": "SLE",
-               "TimeDim": 2014, "NumericValue": None, "Value": "No data"}  # (2017 is in MH_6)
-    items = list(parse_odata_json(odata_json(tmp_path, [region, missing]),
-                                  ParseContext(today=TODAY)))
+    region = {
+        "IndicatorCode": "MH_6",
+        "SpatialDimType": "REGION",
+        "SpatialDim": "AFR",
+        "TimeDim": 2016,
+        "NumericValue": 0.05,
+        "Value": "0.05",
+    }
+    missing = {
+        "IndicatorCode": "MH_6",
+        "SpatialDimType": "COUNTRY",
+        "SpatialDim": "SLE",
+        "TimeDim": 2014,
+        "NumericValue": None,
+        "Value": "No data",
+    }  # (2017 is in MH_6)
+    items = list(
+        parse_odata_json(odata_json(tmp_path, [region, missing]), ParseContext(today=TODAY))
+    )
     assert all(isinstance(i, Row) for i in items)
-    rows = {(v["spatial_code"], v["period"]): v for v in
-            (dict(zip(COLUMNS, i.values)) for i in items)}
-    assert (rows["AFR", 2016]["spatial_type"], rows["AFR", 2016]["country_code"]) == ("REGION", None)
+    rows = {
+        (v["spatial_code"], v["period"]): v for v in (dict(zip(COLUMNS, i.values)) for i in items)
+    }
+    assert (rows["AFR", 2016]["spatial_type"], rows["AFR", 2016]["country_code"]) == (
+        "REGION",
+        None,
+    )
     assert rows["SLE", 2014]["value_numeric"] is None and rows["SLE", 2014]["is_suppressed"] is True
 
 
-@pytest.mark.parametrize(("content", "reason"), [
-    ('{"value": [{"IndicatorCode": "MH_6"', "not valid JSON"),
-    ('{"@odata.context": "x", "other": []}', "no 'value' array"),
-])
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ('{"value": [{"IndicatorCode": "MH_6"', "not valid JSON"),
+        ('{"@odata.context": "x", "other": []}', "no 'value' array"),
+    ],
+)
 def test_unreadable_odata_files_are_rejected_whole(tmp_path, content, reason):
     path = tmp_path / "x.json"
     path.write_text(content, encoding="utf-8")
@@ -81,8 +119,13 @@ def test_unreadable_odata_files_are_rejected_whole(tmp_path, content, reason):
 
 
 def test_a_bad_fact_is_rejected_naming_the_odata_field(tmp_path):
-    bad = {"IndicatorCode": "MH_6", "SpatialDimType": "COUNTRY", "SpatialDim": "Ghana",
-           "TimeDim": 2016, "NumericValue": 1}
+    bad = {
+        "IndicatorCode": "MH_6",
+        "SpatialDimType": "COUNTRY",
+        "SpatialDim": "Ghana",
+        "TimeDim": 2016,
+        "NumericValue": 1,
+    }
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({"value": [bad]}), encoding="utf-8")
     (item,) = parse_odata_json(path, ParseContext(today=TODAY))
