@@ -295,5 +295,12 @@ def synth(seed: int, scale: float, out_dir: Path) -> None:
         out.print(f"wrote {path}")
 
 
+# --- issue 15: implementation impact (`knowdo evaluate its|did`); the logic is in knowdo.impact ---
+from knowdo.impact.cli import evaluate
+
+main.add_command(evaluate)
+# --- end issue 15 ---
+
+
 if __name__ == "__main__":
     main()
