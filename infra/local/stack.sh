@@ -478,6 +478,12 @@ check_ports() {
   if [ "$KNOWDO_START_SUPERSET" != 0 ] && ! program_running superset; then
     port_taken "$KNOWDO_SUPERSET_PORT" && die_port "$KNOWDO_SUPERSET_PORT" superset KNOWDO_SUPERSET_PORT
   fi
+  # issue 12: Airflow's log-server ports (env.sh, per stack). No service of the stack binds them
+  # (--skip-serve-logs), so a listener there is someone else's: the api-server would ask it for logs.
+  port_taken "$AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT" \
+    && die_port "$AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT" "Airflow's worker log server" KNOWDO_AIRFLOW_WORKER_LOG_PORT
+  port_taken "$AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT" \
+    && die_port "$AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT" "Airflow's triggerer log server" KNOWDO_AIRFLOW_TRIGGER_LOG_PORT
   return 0
 }
 
