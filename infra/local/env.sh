@@ -108,6 +108,22 @@ export AIRFLOW_HOME KNOWDO_AIRFLOW_PORT KNOWDO_AIRFLOW_URL AIRFLOW__DATABASE__SQ
 export AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FOLDER_PERMISSIONS AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FILE_PERMISSIONS
 : "${KNOWDO_AIRFLOW_ADMIN_PASSWORD:=admin}"
 export KNOWDO_AIRFLOW_ADMIN_PASSWORD
+# --- issue 12: Airflow's log-server ports, per stack ---------------------------------------------
+# The scheduler and triggerer run no log server here (--skip-serve-logs, issue 11), but the api-server
+# still asks http://<host>:<port> for a running task's log: with Airflow's fixed defaults (8793, 8794)
+# two stacks on one machine would ask (and, with log servers on, bind) the same ports. Derived from
+# KNOWDO_AIRFLOW_PORT (8080 -> 8793/8794, Airflow's own defaults); `stack.sh start` checks them free.
+# (below it, -714 and -713, when the Airflow port is within 714 of the last port, 65535)
+if [ "$((KNOWDO_AIRFLOW_PORT + 714))" -le 65535 ]; then _knowdo_log_port=$((KNOWDO_AIRFLOW_PORT + 713))
+else _knowdo_log_port=$((KNOWDO_AIRFLOW_PORT - 714)); fi
+: "${KNOWDO_AIRFLOW_WORKER_LOG_PORT:=$_knowdo_log_port}"
+: "${KNOWDO_AIRFLOW_TRIGGER_LOG_PORT:=$((KNOWDO_AIRFLOW_WORKER_LOG_PORT + 1))}"
+unset _knowdo_log_port
+: "${AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT:=$KNOWDO_AIRFLOW_WORKER_LOG_PORT}"
+: "${AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT:=$KNOWDO_AIRFLOW_TRIGGER_LOG_PORT}"
+export KNOWDO_AIRFLOW_WORKER_LOG_PORT KNOWDO_AIRFLOW_TRIGGER_LOG_PORT \
+  AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT
+# --- end issue 12 log-server ports
 
 # --- Superset ---------------------------------------------------------------------------------------
 : "${KNOWDO_SUPERSET_VENV:=$KNOWDO_HOME/.venvs/superset}"

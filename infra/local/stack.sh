@@ -379,7 +379,26 @@ $(sup_program knowdo-watchdog "$VENV/bin/python" -m knowdo.watchdog)"
 
 # The services inherit supervisord's environment (env.sh and .env): a supervisord started with another
 # one is restarted, so a changed setting reaches every service.
-stack_env_hash() { env | grep -E '^(KNOWDO_|AIRFLOW|SUPERSET_|DBT_|GX_|PG)' | sort | sha256sum | cut -c1-16; }
+# --- issue 12: only the settings the services read count ------------------------------------------
+# Every AIRFLOW* variable (Airflow reads AIRFLOW__<SECTION>__<KEY>, AIRFLOW_CONN_*, AIRFLOW_HOME), and
+# the KNOWDO_/SUPERSET_/DBT_/GX_ names that the services' code (src, dags, superset, dbt_project), env.sh
+# or .env.example mention. A variable only a caller uses (a test's KNOWDO_FUZZ_EXAMPLES, a psql call's
+# PGOPTIONS) no longer restarts every service.
+stack_setting_names() {
+  grep -rhoE '\b(KNOWDO|SUPERSET|DBT|GX)_[A-Z0-9_]+' "$KNOWDO_HOME/src" "$KNOWDO_HOME/dags" \
+    "$KNOWDO_HOME/superset" "$KNOWDO_HOME/dbt_project" "$KNOWDO_HOME/infra/local/env.sh" \
+    "$KNOWDO_HOME/.env.example" 2>/dev/null | sort -u
+}
+stack_env_hash() {
+  local name
+  {
+    env | grep -E '^AIRFLOW' || true
+    for name in $(stack_setting_names); do
+      if [ -n "${!name+x}" ]; then printf '%s=%s\n' "$name" "${!name}"; fi
+    done
+  } | sort | sha256sum | cut -c1-16
+}
+# --- end issue 12 settings hash
 
 ensure_supervisord() {
   mkdir -p "$RUN_DIR" "$LOG_DIR"
@@ -478,6 +497,12 @@ check_ports() {
   if [ "$KNOWDO_START_SUPERSET" != 0 ] && ! program_running superset; then
     port_taken "$KNOWDO_SUPERSET_PORT" && die_port "$KNOWDO_SUPERSET_PORT" superset KNOWDO_SUPERSET_PORT
   fi
+  # issue 12: Airflow's log-server ports (env.sh, per stack). No service of the stack binds them
+  # (--skip-serve-logs), so a listener there is someone else's: the api-server would ask it for logs.
+  port_taken "$AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT" \
+    && die_port "$AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT" "Airflow's worker log server" KNOWDO_AIRFLOW_WORKER_LOG_PORT
+  port_taken "$AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT" \
+    && die_port "$AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT" "Airflow's triggerer log server" KNOWDO_AIRFLOW_TRIGGER_LOG_PORT
   return 0
 }
 

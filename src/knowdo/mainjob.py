@@ -6,6 +6,7 @@ Triggers the ingest DAG on the bundled sample feeds, waits for the Asset-schedul
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -201,12 +202,52 @@ def marts_published(settings: Settings) -> bool:
         ) and bool(conn.execute("select to_regclass('marts.fct_service_use')").fetchone()[0])
 
 
-def run(settings: Settings | None = None) -> None:
-    settings = settings or Settings.from_env()
+def superset_log(settings: Settings) -> str:
+    log = settings.local_dir / "log" / "superset.log"
+    home = Path(os.environ.get("KNOWDO_HOME", Path.cwd()))
+    return str(log.relative_to(home)) if log.is_relative_to(home) else str(log)
+
+
+def check_superset_running(settings: Settings, refused_for: float = 20.0) -> None:
+    """Fail before the pipeline runs when nothing answers at Superset's address (issue 12: the job
+    used to run the whole pipeline, then wait 180 s, before saying Superset was down). A Superset
+    that answers at all, even 503 while it starts, passes: the import step waits for it."""
+    import requests
+
+    url = os.environ.get("KNOWDO_SUPERSET_URL", "http://127.0.0.1:8088").rstrip("/")
+    refused_since = time.monotonic()
+    while True:
+        try:
+            requests.get(f"{url}/health", timeout=5)
+            return
+        except requests.ConnectionError:
+            if time.monotonic() - refused_since >= refused_for:
+                raise MainJobFailed(
+                    f"Superset is not running: nothing answers at {url} (connection refused for"
+                    f" {refused_for:.0f}s); its log: {superset_log(settings)}. `make status` shows"
+                    " its state; `make up` (or `bash infra/local/stack.sh start-superset`) starts"
+                    " it. Nothing was triggered: rerun the main job once Superset is up."
+                ) from None
+        except requests.RequestException:
+            return  # something answers (slowly): the import step waits for it
+        time.sleep(2)
+
+
+def airflow_ready(settings: Settings) -> AirflowClient:
+    """The main job's first Airflow calls: log in, wait for both DAGs, unpause them (issue 12: on a
+    freshly booted machine these failed with HTTP 401; tests/faults/test_transform_faults.py runs them
+    under a young monotonic clock)."""
     client = AirflowClient(settings.airflow_url, settings.airflow_user, settings.airflow_password)
     wait_for_dags(client)
     for dag_id in (INGEST, TRANSFORM):
         client.unpause(dag_id)
+    return client
+
+
+def run(settings: Settings | None = None) -> None:
+    settings = settings or Settings.from_env()
+    check_superset_running(settings)
+    client = airflow_ready(settings)
     started = datetime.now(UTC).isoformat()
     ingest = client.trigger(INGEST)
     console.print(
@@ -237,8 +278,6 @@ def import_dashboards() -> None:
             client.login()
             client.import_assets()
         with console.status("applying Superset roles and row-level security (superset/access.yml)"):
-            import os
-
             from knowdo.superset_access import (
                 apply_access,
                 default_access_file,

@@ -11,114 +11,28 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
-from datetime import datetime
 
-import psutil
 import pytest
 
-from knowdo.airflow_api import AirflowAPIError
 from knowdo.db import connect
 from tests.conftest import REPO
-from tests.faults.conftest import fingerprint_now
+from tests.faults.conftest import (
+    INGEST,
+    TRANSFORM,
+    alerts,
+    alive,
+    all_running,
+    db_now,
+    fingerprint_now,
+    outage,
+    run_to_the_end,
+    services_came_back,
+    task_running,
+)
 from tests.faults.fingerprint import assert_same
 from tests.faults.warehouse import batches_of, forget, sample_file
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
-
-INGEST, TRANSFORM = "knowdo_ingest", "knowdo_transform"
-AIRFLOW_PROGRAMS = (
-    "airflow-api-server",
-    "airflow-scheduler",
-    "airflow-dag-processor",
-    "airflow-triggerer",
-)
-SERVICES = (*AIRFLOW_PROGRAMS, "superset", "knowdo-watchdog")
-LOG_SERVER_PORT = 8793  # Airflow's default log server port: the stack runs none (issue 11)
-
-
-def _quiet(call):
-    """None while Airflow or the database is away (a restart after an outage), else the call's value.
-    (requests' errors are OSErrors.)"""
-    try:
-        return call()
-    except (AirflowAPIError, OSError, ValueError):
-        return None
-
-
-def all_running(stack, programs=SERVICES):
-    states = stack.programs()
-    return states if all(states.get(p, ("?",))[0] == "RUNNING" for p in programs) else None
-
-
-def db_now(settings) -> datetime:
-    with connect(settings.transformer_url) as conn:
-        return conn.execute("select now()").fetchone()[0]
-
-
-def alerts(settings, kind: str, since: datetime) -> list[tuple]:
-    with connect(settings.transformer_url) as conn:
-        return conn.execute(
-            "select subject, about, body from ops.alerts where kind = %s and raised_at >= %s"
-            " order by raised_at",
-            (kind, since),
-        ).fetchall()
-
-
-def task_running(client, dag_id: str, run_id: str, prefix: str = "", at_least_done: int = 0):
-    tis = _quiet(lambda: client.task_instances(dag_id, run_id)) or []
-    done = sum(1 for t in tis if t["state"] == "success")
-    running = [t for t in tis if t["state"] == "running" and t["task_id"].startswith(prefix)]
-    return running if running and done >= at_least_done else None
-
-
-def finished(client, dag_id: str, run_id: str):
-    run = _quiet(lambda: client.dag_run(dag_id, run_id))
-    return run if run and run["state"] in ("success", "failed") else None
-
-
-def outage(stack, seconds: float = 8) -> None:
-    """PostgreSQL stopped (pg_ctl -m fast: every connection cut) and started again `seconds` later."""
-    stopped = stack.stack("stop-pg", timeout=120)
-    assert stopped.returncode == 0, stopped.stderr
-    time.sleep(seconds)
-    started = stack.stack("start-pg", timeout=120)
-    assert started.returncode == 0, started.stderr
-
-
-def run_to_the_end(stack, client, dag_id: str, run_id: str, timeout: float) -> dict:
-    """Wait for the run; a run the fault failed is healed by running the DAG again (no manual step)."""
-    run = stack.wait_for(
-        f"{dag_id} run {run_id} to finish",
-        lambda: finished(client, dag_id, run_id),
-        timeout,
-        every=5,
-    )
-    if run["state"] == "failed":
-        again = client.trigger(dag_id)
-        run = stack.wait_for(
-            f"the rerun {again['dag_run_id']} of {dag_id}",
-            lambda: finished(client, dag_id, again["dag_run_id"]),
-            timeout,
-            every=5,
-        )
-        assert run["state"] == "success", f"the rerun of {dag_id} after the fault failed too: {run}"
-    return run
-
-
-def services_came_back(stack, before: dict) -> dict:
-    """Every service RUNNING again, and the outage did take some down (they restarted by themselves)."""
-    after = stack.wait_for(
-        "every service RUNNING again after the outage",
-        lambda: (
-            (s := all_running(stack))
-            and any(s[p][1] != before[p][1] for p in AIRFLOW_PROGRAMS)
-            and s
-        ),
-        300,
-        every=3,
-    )
-    return after
 
 
 # --- PostgreSQL outages ------------------------------------------------------------------------------
@@ -158,30 +72,6 @@ def test_postgres_outage_mid_ingest_dag(main_stack, client, settings, clean_inge
     assert_same(
         clean_ingest_fingerprint, fingerprint_now(settings), "PostgreSQL stopped mid-ingest DAG"
     )
-
-
-# --- processes and ports --------------------------------------------------------------------------
-def listening(port: int) -> list[int]:
-    return [
-        c.pid
-        for c in psutil.net_connections("tcp")
-        if c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN
-    ]
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def no_strays(stack) -> bool:
-    from knowdo.stack_processes import strays, supervised_pids
-
-    supervisor = supervised_pids(str(stack.local))
-    return bool(supervisor) and not strays(stack.processes(), supervisor)
 
 
 # --- a stalled run ---------------------------------------------------------------------------------
