@@ -36,6 +36,7 @@ from knowdo.config import Settings
 from knowdo.registry import default_due_within_days
 
 log = logging.getLogger("knowdo.feed_health")
+# one interval of each preset schedule: the same as dbt_project/macros/feeds/schedule_interval.sql
 SCHEDULE_INTERVALS = {
     "@daily": relativedelta(days=1),
     "@weekly": relativedelta(days=7),
@@ -44,15 +45,18 @@ SCHEDULE_INTERVALS = {
     "@yearly": relativedelta(years=1),
     "@annually": relativedelta(years=1),
 }
-# How long one period lasts, by the shape of its label (after an optional `<scope>:` prefix);
-# the same table as fct_feed_submissions.
+# How long one period lasts, by the shape of its label (after an optional `<scope>:` prefix): every
+# DHIS2 period type (knowdo.periods) and the templates' labels. The same table, in the same order, as
+# fct_feed_submissions (which the Data health dashboard reads); tests/unit/test_deadline_rule.py
+# fails when the two differ.
 _PERIOD_LENGTHS = (
     (re.compile(r"^\d{8}$"), relativedelta(days=1)),
-    (re.compile(r"^\d{4}W\d{1,2}$"), relativedelta(days=7)),
+    (re.compile(r"^\d{4}(Wed|Thu|Sat|Sun)?W\d{1,2}$"), relativedelta(days=7)),
+    (re.compile(r"^\d{4}BiW\d{1,2}$"), relativedelta(days=14)),
     (re.compile(r"^(\d{6}|\d{4}-\d{2})$"), relativedelta(months=1)),
     (re.compile(r"^\d{6}B$"), relativedelta(months=2)),
     (re.compile(r"^\d{4}Q[1-4]$"), relativedelta(months=3)),
-    (re.compile(r"^\d{4}S[12]$"), relativedelta(months=6)),
+    (re.compile(r"^\d{4}(April|Nov)?S[12]$"), relativedelta(months=6)),
     (re.compile(r"^\d{4}(April|July|Oct|Nov)?$"), relativedelta(years=1)),
 )
 _DATE_RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})/(\d{4}-\d{2}-\d{2})$")
