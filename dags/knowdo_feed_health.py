@@ -3,8 +3,9 @@ own deadline, `due_within_days` in the registry), sent to the alert notifiers
 (KNOWDO_ALERT_NOTIFIERS: log, email, slack) and recorded in ops.alerts.
 
 Findings never fail the run (a late publisher is news, not a broken pipeline); a check that cannot
-run fails its task and the AlertNotifier callback says so. On a fresh install with nothing loaded
-the run succeeds and says there is nothing to check. Logic: knowdo.feed_health."""
+run fails its task and the shared failure notifier (knowdo.dag_defaults) says so. On a fresh install
+with nothing loaded, `anything_to_check` says why and skips the checks (a short-circuit), and the run
+succeeds. Logic: knowdo.feed_health."""
 
 from __future__ import annotations
 
@@ -12,14 +13,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag, task
 
-from knowdo.feed_health import AlertNotifier
-
-DEFAULT_ARGS = {
-    "owner": "knowdo-data-engineering",
-    "retries": 2,
-    "retry_delay": timedelta(minutes=2),
-    "on_failure_callback": AlertNotifier(),
-}
+from knowdo.dag_defaults import DEFAULT_ARGS
 
 
 @dag(
@@ -29,40 +23,34 @@ DEFAULT_ARGS = {
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    default_args=DEFAULT_ARGS,
+    default_args={**DEFAULT_ARGS, "retry_delay": timedelta(minutes=2)},
     tags=["knowdo", "feed-health", "alerts"],
     doc_md=__doc__,
 )
 def knowdo_feed_health():
-    @task
-    def anything_to_check() -> str | None:
-        """None when there is data to check; otherwise why not (the later tasks then do nothing)."""
+    @task.short_circuit
+    def anything_to_check() -> bool:
+        """Go on when there is data to check; otherwise say why not and skip the checks."""
         from knowdo.feed_health import precheck
 
         reason = precheck()
         print(f"feed health: nothing to check: {reason}" if reason else "feed health: checking")
-        return reason
+        return reason is None
 
     @task
-    def source_freshness(reason: str | None) -> list[dict]:
+    def source_freshness() -> list[dict]:
         """dbt source freshness (dbt's own environment) over ops and every raw table fed so far."""
         from knowdo.feed_health import alert_to_dict, check_stale_sources
 
-        if reason:
-            print(f"skipped: {reason}")
-            return []
         alerts = check_stale_sources()
         print(f"{len(alerts)} stale source(s)" + "".join(f"\n  - {a.subject}" for a in alerts))
         return [alert_to_dict(a) for a in alerts]
 
     @task
-    def late_submitters(reason: str | None, data_interval_end=None) -> list[dict]:
+    def late_submitters(data_interval_end=None) -> list[dict]:
         """Each feed's next file against its own deadline, as of the run's date (reruns agree)."""
         from knowdo.feed_health import alert_to_dict, check_late_submitters
 
-        if reason:
-            print(f"skipped: {reason}")
-            return []
         deadlines, alerts = check_late_submitters(
             today=data_interval_end.date() if data_interval_end else None
         )
@@ -87,8 +75,9 @@ def knowdo_feed_health():
         )
         return len(sent)
 
-    reason = anything_to_check()
-    notify(source_freshness(reason), late_submitters(reason))
+    stale, late = source_freshness(), late_submitters()
+    anything_to_check() >> [stale, late]
+    notify(stale, late)
 
 
 knowdo_feed_health()

@@ -1,22 +1,18 @@
 """Ingest: land and load every feed of the registry (one mapped task per feed), then announce each raw
 table that received new data with an event on its Asset (through one AssetAlias, all at once), which
-schedules the transform DAG."""
+schedules the transform DAG. A task that fails after its retries alerts (knowdo.dag_defaults)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from airflow.sdk import Asset, AssetAlias, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
+from knowdo.dag_defaults import DEFAULT_ARGS
 from knowdo.pipeline import raw_asset_uri
 
 RAW_TABLES_ALIAS = AssetAlias("knowdo-raw-tables")
-DEFAULT_ARGS = {
-    "owner": "knowdo-data-engineering",
-    "retries": 2,
-    "retry_delay": timedelta(seconds=30),
-}
 
 
 @dag(

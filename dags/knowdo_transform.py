@@ -9,14 +9,16 @@ starts one dbt process per model instead (the mode before issue 14; bench/transf
 them). The statistics functions are created once, before dbt (`create_stats_functions`).
 
 Scheduled on the raw-table Assets. Feed health (stale sources, late submitters) runs daily in its
-own DAG, knowdo_feed_health. A failed task calls the alert notifiers (KNOWDO_ALERT_NOTIFIERS: log,
-email, slack)."""
+own DAG, knowdo_feed_health. The gate's outcome reaches the published feed-health mart in the same
+run (the Data health dashboard's "last quality gate"): a failed gate writes it there itself, a passed
+one through publish (knowdo.pipeline). A failed task calls the alert notifiers (knowdo.dag_defaults; KNOWDO_ALERT_NOTIFIERS: log, email,
+slack)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import Asset, AssetAny, dag, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import (
     ExecutionMode,
@@ -26,29 +28,16 @@ from cosmos.constants import (
     TestIndirectSelection,
 )
 
-from knowdo.alerts import on_task_failure
 from knowdo.config import Settings
+from knowdo.dag_defaults import DEFAULT_ARGS
 from knowdo.pipeline import raw_asset_uri, raw_tables
 
 settings = Settings.from_env()
-DEFAULT_ARGS = {
-    "owner": "knowdo-data-engineering",
-    "retries": 2,
-    "retry_delay": timedelta(seconds=30),
-    "on_failure_callback": on_task_failure,
-}
 RAW_ASSETS = [Asset(name=t, uri=raw_asset_uri(t)) for t in raw_tables()]
 MARTS_ASSET = Asset(name="marts", uri="knowdo://warehouse/marts")
 WATCHER = settings.dbt_execution_mode == "watcher"
 # how often a model's sensor looks for its result in the producer's XCom (cosmos' default is 10 s)
 WATCHER_POKE_SECONDS = 2
-
-
-def _any_of(assets):
-    expr = assets[0]
-    for a in assets[1:]:
-        expr = expr | a
-    return expr
 
 
 def _watch_after_the_build(group) -> None:
@@ -88,7 +77,7 @@ def _group_tasks(group):
     # Scheduled on the raw-table Assets only. (A daily time trigger, for feed-health checks when
     # nobody sends data, made the scheduler create a run as soon as the DAG was unpaused on a fresh
     # install, before any data: feed health runs in the knowdo_feed_health DAG.)
-    schedule=_any_of(RAW_ASSETS),
+    schedule=AssetAny(*RAW_ASSETS),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
@@ -97,7 +86,7 @@ def _group_tasks(group):
     doc_md=__doc__,
 )
 def knowdo_transform():
-    @task(on_failure_callback=on_task_failure)
+    @task
     def create_stats_functions() -> None:
         """Create the stats.* functions once, before dbt (not in every dbt invocation's hook)."""
         from knowdo.dbt_operations import create_stats_functions as create
@@ -142,7 +131,7 @@ def knowdo_transform():
         ),
     )
 
-    @task(on_failure_callback=on_task_failure)
+    @task
     def quality_gate(**context) -> list[str]:
         """Run the GX checkpoints (raw suites + candidate marts); fail naming what failed."""
         from airflow.sdk.exceptions import AirflowFailException
@@ -155,7 +144,7 @@ def knowdo_transform():
         except GateFailed as exc:
             raise AirflowFailException(str(exc)) from None
 
-    @task(outlets=[MARTS_ASSET], on_failure_callback=on_task_failure)
+    @task(outlets=[MARTS_ASSET])
     def publish(tables: list[str], **context) -> dict[str, int]:
         """Swap exactly what the gate audited into `marts`, in one transaction."""
         from airflow.sdk.exceptions import AirflowFailException

@@ -36,6 +36,10 @@ def test_transform_is_scheduled_on_the_raw_assets(dagbag):
 
     dag = dagbag.dags["knowdo_transform"]
     assert _asset_names(dag.timetable.asset_condition) == set(raw_tables())
+    # any one raw table with new data starts a run (one AssetAny, not a fold of `|`)
+    condition = dag.timetable.asset_condition
+    assert type(condition).__name__ == "AssetAny", type(condition)
+    assert all(type(o).__name__ == "Asset" for o in condition.objects), "nested conditions"
     # the ingest DAG adds the raw-table events through one AssetAlias, all at once (one run)
     ingest = dagbag.dags["knowdo_ingest"]
     outlets = [(t.task_id, type(o).__name__, o.name) for t in ingest.tasks for o in t.outlets]
@@ -58,8 +62,6 @@ def test_new_batches_are_grouped_by_raw_table_and_failed_feeds_ignored():
 def test_feed_health_runs_daily_on_a_cron_without_catchup_and_alerts_on_failure(dagbag):
     from croniter import croniter
 
-    from knowdo.feed_health import AlertNotifier
-
     dag = dagbag.dags["knowdo_feed_health"]
     cron = dag.timetable.expression
     assert croniter.is_valid(cron), f"schedule {cron!r} is not a cron expression"
@@ -72,13 +74,13 @@ def test_feed_health_runs_daily_on_a_cron_without_catchup_and_alerts_on_failure(
     assert {"anything_to_check", "source_freshness", "late_submitters", "notify"} == set(
         dag.task_ids
     )
-    for t in dag.tasks:
-        callbacks = (
-            t.on_failure_callback
-            if isinstance(t.on_failure_callback, list)
-            else [t.on_failure_callback]
-        )
-        assert any(isinstance(c, AlertNotifier) for c in callbacks), f"{t.task_id} does not alert"
+    # nothing to check (a fresh install): one short-circuit task skips both checks and notify
+    from airflow.providers.standard.operators.python import ShortCircuitOperator
+
+    first = dag.get_task("anything_to_check")
+    assert isinstance(first, ShortCircuitOperator)
+    assert first.downstream_task_ids == {"source_freshness", "late_submitters"}
+    assert first.ignore_downstream_trigger_rules, "notify must be skipped too"
     # findings are sent only after both checks ran
     assert dag.get_task("notify").upstream_task_ids == {"source_freshness", "late_submitters"}
 
@@ -134,19 +136,43 @@ def test_stats_functions_are_created_once_before_dbt(dagbag):
     assert dag.get_task("publish").upstream_task_ids == {"quality_gate"}
 
 
-def test_every_transform_task_alerts_on_failure(dagbag):
-    from knowdo.alerts import on_task_failure
+def _callbacks(task) -> list:
+    cb = task.on_failure_callback
+    return cb if isinstance(cb, list) else [cb]
 
-    def callbacks(t):
-        # cosmos appends its own to the producer's (keeping its results for a retry); ours stays
-        return (
-            t.on_failure_callback
-            if isinstance(t.on_failure_callback, list)
-            else [t.on_failure_callback]
-        )
 
-    for t in dagbag.dags["knowdo_transform"].tasks:
-        assert on_task_failure in callbacks(t), f"{t.task_id} does not alert on failure"
+def test_every_task_of_every_dag_alerts_on_failure_through_the_one_notifier(dagbag):
+    """README: every failed task alerts. One mechanism (knowdo.dag_defaults.AlertNotifier, in the
+    shared DEFAULT_ARGS); cosmos appends its own callback to its producer's (keeping its results
+    for a retry), ours stays."""
+    from knowdo.dag_defaults import AlertNotifier
+
+    assert {"knowdo_ingest", "knowdo_transform", "knowdo_feed_health"} <= set(dagbag.dags)
+    for dag_id, dag in dagbag.dags.items():
+        assert dag.tasks, dag_id
+        for t in dag.tasks:
+            notifiers = [c for c in _callbacks(t) if isinstance(c, AlertNotifier)]
+            assert len(notifiers) == 1, (
+                f"{dag_id}.{t.task_id}: {len(notifiers)} AlertNotifier(s) in on_failure_callback"
+                f" {_callbacks(t)} (expected exactly one, from knowdo.dag_defaults.DEFAULT_ARGS)"
+            )
+            others = [
+                c
+                for c in _callbacks(t)
+                if c is not None
+                and not isinstance(c, AlertNotifier)
+                and not getattr(c, "__module__", "").startswith("cosmos")
+            ]
+            assert others == [], f"{dag_id}.{t.task_id}: a second failure mechanism {others}"
+
+
+def test_no_dag_file_defines_its_own_default_args_or_callbacks():
+    """One shared default_args: the DAG files import it (a DAG may override the retry delay)."""
+    for path in sorted((REPO / "dags").glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        assert "from knowdo.dag_defaults import DEFAULT_ARGS" in text, path.name
+        assert "on_failure_callback" not in text, f"{path.name} sets a failure callback itself"
+        assert "DEFAULT_ARGS = {" not in text, f"{path.name} defines its own default_args"
 
 
 def test_the_dbt_execution_mode_setting_is_checked():

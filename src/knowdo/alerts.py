@@ -12,29 +12,26 @@ Notifiers are chosen by `KNOWDO_ALERT_NOTIFIERS` (comma-separated; default `log`
 
 A notifier that fails is logged and reported, never raised: an alert must not hide the failure it is
 about. Every alert is recorded in ops.alerts; stale-feed and late-submitter alerts about the same feed
-are not repeated within `KNOWDO_ALERT_REPEAT_HOURS` (24). The late-submitter rule (each feed's own
-deadline) and the daily feed-health run live in knowdo.feed_health.
+are not repeated within `KNOWDO_ALERT_REPEAT_HOURS` (24).
+
+This module knows how to send and record an alert, not what is worth one: the rules (late
+submitters, stale sources) live in knowdo.feed_health, the Airflow failure notifier every DAG
+shares in knowdo.dag_defaults; both import from here, never the other way.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import smtplib
-import subprocess
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Protocol
 
 from knowdo.config import Settings
 
 log = logging.getLogger("knowdo.alerts")
-KINDS = ("gate_failed", "stale_feed", "late_submitter", "task_failed", "db_outage", "stalled_run")
 
 
 @dataclass(frozen=True)
@@ -238,7 +235,7 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
 
 
-# --- Airflow callback --------------------------------------------------------------------------
+# --- a failed Airflow task (knowdo.dag_defaults.AlertNotifier) ----------------------------------
 
 
 def alert_from_task_context(context: Mapping) -> Alert:
@@ -263,99 +260,3 @@ def alert_from_task_context(context: Mapping) -> Alert:
         "\n".join(lines),
         about=run_id,
     )
-
-
-def on_task_failure(context: Mapping) -> None:
-    """Airflow `on_failure_callback`: log clearly and call the configured notifiers."""
-    raise_alert(alert_from_task_context(context))
-
-
-# --- stale feeds (dbt source freshness) ---------------------------------------------------------
-
-
-def freshness_alerts(sources_json: Mapping, expected: set[str] | None = None) -> list[Alert]:
-    """Alerts for every source dbt found stale (warn/error) or could not check (pure: no I/O).
-
-    With `expected` (schema.table names), a source outside it is not alerted: a raw table no
-    feed loads into (e.g. MHSDS before an ARC sends it) is empty, not stale."""
-    alerts = []
-    for result in sources_json.get("results", []):
-        status = result.get("status")
-        if status == "pass":
-            continue
-        source = result.get("unique_id", "?").removeprefix("source.").split(".", 1)[-1]
-        if expected is not None and source not in expected:
-            continue
-        if status in ("warn", "error"):
-            age = result.get("max_loaded_at_time_ago_in_s")
-            age_days = f"{age / 86400:.0f} days" if isinstance(age, int | float) else "unknown"
-            criteria = result.get("criteria") or {}
-            # dbt reports a table without a timestamp (empty, or its load-time column NULL) as
-            # data from the year 1
-            newest = (
-                f"newest data {result.get('max_loaded_at')} ({age_days} old at"
-                f" {result.get('snapshotted_at')})"
-                if not str(result.get("max_loaded_at") or "0001").startswith("0001")
-                else "no rows with a load time (empty table, or the column is NULL)"
-            )
-            alerts.append(
-                Alert(
-                    "stale_feed",
-                    f"source {source} is stale ({status})",
-                    f"{newest}; thresholds {json.dumps(criteria, default=str)}."
-                    " A publisher may have stopped sending: see the late-submitter alerts and"
-                    " ops.load_batches.",
-                    source,
-                )
-            )
-        else:
-            alerts.append(
-                Alert(
-                    "stale_feed",
-                    f"freshness of source {source} could not be checked",
-                    f"dbt source freshness: {status}: {result.get('message') or ''}".strip(),
-                    source,
-                )
-            )
-    return alerts
-
-
-def run_source_freshness(settings: Settings | None = None) -> dict:
-    """Run `dbt source freshness` (dbt's own environment) and return its sources.json."""
-    settings = settings or Settings.from_env()
-    with tempfile.TemporaryDirectory(prefix="knowdo-freshness-") as tmp:
-        out = Path(tmp) / "sources.json"
-        proc = subprocess.run(
-            [
-                str(settings.dbt_executable),
-                "source",
-                "freshness",
-                "--project-dir",
-                str(settings.dbt_project_dir),
-                "--profiles-dir",
-                str(settings.dbt_project_dir),
-                "--target-path",
-                tmp,
-                "--log-path",
-                tmp,
-                "--output",
-                str(out),
-            ],
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            cwd=settings.dbt_project_dir,
-        )
-        if not out.exists():  # exit code 1 only means some source is stale: read the results
-            tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
-            raise RuntimeError("dbt source freshness produced no results: " + " | ".join(tail))
-        return json.loads(out.read_text(encoding="utf-8"))
-
-
-def check_feed_health(settings: Settings | None = None, today: date | None = None) -> list[Alert]:
-    """Stale sources and late submitters, each alerted (not repeated within the repeat window);
-    nothing when the warehouse has nothing loaded yet (knowdo.feed_health.run_feed_health)."""
-    from knowdo.feed_health import run_feed_health
-
-    return run_feed_health(settings, today).alerts

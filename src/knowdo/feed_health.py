@@ -10,24 +10,33 @@ is late once today is past that date. A feed without a schedule is not checked.
 
 A warehouse with nothing loaded yet (a fresh install) has nothing to check: the run succeeds and
 says so, rather than alerting about every feed or failing on empty sources.
+
+Stale sources: `dbt source freshness` (dbt's own environment) over the ops tables and every raw
+table a feed has loaded into. After each quality gate, `show_gate_in_feed_health` brings the gate's
+outcome into the published mart_feed_health (the transform DAG's last step).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
+import subprocess
+import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
-from airflow.sdk import BaseNotifier
 from dateutil.relativedelta import relativedelta
 
-from knowdo.alerts import Alert, alert_from_task_context, raise_alert
+from knowdo.alerts import Alert, raise_alert
 from knowdo.config import Settings
 from knowdo.registry import default_due_within_days
 
 log = logging.getLogger("knowdo.feed_health")
+# one interval of each preset schedule: the same as dbt_project/macros/feeds/schedule_interval.sql
 SCHEDULE_INTERVALS = {
     "@daily": relativedelta(days=1),
     "@weekly": relativedelta(days=7),
@@ -36,15 +45,18 @@ SCHEDULE_INTERVALS = {
     "@yearly": relativedelta(years=1),
     "@annually": relativedelta(years=1),
 }
-# How long one period lasts, by the shape of its label (after an optional `<scope>:` prefix);
-# the same table as fct_feed_submissions.
+# How long one period lasts, by the shape of its label (after an optional `<scope>:` prefix): every
+# DHIS2 period type (knowdo.periods) and the templates' labels. The same table, in the same order, as
+# fct_feed_submissions (which the Data health dashboard reads); tests/unit/test_deadline_rule.py
+# fails when the two differ.
 _PERIOD_LENGTHS = (
     (re.compile(r"^\d{8}$"), relativedelta(days=1)),
-    (re.compile(r"^\d{4}W\d{1,2}$"), relativedelta(days=7)),
+    (re.compile(r"^\d{4}(Wed|Thu|Sat|Sun)?W\d{1,2}$"), relativedelta(days=7)),
+    (re.compile(r"^\d{4}BiW\d{1,2}$"), relativedelta(days=14)),
     (re.compile(r"^(\d{6}|\d{4}-\d{2})$"), relativedelta(months=1)),
     (re.compile(r"^\d{6}B$"), relativedelta(months=2)),
     (re.compile(r"^\d{4}Q[1-4]$"), relativedelta(months=3)),
-    (re.compile(r"^\d{4}S[12]$"), relativedelta(months=6)),
+    (re.compile(r"^\d{4}(April|Nov)?S[12]$"), relativedelta(months=6)),
     (re.compile(r"^\d{4}(April|July|Oct|Nov)?$"), relativedelta(years=1)),
 )
 _DATE_RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})/(\d{4}-\d{2}-\d{2})$")
@@ -171,6 +183,89 @@ def late_submitter_alerts(feeds: list[FeedSubmissions], today: date) -> list[Ale
     return alerts
 
 
+# --- stale feeds (dbt source freshness) ---------------------------------------------------------
+
+
+def freshness_alerts(sources_json: Mapping, expected: set[str] | None = None) -> list[Alert]:
+    """Alerts for every source dbt found stale (warn/error) or could not check (pure: no I/O).
+
+    With `expected` (schema.table names), a source outside it is not alerted: a raw table no
+    feed loads into (e.g. MHSDS before an ARC sends it) is empty, not stale."""
+    alerts = []
+    for result in sources_json.get("results", []):
+        status = result.get("status")
+        if status == "pass":
+            continue
+        source = result.get("unique_id", "?").removeprefix("source.").split(".", 1)[-1]
+        if expected is not None and source not in expected:
+            continue
+        if status in ("warn", "error"):
+            age = result.get("max_loaded_at_time_ago_in_s")
+            age_days = f"{age / 86400:.0f} days" if isinstance(age, int | float) else "unknown"
+            criteria = result.get("criteria") or {}
+            # dbt reports a table without a timestamp (empty, or its load-time column NULL) as
+            # data from the year 1
+            newest = (
+                f"newest data {result.get('max_loaded_at')} ({age_days} old at"
+                f" {result.get('snapshotted_at')})"
+                if not str(result.get("max_loaded_at") or "0001").startswith("0001")
+                else "no rows with a load time (empty table, or the column is NULL)"
+            )
+            alerts.append(
+                Alert(
+                    "stale_feed",
+                    f"source {source} is stale ({status})",
+                    f"{newest}; thresholds {json.dumps(criteria, default=str)}."
+                    " A publisher may have stopped sending: see the late-submitter alerts and"
+                    " ops.load_batches.",
+                    source,
+                )
+            )
+        else:
+            alerts.append(
+                Alert(
+                    "stale_feed",
+                    f"freshness of source {source} could not be checked",
+                    f"dbt source freshness: {status}: {result.get('message') or ''}".strip(),
+                    source,
+                )
+            )
+    return alerts
+
+
+def run_source_freshness(settings: Settings | None = None) -> dict:
+    """Run `dbt source freshness` (dbt's own environment) and return its sources.json."""
+    settings = settings or Settings.from_env()
+    with tempfile.TemporaryDirectory(prefix="knowdo-freshness-") as tmp:
+        out = Path(tmp) / "sources.json"
+        proc = subprocess.run(
+            [
+                str(settings.dbt_executable),
+                "source",
+                "freshness",
+                "--project-dir",
+                str(settings.dbt_project_dir),
+                "--profiles-dir",
+                str(settings.dbt_project_dir),
+                "--target-path",
+                tmp,
+                "--log-path",
+                tmp,
+                "--output",
+                str(out),
+            ],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=settings.dbt_project_dir,
+        )
+        if not out.exists():  # exit code 1 only means some source is stale: read the results
+            tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
+            raise RuntimeError("dbt source freshness produced no results: " + " | ".join(tail))
+        return json.loads(out.read_text(encoding="utf-8"))
+
+
 # --- reading the warehouse ---------------------------------------------------------------------
 
 FEED_SUBMISSIONS_SQL = """
@@ -272,7 +367,6 @@ union select 'ops.' || table_name from information_schema.tables where table_sch
 def check_stale_sources(settings: Settings | None = None) -> list[Alert]:
     """dbt source freshness over the ops tables and every raw table a feed has loaded into (an
     empty raw table no feed fills yet is not stale)."""
-    from knowdo.alerts import freshness_alerts, run_source_freshness
     from knowdo.db import connect
 
     settings = settings or Settings.from_env()
@@ -314,9 +408,49 @@ def alert_to_dict(alert: Alert) -> dict:
     return {"kind": alert.kind, "subject": alert.subject, "body": alert.body, "about": alert.about}
 
 
-class AlertNotifier(BaseNotifier):
-    """Airflow notifier (`on_failure_callback=AlertNotifier()`): a failed task is sent to the
-    notifiers KNOWDO_ALERT_NOTIFIERS names (log, email, slack) and recorded in ops.alerts."""
+# --- the quality gate's outcome on the Data health dashboard -----------------------------------
 
-    def notify(self, context) -> None:
-        raise_alert(alert_from_task_context(context))
+# mart_feed_health is built by dbt before the gate of its run has written to ops.quality_gate_runs,
+# so its last_gate_* columns hold the gate of the run before. After the gate (passed or failed),
+# the published table gets the same rule as the model (the latest raw-layer outcome for the raw
+# table the feed loads into), now including this run's gate.
+GATE_IN_FEED_HEALTH_SQL = """
+with feed_tables as (
+    select distinct on (feed_id) feed_id, split_part(raw_table, '.', 2) as raw_table_name
+    from ops.load_batches
+    where raw_table is not null
+    order by feed_id, batch_id desc
+),
+latest_gate as (
+    select distinct on (regexp_replace(table_name, '^.*[.]', ''))
+        regexp_replace(table_name, '^.*[.]', '') as checked_table, run_id, checked_at, success,
+        published
+    from ops.quality_gate_runs
+    where layer = 'raw'
+    order by regexp_replace(table_name, '^.*[.]', ''), checked_at desc, run_id desc
+)
+update marts.mart_feed_health m
+set last_gate_status = case when g.success then 'passed' else 'failed' end,
+    last_gate_run_id = g.run_id,
+    last_gate_checked_at = g.checked_at,
+    last_gate_published = g.published
+from feed_tables t
+join latest_gate g on g.checked_table = t.raw_table_name
+where t.feed_id = m.feed_id
+"""
+
+
+def show_gate_in_feed_health(settings: Settings | None = None) -> int | None:
+    """Bring the latest quality-gate outcome into the published marts.mart_feed_health (the Data
+    health dashboard's "last quality gate"); the number of feeds updated, None before the mart's
+    first publish (nothing to update)."""
+    from knowdo.db import connect
+
+    settings = settings or Settings.from_env()
+    with connect(settings.transformer_url) as conn, conn.transaction():
+        if conn.execute("select to_regclass('marts.mart_feed_health')").fetchone()[0] is None:
+            log.info("marts.mart_feed_health is not published yet: no gate outcome to show")
+            return None
+        updated = conn.execute(GATE_IN_FEED_HEALTH_SQL).rowcount
+    log.info("feed health: the latest quality gate shown for %s feed(s)", updated)
+    return updated

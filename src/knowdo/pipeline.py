@@ -112,12 +112,18 @@ def quality_gate(run_id: str) -> list[str]:
 
     Returns the audited mart tables; raises GateFailed naming the failed expectations.
     """
+    from knowdo.feed_health import show_gate_in_feed_health
     from knowdo.quality import record_gate, run_gate
 
     result = run_gate("marts_candidate", run_id=run_id)
     print(result.summary())  # the Data Docs location is its last line
     record_gate(result, run_id, published=False)
     if not result.success:
+        # nothing is published, but the published feed-health mart says this run's gate failed
+        try:
+            show_gate_in_feed_health()
+        except Exception as exc:  # noqa: BLE001 — must not hide the gate failure it is about
+            log.error("the failed gate could not be shown in marts.mart_feed_health: %s", exc)
         raise GateFailed(
             "quality gate failed: marts keep their last good version. Failed: "
             + ", ".join(result.failed_expectations or ["(see notes)"])
@@ -129,11 +135,14 @@ def quality_gate(run_id: str) -> list[str]:
 
 def publish_audited_marts(run_id: str) -> dict[str, int]:
     """Swap exactly what the gate audited in `run_id` into `marts`, in one transaction."""
+    from knowdo.feed_health import show_gate_in_feed_health
     from knowdo.publish import publish_audited
     from knowdo.quality import mark_published
 
     counts = publish_audited(run_id)
     mark_published(run_id)
+    # mart_feed_health was built before this run's gate: it gets the gate's outcome now
+    show_gate_in_feed_health()
     print(f"published: {counts}")
     return counts
 

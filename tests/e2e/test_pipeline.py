@@ -121,3 +121,39 @@ def test_rerunning_ingest_changes_nothing(pipeline_run, settings):
     assert proc.returncode == 0, _tail(proc)
     assert counts() == before
     assert "already received" in proc.stdout + proc.stderr
+
+
+def test_feed_health_shows_the_gate_of_the_run_that_published_it(pipeline_run, analyst, settings):
+    """Issue 14: mart_feed_health is built by dbt before its run's gate; the published table must
+    still show that gate (it showed the run before: on a fresh warehouse every feed `not_checked`
+    although the gate passed)."""
+    from knowdo.db import connect
+
+    with connect(settings.transformer_url) as conn:
+        (run_id,) = conn.execute(
+            "select run_id from ops.quality_gate_runs where published"
+            " order by checked_at desc limit 1"
+        ).fetchone()
+        expected = dict(
+            conn.execute(
+                "with feed_tables as (select distinct on (feed_id) feed_id, raw_table"
+                "   from ops.load_batches where raw_table is not null order by feed_id, batch_id desc)"
+                " select t.feed_id, g.success from feed_tables t"
+                " join ops.quality_gate_runs g on g.table_name = t.raw_table and g.layer = 'raw'"
+                " where g.run_id = %s",
+                (run_id,),
+            ).fetchall()
+        )
+    assert expected, f"the gate of {run_id} checked no raw table of a feed"
+    shown = {
+        feed: (status, gate_run, published)
+        for feed, status, gate_run, published in analyst.execute(
+            "select feed_id, last_gate_status, last_gate_run_id, last_gate_published"
+            " from marts.mart_feed_health"
+        )
+    }
+    for feed, success in expected.items():
+        assert shown[feed] == ("passed" if success else "failed", run_id, True), (
+            f"{feed}: feed health shows {shown[feed]}, the last published gate is {run_id}"
+        )
+    assert all(expected.values()), "the sample feeds' raw suites pass"

@@ -22,13 +22,13 @@ from knowdo.alerts import (
     SlackNotifier,
     alert_from_task_context,
     dispatch,
-    freshness_alerts,
     notifiers_from_env,
 )
+from knowdo.dag_defaults import AlertNotifier
 from knowdo.feed_health import (
-    AlertNotifier,
     FeedSubmissions,
     deadline,
+    freshness_alerts,
     last_day_covered,
     late_submitter_alerts,
 )
