@@ -91,6 +91,7 @@ class Settings:
     landing_dir: Path
     inbox_dir: Path
     feeds_file: Path
+    contracts_dir: Path  # the template contracts (feeds/contracts), beside the registry
     warehouse_url: str
     transformer_url: str
     gx_dir: Path
@@ -122,6 +123,7 @@ class Settings:
             landing_dir=Path(_env("KNOWDO_LANDING_DIR", str(local / "landing"))),
             inbox_dir=Path(_env("KNOWDO_INBOX_DIR", str(home / "sample_feeds"))),
             feeds_file=Path(_env("KNOWDO_FEEDS_FILE", str(home / "feeds" / "registry.yml"))),
+            contracts_dir=home / "feeds" / "contracts",
             warehouse_url=_env(
                 "KNOWDO_WAREHOUSE_URL",
                 f"postgresql://knowdo_loader:{loader_pw}@{host}:{port}/{db}",
