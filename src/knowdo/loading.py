@@ -53,10 +53,6 @@ class LoadResult:
     # rows outside the feed's mapping (DHIS2): neither loaded nor rejected, see ops.out_of_scope_ids
     rows_out_of_scope: int = 0
 
-    @property
-    def ok(self) -> bool:
-        return self.status in ("loaded", "superseded")
-
 
 def _existing_batch(conn: psycopg.Connection, feed_id: str, sha: str):
     return conn.execute(

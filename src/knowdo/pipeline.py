@@ -99,10 +99,6 @@ def ingest_feed(feed_id: str, settings: Settings | None = None) -> dict:
     }
 
 
-def tables_with_new_data(summaries: list[dict]) -> set[str]:
-    return {s["raw_table"] for s in summaries if s["new_batches"]}
-
-
 class GateFailed(RuntimeError):
     """The quality gate found failed expectations; the message names them (marts stay as they were)."""
 
@@ -114,7 +110,7 @@ def quality_gate(run_id: str) -> list[str]:
     """
     from knowdo.quality import record_gate, run_gate
 
-    result = run_gate("marts_candidate", run_id=run_id)
+    result = run_gate("marts_candidate")
     print(result.summary())  # the Data Docs location is its last line
     record_gate(result, run_id, published=False)
     if not result.success:
