@@ -15,7 +15,7 @@ setup: ## install everything needed (idempotent): uv, environments, PostgreSQL, 
 
 up: setup ## bring the stack up and run the main job on the sample feeds through the scheduler
 	@bash $(STACK) start
-	@$(ENV) .venv/bin/python -m knowdo.mainjob
+	@$(ENV) .venv/bin/knowdo main-job
 	@$(ENV) echo; \
 	 echo "KnowDo is up."; \
 	 echo "  Airflow   $$KNOWDO_AIRFLOW_URL   (user admin, password in \$$KNOWDO_AIRFLOW_ADMIN_PASSWORD, default admin)"; \

@@ -70,6 +70,17 @@ class Limits:
 # --- end issue 13 -----------------------------------------------------------------------------
 
 
+def _positive_number(name: str, default: float) -> float:
+    text = _env(name, str(default))
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {text!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, not {text!r}")
+    return value
+
+
 DBT_EXECUTION_MODES = ("watcher", "local")
 
 
@@ -107,6 +118,11 @@ class Settings:
     airflow_password: str
     superset_url: str
     limits: Limits  # issue 13
+    # --- issue 14: settings read elsewhere before, now here like the rest --------------------
+    mode: str = "local"  # KNOWDO_MODE: "local" (demo logins, local defaults) or "production"
+    copy_format: str = ""  # KNOWDO_COPY_FORMAT: the loader's COPY format ("" = binary; loading.py)
+    watchdog_interval_s: float = 30.0  # KNOWDO_WATCHDOG_INTERVAL: seconds between checks
+    stall_minutes: float = 10.0  # KNOWDO_STALL_MINUTES: a run with no progress this long alerts
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -148,4 +164,8 @@ class Settings:
             airflow_password=_env("KNOWDO_AIRFLOW_ADMIN_PASSWORD", "admin"),
             superset_url=_env("KNOWDO_SUPERSET_URL", "http://127.0.0.1:8088"),
             limits=Limits.from_env(),
+            mode=_env("KNOWDO_MODE", "local"),
+            copy_format=_env("KNOWDO_COPY_FORMAT", ""),
+            watchdog_interval_s=_positive_number("KNOWDO_WATCHDOG_INTERVAL", 30.0),
+            stall_minutes=_positive_number("KNOWDO_STALL_MINUTES", 10.0),
         )

@@ -6,7 +6,6 @@ Triggers the ingest DAG on the bundled sample feeds, waits for the Asset-schedul
 
 from __future__ import annotations
 
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -237,8 +236,6 @@ def import_dashboards() -> None:
             client.login()
             client.import_assets()
         with console.status("applying Superset roles and row-level security (superset/access.yml)"):
-            import os
-
             from knowdo.superset_access import (
                 apply_access,
                 default_access_file,
@@ -248,7 +245,7 @@ def import_dashboards() -> None:
             )
 
             apply_access(client)
-            if os.environ.get("KNOWDO_MODE", "local") == "local":  # demo logins: local mode only
+            if Settings.from_env().mode == "local":  # demo logins: local mode only
                 ensure_users(client, demo_users(load_access(default_access_file())))
         for path in sorted(default_assets_dir().glob("charts/*.yaml")):
             chart = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -262,13 +259,14 @@ def import_dashboards() -> None:
         raise MainJobFailed(f"Superset: {exc} (log: .local/log/superset.log)") from exc
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    """`knowdo main-job` (make up): the whole pipeline on the sample feeds, through the scheduler."""
+    import argparse
+
+    argparse.ArgumentParser(prog="knowdo main-job", description=main.__doc__).parse_args(argv)
     try:
         run()
     except (MainJobFailed, AirflowAPIError) as exc:
         console.print(f"[red]knowdo: the main job failed:[/red] {exc}", highlight=False)
-        sys.exit(1)
-
-
-if __name__ == "__main__":
-    main()
+        return 1
+    return 0

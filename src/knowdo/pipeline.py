@@ -135,15 +135,14 @@ def publish_audited_marts(run_id: str) -> dict[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m knowdo.pipeline gate-and-publish --run-id ID`: the transform DAG's last two tasks,
+    """`knowdo gate-and-publish --run-id ID`: the transform DAG's last two tasks,
     for a warehouse rebuilt by `dbt build` outside Airflow (a failed gate alerts like the DAG does)."""
     import argparse
 
     from knowdo.alerts import Alert, raise_alert
     from knowdo.publish import PublishRefused
 
-    parser = argparse.ArgumentParser(prog="python -m knowdo.pipeline")
-    parser.add_argument("command", choices=["gate-and-publish"])
+    parser = argparse.ArgumentParser(prog="knowdo gate-and-publish")
     parser.add_argument("--run-id", required=True)
     args = parser.parse_args(argv)
     try:

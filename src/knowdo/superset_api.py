@@ -1,7 +1,7 @@
 """A small REST client for Superset: log in, import KnowDo's assets, read chart data.
 
 Runs in the main environment, so it talks HTTP only and never imports Superset. Settings come from
-the environment (infra/local/env.sh). `python -m knowdo.superset_api import` is what `make up` runs.
+the environment (infra/local/env.sh). `knowdo superset import` is what `make up` runs.
 
 Assets are imported with POST /api/v1/assets/import/ rather than /api/v1/dashboard/import/: the
 dashboard importer overwrites only the dashboard and keeps existing databases, datasets and charts
@@ -37,9 +37,9 @@ class SupersetError(RuntimeError):
 
 
 def default_assets_dir() -> Path:
-    home = os.environ.get("KNOWDO_HOME")
-    root = Path(home) if home else Path(__file__).resolve().parents[2]
-    return root / "superset" / "assets"
+    from knowdo.config import Settings
+
+    return Settings.from_env().home / "superset" / "assets"
 
 
 def rison(value: Any) -> str:
@@ -243,9 +243,7 @@ def _is_uuid(value: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m knowdo.superset_api", description=__doc__.splitlines()[0]
-    )
+    parser = argparse.ArgumentParser(prog="knowdo superset", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     imp = sub.add_parser(
         "import", help="import superset/assets into the running Superset (overwrite)"
@@ -279,7 +277,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"knowdo superset: {exc}", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
