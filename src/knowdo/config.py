@@ -7,7 +7,7 @@ points the same code elsewhere by setting the variables (README: "Production dep
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -123,6 +123,12 @@ class Settings:
     copy_format: str = ""  # KNOWDO_COPY_FORMAT: the loader's COPY format ("" = binary; loading.py)
     watchdog_interval_s: float = 30.0  # KNOWDO_WATCHDOG_INTERVAL: seconds between checks
     stall_minutes: float = 10.0  # KNOWDO_STALL_MINUTES: a run with no progress this long alerts
+    pg_host: str = "127.0.0.1"  # KNOWDO_PG_HOST, KNOWDO_PG_PORT, KNOWDO_WAREHOUSE_DB: the warehouse
+    pg_port: str = "55432"  # as Superset's database connection names it (superset_api)
+    warehouse_db: str = "warehouse"
+    superset_admin_user: str = "admin"  # KNOWDO_SUPERSET_ADMIN_USER / _PASSWORD: the REST client
+    superset_admin_password: str = field(default="", repr=False)
+    superset_db_password: str = field(default="", repr=False)  # KNOWDO_SUPERSET_DB_PASSWORD
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -168,4 +174,10 @@ class Settings:
             copy_format=_env("KNOWDO_COPY_FORMAT", ""),
             watchdog_interval_s=_positive_number("KNOWDO_WATCHDOG_INTERVAL", 30.0),
             stall_minutes=_positive_number("KNOWDO_STALL_MINUTES", 10.0),
+            pg_host=host,
+            pg_port=port,
+            warehouse_db=db,
+            superset_admin_user=_env("KNOWDO_SUPERSET_ADMIN_USER", "admin"),
+            superset_admin_password=_env("KNOWDO_SUPERSET_ADMIN_PASSWORD", ""),
+            superset_db_password=_env("KNOWDO_SUPERSET_DB_PASSWORD", ""),
         )
