@@ -15,7 +15,7 @@ setup: ## install everything needed (idempotent): uv, environments, PostgreSQL, 
 
 up: setup ## bring the stack up and run the main job on the sample feeds through the scheduler
 	@bash $(STACK) start
-	@$(ENV) .venv/bin/python -m knowdo.mainjob
+	@$(ENV) .venv/bin/knowdo main-job
 	@$(ENV) echo; \
 	 echo "KnowDo is up."; \
 	 echo "  Airflow   $$KNOWDO_AIRFLOW_URL   (user admin, password in \$$KNOWDO_AIRFLOW_ADMIN_PASSWORD, default admin)"; \
@@ -40,9 +40,11 @@ test-faults: setup ## the fault-injection suite (tests/faults: kills, outages, f
 test-fast: ## unit and guard tests only (no services)
 	@$(ENV) .venv/bin/python -m pytest -m "not integration and not e2e and not browser and not faults" $(PYTEST_ARGS)
 
-lint: ## ruff on Python
+lint: ## ruff on Python, import-linter (layers, no cycle)
 	@.venv/bin/ruff check src dags tests bench
 	@.venv/bin/ruff format --check src dags tests bench
+	@# issue 14: the package's layers and no import cycle ([tool.importlinter] in pyproject.toml)
+	@.venv/bin/lint-imports --no-cache
 
 dbt-docs: ## build dbt docs (catalog and manifest) into .local/dbt/target
 	@$(ENV) cd dbt_project && $$KNOWDO_DBT_VENV/bin/dbt docs generate

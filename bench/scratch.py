@@ -13,7 +13,6 @@ WAREHOUSE_URL_SETTINGS = (
     "KNOWDO_WAREHOUSE_URL",
     "KNOWDO_GX_WAREHOUSE_URL",
     "KNOWDO_TRANSFORMER_URL",
-    "AIRFLOW_CONN_KNOWDO_WAREHOUSE",
 )
 ROLES = {  # role -> (user, password setting, local default)
     "loader": ("knowdo_loader", "KNOWDO_LOADER_PASSWORD", "knowdo-loader-local"),

@@ -8,7 +8,7 @@
 # (stopasgroup/killasgroup).
 set -euo pipefail
 program=$1; shift
-"$KNOWDO_HOME/.venv/bin/python" -m knowdo.stack_processes kill-strays --program "$program" --keep $$ \
+"$KNOWDO_HOME/.venv/bin/knowdo" stack kill-strays --program "$program" --keep $$ \
   | sed 's/^/run-service: ended a leftover process of this program: /' >&2 || true
 echo "$program $$" >>"$KNOWDO_LOCAL_DIR/run/programs"
 exec "$@"

@@ -217,7 +217,7 @@ SQL
     -f "$KNOWDO_HOME/infra/sql/warehouse_init.sql" >/dev/null
   # --- row-level security (issue 11): viewers' database roles from superset/access.yml, their
   # policies on every mart (src/knowdo/row_security.py); generated SQL, run as the superuser
-  "$VENV/bin/python" -m knowdo.row_security sql | psql_admin -d "$KNOWDO_WAREHOUSE_DB" >/dev/null \
+  "$VENV/bin/knowdo" row-security sql | psql_admin -d "$KNOWDO_WAREHOUSE_DB" >/dev/null \
     || die "setting up the viewers' row-level security failed (see the message above)"
   # --- end row-level security
   "$VENV/bin/knowdo" db migrate >/dev/null
@@ -370,7 +370,7 @@ $(sup_program airflow-triggerer "$VENV/bin/airflow" triggerer --skip-serve-logs)
 $(sup_program superset "$KNOWDO_SUPERSET_VENV/bin/gunicorn" --bind "127.0.0.1:$KNOWDO_SUPERSET_PORT" \
     --workers 2 --worker-class gthread --threads 4 --timeout 120 --limit-request-line 0 \
     --limit-request-field_size 0 '"superset.app:create_app()"')
-$(sup_program knowdo-watchdog "$VENV/bin/python" -m knowdo.watchdog)"
+$(sup_program knowdo-watchdog "$VENV/bin/knowdo" watchdog)"
   if [ ! -f "$SUP_CONF" ] || [ "$(cat "$SUP_CONF")" != "$conf" ]; then
     printf '%s\n' "$conf" >"$SUP_CONF"; SUP_CONF_CHANGED=1
   else SUP_CONF_CHANGED=0; fi
@@ -443,7 +443,7 @@ start_program() { # name
 stop_strays() {
   [ -x "$VENV/bin/python" ] || return 0
   local found
-  found=$("$VENV/bin/python" -m knowdo.stack_processes kill-strays) || true
+  found=$("$VENV/bin/knowdo" stack kill-strays) || true
   if [ -n "$found" ]; then info "ended processes of the stack that were not under supervision:"; printf '%s\n' "$found" | sed 's/^/      /'; fi
 }
 
@@ -598,7 +598,7 @@ cmd_status() {
     echo "supervisord            STOPPED (no service of the stack is supervised; 'make up' starts them)"
   fi
   local strays=""
-  [ -x "$VENV/bin/python" ] && strays=$("$VENV/bin/python" -m knowdo.stack_processes strays)
+  [ -x "$VENV/bin/knowdo" ] && strays=$("$VENV/bin/knowdo" stack strays)
   if [ -n "$strays" ]; then
     echo
     echo "Processes of the stack NOT under supervision (left by a killed service or a killed supervisord):"

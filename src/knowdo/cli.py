@@ -1,4 +1,6 @@
-"""The `knowdo` command: check, ingest and list feeds; migrate the loader schema; make sample data."""
+"""The `knowdo` command: check, ingest and list feeds; migrate the loader schema; make sample data;
+and the platform's operations (the main job, the quality gate and publish, the watchdog, Superset
+assets and access, row-level security SQL, the stack's stray processes): one command for all."""
 
 from __future__ import annotations
 
@@ -26,13 +28,22 @@ def _fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
+# commands that read files or the registry: the format registry (with the template formats built
+# from their contracts) is built first, so a broken contract file is one clear line
+_NEEDS_FORMATS = ("check", "ingest", "feeds")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """KnowDo: feeds in, equity-stratified marts out."""
+    if ctx.invoked_subcommand not in _NEEDS_FORMATS:
+        return
     from knowdo.contracts import ContractError
+    from knowdo.formats import FORMATS
 
     try:
-        import knowdo.formats  # noqa: F401  (builds the template formats from their contracts)
+        len(FORMATS)
     except ContractError as exc:
         _fail(str(exc))
 
@@ -295,12 +306,83 @@ def synth(seed: int, scale: float, out_dir: Path) -> None:
         out.print(f"wrote {path}")
 
 
+# --- operations: each runs its module's own `main(argv)`, which parses the rest of the line ----------
+_PASS_THROUGH = {
+    "context_settings": {"ignore_unknown_options": True, "help_option_names": []},
+    "add_help_option": False,
+}
+
+
+def _run(module_main, args: tuple[str, ...]) -> None:
+    code = module_main(list(args))
+    sys.exit(code or 0)
+
+
+@main.command("main-job", **_PASS_THROUGH)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def main_job(args: tuple[str, ...]) -> None:
+    """Run the main job through the scheduler: ingest, transform, gate, publish, dashboards (make up)."""
+    from knowdo import mainjob
+
+    _run(mainjob.main, args)
+
+
+@main.command("gate-and-publish", **_PASS_THROUGH)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def gate_and_publish(args: tuple[str, ...]) -> None:
+    """--run-id ID: the transform DAG's quality gate and publish, for a warehouse built outside Airflow."""
+    from knowdo import pipeline
+
+    _run(pipeline.main, args)
+
+
+@main.command(**_PASS_THROUGH)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def watchdog(args: tuple[str, ...]) -> None:
+    """Watch PostgreSQL and the DAG runs; alert on an outage or a stalled run (supervised by the stack)."""
+    from knowdo import watchdog as module
+
+    _run(module.main, args)
+
+
+@main.command(**_PASS_THROUGH)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def superset(args: tuple[str, ...]) -> None:
+    """import|wait: import superset/assets into the running Superset, or wait until it answers."""
+    from knowdo import superset_api
+
+    _run(superset_api.main, args)
+
+
+@main.command("superset-access", **_PASS_THROUGH)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def superset_access(args: tuple[str, ...]) -> None:
+    """apply [--demo-users]: apply superset/access.yml (roles, row-level security) to Superset."""
+    from knowdo import superset_access as module
+
+    _run(module.main, args)
+
+
+@main.command("row-security", **_PASS_THROUGH)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def row_security(args: tuple[str, ...]) -> None:
+    """sql: print the warehouse's row-level security setup SQL (from superset/access.yml)."""
+    from knowdo import row_security as module
+
+    _run(module.main, args)
+
+
+@main.command(**_PASS_THROUGH)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def stack(args: tuple[str, ...]) -> None:
+    """strays|kill-strays: the local stack's processes left outside its supervisor."""
+    from knowdo import stack_processes
+
+    _run(stack_processes.main, args)
+
+
 # --- issue 15: implementation impact (`knowdo evaluate its|did`); the logic is in knowdo.impact ---
 from knowdo.impact.cli import evaluate
 
 main.add_command(evaluate)
 # --- end issue 15 ---
-
-
-if __name__ == "__main__":
-    main()

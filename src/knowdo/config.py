@@ -7,7 +7,7 @@ points the same code elsewhere by setting the variables (README: "Production dep
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -70,6 +70,17 @@ class Limits:
 # --- end issue 13 -----------------------------------------------------------------------------
 
 
+def _positive_number(name: str, default: float) -> float:
+    text = _env(name, str(default))
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {text!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, not {text!r}")
+    return value
+
+
 DBT_EXECUTION_MODES = ("watcher", "local")
 
 
@@ -91,6 +102,7 @@ class Settings:
     landing_dir: Path
     inbox_dir: Path
     feeds_file: Path
+    contracts_dir: Path  # the template contracts (feeds/contracts), beside the registry
     warehouse_url: str
     transformer_url: str
     gx_dir: Path
@@ -106,6 +118,17 @@ class Settings:
     airflow_password: str
     superset_url: str
     limits: Limits  # issue 13
+    # --- issue 14: settings read elsewhere before, now here like the rest --------------------
+    mode: str = "local"  # KNOWDO_MODE: "local" (demo logins, local defaults) or "production"
+    copy_format: str = ""  # KNOWDO_COPY_FORMAT: the loader's COPY format ("" = binary; loading.py)
+    watchdog_interval_s: float = 30.0  # KNOWDO_WATCHDOG_INTERVAL: seconds between checks
+    stall_minutes: float = 10.0  # KNOWDO_STALL_MINUTES: a run with no progress this long alerts
+    pg_host: str = "127.0.0.1"  # KNOWDO_PG_HOST, KNOWDO_PG_PORT, KNOWDO_WAREHOUSE_DB: the warehouse
+    pg_port: str = "55432"  # as Superset's database connection names it (superset_api)
+    warehouse_db: str = "warehouse"
+    superset_admin_user: str = "admin"  # KNOWDO_SUPERSET_ADMIN_USER / _PASSWORD: the REST client
+    superset_admin_password: str = field(default="", repr=False)
+    superset_db_password: str = field(default="", repr=False)  # KNOWDO_SUPERSET_DB_PASSWORD
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -122,6 +145,7 @@ class Settings:
             landing_dir=Path(_env("KNOWDO_LANDING_DIR", str(local / "landing"))),
             inbox_dir=Path(_env("KNOWDO_INBOX_DIR", str(home / "sample_feeds"))),
             feeds_file=Path(_env("KNOWDO_FEEDS_FILE", str(home / "feeds" / "registry.yml"))),
+            contracts_dir=home / "feeds" / "contracts",
             warehouse_url=_env(
                 "KNOWDO_WAREHOUSE_URL",
                 f"postgresql://knowdo_loader:{loader_pw}@{host}:{port}/{db}",
@@ -146,4 +170,14 @@ class Settings:
             airflow_password=_env("KNOWDO_AIRFLOW_ADMIN_PASSWORD", "admin"),
             superset_url=_env("KNOWDO_SUPERSET_URL", "http://127.0.0.1:8088"),
             limits=Limits.from_env(),
+            mode=_env("KNOWDO_MODE", "local"),
+            copy_format=_env("KNOWDO_COPY_FORMAT", ""),
+            watchdog_interval_s=_positive_number("KNOWDO_WATCHDOG_INTERVAL", 30.0),
+            stall_minutes=_positive_number("KNOWDO_STALL_MINUTES", 10.0),
+            pg_host=host,
+            pg_port=port,
+            warehouse_db=db,
+            superset_admin_user=_env("KNOWDO_SUPERSET_ADMIN_USER", "admin"),
+            superset_admin_password=_env("KNOWDO_SUPERSET_ADMIN_PASSWORD", ""),
+            superset_db_password=_env("KNOWDO_SUPERSET_DB_PASSWORD", ""),
         )

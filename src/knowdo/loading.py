@@ -7,7 +7,6 @@ and nothing of it reaches raw. A crash mid-file leaves nothing half-loaded (one 
 
 from __future__ import annotations
 
-import os
 import queue
 import tempfile
 import threading
@@ -21,6 +20,7 @@ from typing import TypeVar
 
 import psycopg
 
+from knowdo.config import Settings
 from knowdo.formats import (
     FORMATS,
     FastPathUnavailable,
@@ -52,10 +52,6 @@ class LoadResult:
     vectorised: bool = False  # loaded through the format's vectorised path (not row by row)
     # rows outside the feed's mapping (DHIS2): neither loaded nor rejected, see ops.out_of_scope_ids
     rows_out_of_scope: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return self.status in ("loaded", "superseded")
 
 
 def _existing_batch(conn: psycopg.Connection, feed_id: str, sha: str):
@@ -326,7 +322,7 @@ def resolve_copy_format(chosen: str | None = None) -> str:
     compared). `chosen` wins; without it, the KNOWDO_COPY_FORMAT setting, else binary."""
     source = "copy_format" if chosen is not None else "KNOWDO_COPY_FORMAT"
     if chosen is None:
-        chosen = os.environ.get("KNOWDO_COPY_FORMAT", "")
+        chosen = Settings.from_env().copy_format
     chosen = chosen.strip().lower() or "binary"
     if chosen not in ("binary", "csv"):
         raise ValueError(f"{source} must be binary or csv, not {chosen!r}")

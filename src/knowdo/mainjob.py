@@ -6,8 +6,6 @@ Triggers the ingest DAG on the bundled sample feeds, waits for the Asset-schedul
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -204,7 +202,7 @@ def marts_published(settings: Settings) -> bool:
 
 def superset_log(settings: Settings) -> str:
     log = settings.local_dir / "log" / "superset.log"
-    home = Path(os.environ.get("KNOWDO_HOME", Path.cwd()))
+    home = settings.home
     return str(log.relative_to(home)) if log.is_relative_to(home) else str(log)
 
 
@@ -214,7 +212,7 @@ def check_superset_running(settings: Settings, refused_for: float = 20.0) -> Non
     that answers at all, even 503 while it starts, passes: the import step waits for it."""
     import requests
 
-    url = os.environ.get("KNOWDO_SUPERSET_URL", "http://127.0.0.1:8088").rstrip("/")
+    url = settings.superset_url.rstrip("/")
     refused_since = time.monotonic()
     while True:
         try:
@@ -287,7 +285,7 @@ def import_dashboards() -> None:
             )
 
             apply_access(client)
-            if os.environ.get("KNOWDO_MODE", "local") == "local":  # demo logins: local mode only
+            if Settings.from_env().mode == "local":  # demo logins: local mode only
                 ensure_users(client, demo_users(load_access(default_access_file())))
         for path in sorted(default_assets_dir().glob("charts/*.yaml")):
             chart = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -301,13 +299,14 @@ def import_dashboards() -> None:
         raise MainJobFailed(f"Superset: {exc} (log: .local/log/superset.log)") from exc
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    """`knowdo main-job` (make up): the whole pipeline on the sample feeds, through the scheduler."""
+    import argparse
+
+    argparse.ArgumentParser(prog="knowdo main-job", description=main.__doc__).parse_args(argv)
     try:
         run()
     except (MainJobFailed, AirflowAPIError) as exc:
         console.print(f"[red]knowdo: the main job failed:[/red] {exc}", highlight=False)
-        sys.exit(1)
-
-
-if __name__ == "__main__":
-    main()
+        return 1
+    return 0

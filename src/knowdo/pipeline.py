@@ -99,10 +99,6 @@ def ingest_feed(feed_id: str, settings: Settings | None = None) -> dict:
     }
 
 
-def tables_with_new_data(summaries: list[dict]) -> set[str]:
-    return {s["raw_table"] for s in summaries if s["new_batches"]}
-
-
 class GateFailed(RuntimeError):
     """The quality gate found failed expectations; the message names them (marts stay as they were)."""
 
@@ -115,7 +111,7 @@ def quality_gate(run_id: str) -> list[str]:
     from knowdo.feed_health import show_gate_in_feed_health
     from knowdo.quality import record_gate, run_gate
 
-    result = run_gate("marts_candidate", run_id=run_id)
+    result = run_gate("marts_candidate")
     print(result.summary())  # the Data Docs location is its last line
     record_gate(result, run_id, published=False)
     if not result.success:
@@ -148,15 +144,14 @@ def publish_audited_marts(run_id: str) -> dict[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m knowdo.pipeline gate-and-publish --run-id ID`: the transform DAG's last two tasks,
+    """`knowdo gate-and-publish --run-id ID`: the transform DAG's last two tasks,
     for a warehouse rebuilt by `dbt build` outside Airflow (a failed gate alerts like the DAG does)."""
     import argparse
 
     from knowdo.alerts import Alert, raise_alert
     from knowdo.publish import PublishRefused
 
-    parser = argparse.ArgumentParser(prog="python -m knowdo.pipeline")
-    parser.add_argument("command", choices=["gate-and-publish"])
+    parser = argparse.ArgumentParser(prog="knowdo gate-and-publish")
     parser.add_argument("--run-id", required=True)
     args = parser.parse_args(argv)
     try:

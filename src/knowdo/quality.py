@@ -458,7 +458,6 @@ def plan(
 def run_gate(
     schema: str = "marts_candidate",
     settings: Settings | None = None,
-    run_id: str = "manual",
     layers: tuple[str, ...] = LAYERS,
 ) -> GateResult:
     """Validate the raw suites and every candidate mart in `schema`; build Data Docs; say what failed.

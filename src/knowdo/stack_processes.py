@@ -10,7 +10,7 @@ the running supervisord (a worker orphaned by a `kill -9` of its scheduler, a se
 that was killed) is a stray: `stack.sh status` shows it, `stack.sh stop` and the next start of the
 same program end it.
 
-    python -m knowdo.stack_processes strays|kill-strays [--program NAME] [--keep PID]
+    knowdo stack strays|kill-strays [--program NAME] [--keep PID]
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import sys
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -159,7 +158,7 @@ def _alive(pid: int) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m knowdo.stack_processes")
+    parser = argparse.ArgumentParser(prog="knowdo stack")
     parser.add_argument("action", choices=["strays", "kill-strays"])
     parser.add_argument("--program", help="only this supervised program's processes")
     parser.add_argument(
@@ -182,7 +181,3 @@ def main(argv: list[str] | None = None) -> int:
     if args.action == "kill-strays" and found:
         kill(found)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,7 @@
 """Access as code for Superset: roles, permissions, row-level security and the analyst connection.
 
 Asset exports carry neither roles nor RLS rules, so `superset/access.yml` is applied after every
-import of `superset/assets` (`python -m knowdo.superset_access apply`). Applying is idempotent: roles
+import of `superset/assets` (`knowdo superset-access apply`). Applying is idempotent: roles
 and the analyst database are found by name, datasets by schema and table name (ids change when a
 dataset is re-created), RLS rules by their managed name prefix; a rerun updates in place, creates
 nothing twice and deletes managed rules the file no longer produces.
@@ -604,7 +604,7 @@ def ensure_users(
 # --- command line ----------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m knowdo.superset_access", description=__doc__.splitlines()[0]
+        prog="knowdo superset-access", description=__doc__.splitlines()[0]
     )
     sub = parser.add_subparsers(dest="command", required=True)
     apply = sub.add_parser("apply", help="apply superset/access.yml to the running Superset")
@@ -637,7 +637,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"knowdo superset access: {exc}", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,7 @@
 """A small REST client for Superset: log in, import KnowDo's assets, read chart data.
 
 Runs in the main environment, so it talks HTTP only and never imports Superset. Settings come from
-the environment (infra/local/env.sh). `python -m knowdo.superset_api import` is what `make up` runs.
+the environment (infra/local/env.sh). `knowdo superset import` is what `make up` runs.
 
 Assets are imported with POST /api/v1/assets/import/ rather than /api/v1/dashboard/import/: the
 dashboard importer overwrites only the dashboard and keeps existing databases, datasets and charts
@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import re
 import sys
 import time
@@ -27,6 +26,8 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 import yaml
 
+from knowdo.config import Settings
+
 BUNDLE_ROOT = "knowdo_assets"  # Superset drops the first folder of every path in the zip
 DATABASE_FILE = "databases/knowdo_warehouse.yaml"
 _RISON_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-/~]*$")
@@ -37,9 +38,7 @@ class SupersetError(RuntimeError):
 
 
 def default_assets_dir() -> Path:
-    home = os.environ.get("KNOWDO_HOME")
-    root = Path(home) if home else Path(__file__).resolve().parents[2]
-    return root / "superset" / "assets"
+    return Settings.from_env().home / "superset" / "assets"
 
 
 def rison(value: Any) -> str:
@@ -108,11 +107,11 @@ class SupersetClient:
 
     @classmethod
     def from_env(cls) -> SupersetClient:
-        env = os.environ
+        settings = Settings.from_env()
         return cls(
-            base_url=env.get("KNOWDO_SUPERSET_URL", "http://127.0.0.1:8088").rstrip("/"),
-            username=env.get("KNOWDO_SUPERSET_ADMIN_USER", "admin"),
-            password=env.get("KNOWDO_SUPERSET_ADMIN_PASSWORD", ""),
+            base_url=settings.superset_url.rstrip("/"),
+            username=settings.superset_admin_user,
+            password=settings.superset_admin_password,
         )
 
     # --- plumbing ----------------------------------------------------------------------------------
@@ -184,14 +183,14 @@ class SupersetClient:
     # --- assets -------------------------------------------------------------------------------------
     def import_assets(self, assets_dir: Path | str | None = None) -> list[str]:
         """Import every asset under `assets_dir`, overwriting what exists; returns the imported files."""
-        env = os.environ
+        settings = Settings.from_env()
         bundle, names = build_bundle(
             Path(assets_dir) if assets_dir else default_assets_dir(),
-            host=env.get("KNOWDO_PG_HOST", "127.0.0.1"),
-            port=env.get("KNOWDO_PG_PORT", "55432"),
-            database=env.get("KNOWDO_WAREHOUSE_DB", "warehouse"),
+            host=settings.pg_host,
+            port=settings.pg_port,
+            database=settings.warehouse_db,
         )
-        password = env.get("KNOWDO_SUPERSET_DB_PASSWORD")
+        password = settings.superset_db_password
         if not password:
             raise SupersetError(
                 "KNOWDO_SUPERSET_DB_PASSWORD is not set: the warehouse connection needs it"
@@ -243,9 +242,7 @@ def _is_uuid(value: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m knowdo.superset_api", description=__doc__.splitlines()[0]
-    )
+    parser = argparse.ArgumentParser(prog="knowdo superset", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     imp = sub.add_parser(
         "import", help="import superset/assets into the running Superset (overwrite)"
@@ -279,7 +276,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"knowdo superset: {exc}", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

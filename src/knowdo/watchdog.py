@@ -279,7 +279,11 @@ def end_strays(settings: Settings) -> list:
     return left
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """`knowdo watchdog`: check PostgreSQL and the DAG runs every KNOWDO_WATCHDOG_INTERVAL seconds."""
+    import argparse
+
+    argparse.ArgumentParser(prog="knowdo watchdog", description=main.__doc__).parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -288,8 +292,8 @@ def main() -> int:
     from knowdo.airflow_api import AirflowClient
 
     settings = Settings.from_env()
-    interval = float(os.environ.get("KNOWDO_WATCHDOG_INTERVAL") or 30)
-    stall_after = timedelta(minutes=float(os.environ.get("KNOWDO_STALL_MINUTES") or 10))
+    interval = settings.watchdog_interval_s
+    stall_after = timedelta(minutes=settings.stall_minutes)
     state_file = settings.local_dir / "run" / "watchdog.json"
     client = AirflowClient(
         settings.airflow_url, settings.airflow_user, settings.airflow_password, timeout=15
@@ -310,7 +314,3 @@ def main() -> int:
         while not stop and time.monotonic() < deadline:
             time.sleep(0.5)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -60,7 +60,6 @@ def scratch(cluster, tmp_path_factory):
             "KNOWDO_WAREHOUSE_URL",
             "KNOWDO_GX_WAREHOUSE_URL",
             "KNOWDO_TRANSFORMER_URL",
-            "AIRFLOW_CONN_KNOWDO_WAREHOUSE",
         )
     }
     env["KNOWDO_WAREHOUSE_DB"] = SCRATCH_DB

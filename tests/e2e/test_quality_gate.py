@@ -126,7 +126,7 @@ def _transform(expect_success: bool):
         [
             str(REPO / ".venv" / "bin" / "python"),
             "-m",
-            "knowdo.pipeline",
+            "knowdo",
             "gate-and-publish",
             "--run-id",
             run_id,

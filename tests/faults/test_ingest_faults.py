@@ -178,7 +178,7 @@ def test_the_same_feeds_three_times_in_a_row(clean_ingest_fingerprint, settings,
             f"round {round_ + 1} of the same feeds",
         )
     probe = subprocess.run(
-        [sys.executable, "-m", "knowdo.cli", "ingest", str(small.path), "--feed", SMALL_FEED],
+        [sys.executable, "-m", "knowdo", "ingest", str(small.path), "--feed", SMALL_FEED],
         capture_output=True,
         text=True,
         timeout=120,

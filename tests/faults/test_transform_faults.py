@@ -40,7 +40,7 @@ def test_main_job_with_superset_down_names_the_service_and_its_log_fast(
         ingest_runs = {r["dag_run_id"] for r in client.latest_runs(INGEST, limit=20)}
         started = time.monotonic()
         proc = subprocess.run(
-            [str(REPO / ".venv" / "bin" / "python"), "-m", "knowdo.mainjob"],
+            [str(REPO / ".venv" / "bin" / "knowdo"), "main-job"],
             env={**os.environ, "COLUMNS": "300"},
             capture_output=True,
             text=True,

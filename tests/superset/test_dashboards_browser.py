@@ -64,7 +64,7 @@ def test_every_dashboard_has_a_viewer():
 def demo_users(superset, imported):
     """Roles, row-level security and the demo users, applied after the import as `make up` does."""
     result = subprocess.run(
-        [sys.executable, "-m", "knowdo.superset_access", "apply", "--demo-users"],
+        [sys.executable, "-m", "knowdo", "superset-access", "apply", "--demo-users"],
         check=False,
         capture_output=True,
         text=True,

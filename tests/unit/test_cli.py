@@ -100,3 +100,44 @@ def test_truncated_file_with_explicit_format_exits_2(tmp_path):
 def test_help_everywhere(command):
     proc = knowdo(*command, "--help")
     assert proc.returncode == 0 and "Usage:" in proc.stdout
+
+
+# --- issue 14: one command for every operation -------------------------------------------------
+OPERATIONS = {  # subcommand: what its own --help names
+    "main-job": "knowdo main-job",
+    "gate-and-publish": "--run-id",
+    "watchdog": "knowdo watchdog",
+    "superset": "{import,wait}",
+    "superset-access": "{apply}",
+    "row-security": "{sql}",
+    "stack": "{strays,kill-strays}",
+}
+
+
+@pytest.mark.parametrize("command", sorted(OPERATIONS))
+def test_every_operation_is_a_knowdo_subcommand(command):
+    listed = knowdo("--help")
+    assert command in listed.stdout
+    proc = knowdo(command, "--help")
+    assert proc.returncode == 0 and OPERATIONS[command] in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_an_operation_with_a_missing_option_exits_2_naming_it():
+    proc = knowdo("gate-and-publish")
+    assert proc.returncode == 2 and "--run-id" in proc.stderr
+
+
+def test_no_python_m_entry_point_is_left_in_the_scripts_and_docs():
+    """Every operation goes through `knowdo <subcommand>` (or `python -m knowdo`, the same CLI)."""
+    import re
+
+    module_run = re.compile(r"""-m["']?,?\s*["']?knowdo\.\w""")
+    places = [REPO / "Makefile", REPO / "README.md", *(REPO / "infra").rglob("*.sh")]
+    places += [*(REPO / "tests").rglob("*.py"), *(REPO / "docs").rglob("*.md")]
+    places += [*(REPO / "bench").rglob("*.py"), *(REPO / "src").rglob("*.py")]
+    offenders = [
+        str(path.relative_to(REPO))
+        for path in places
+        if path.name != "test_cli.py" and module_run.search(path.read_text(encoding="utf-8"))
+    ]
+    assert not offenders, offenders

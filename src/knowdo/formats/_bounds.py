@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO, Self
 
 from knowdo.config import Limits
-from knowdo.formats import FileRejected, ParseContext, ParseFn, Rejection, Row
+from knowdo.formats.base import FileRejected, ParseContext, ParseFn, Rejection, Row
 
 # ---- JSON ------------------------------------------------------------------------------------
 

@@ -1,26 +1,21 @@
-"""Shared reading of delimited text feeds: encodings, headers, numbers, suppression markers.
+"""Shared reading of delimited text feeds: encodings, headers, records.
 
 Streaming: one record at a time (csv handles CRLF and quoted newlines). A file that is not in its
 declared encoding, or whose header lacks required columns, raises FileRejected with one sentence.
+What one cell's text means (numbers, dates, suppression markers) is in knowdo.cells.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
-import re
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TextIO
 
 from knowdo.config import Limits
-from knowdo.formats import FileRejected, ParseContext
+from knowdo.formats.base import FileRejected, ParseContext
 
-# Cells that mean "not published / not available" in real feeds: never zero.
-SUPPRESSION_MARKERS = frozenset({"", "*", "-", "N/A", "NA", "NULL", "n/a", "na", "null", ".", ".."})
-_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 csv.field_size_limit(Limits.from_env().max_record_bytes)  # issue 13: records() sets it per file
 
 
@@ -142,69 +137,18 @@ def _csv_error(exc: csv.Error, limits: Limits) -> str:
     return str(exc)
 
 
-def is_suppressed(text: str | None) -> bool:
-    return text is None or text.strip() in SUPPRESSION_MARKERS
-
-
-def parse_number(text: str | None) -> Decimal:
-    """A number as publishers write it ('1,234', ' 12.5 ', '-3'); ValueError when it is not one."""
-    if text is None:
-        raise ValueError("no value")
-    cleaned = text.strip().replace("\u00a0", "").replace(" ", "")
-    if _THOUSANDS.match(cleaned):
-        cleaned = cleaned.replace(",", "")
-    try:
-        value = Decimal(cleaned)
-    except InvalidOperation:
-        raise ValueError(f"'{text}' is not a number") from None
-    if not value.is_finite():
-        raise ValueError(f"'{text}' is not a finite number")
-    return value
-
-
-def parse_measure(text: str | None) -> tuple[Decimal | None, bool]:
-    """(value, suppressed): suppression markers become (None, True), never zero."""
-    if is_suppressed(text):
-        return None, True
-    return parse_number(text), False
-
-
-def parse_date(text: str | None, formats: Iterable[str] = ("%Y-%m-%d", "%d/%m/%Y")) -> date:
-    """A date in one of `formats` (ISO first, then dd/mm/yyyy); ISO datetimes are accepted too."""
-    if not text or not text.strip():
-        raise ValueError("no date")
-    value = text.strip()
-    for fmt in formats:
-        try:
-            return datetime.strptime(value, fmt).date()
-        except ValueError:
-            pass
-    try:
-        return datetime.fromisoformat(value).date()
-    except ValueError:
-        raise ValueError(f"'{text}' is not a date (expected {' or '.join(formats)})") from None
-
-
-def looks_like_formula(text: str | None) -> bool:
-    """Spreadsheet formula text (=, +, -, @ followed by letters). Stored verbatim as inert text;
-    flagged so exports can neutralise it."""
-    return (
-        bool(text)
-        and text[0] in "=+@"
-        or bool(text and text.startswith("-") and not _is_number(text))
-    )
-
-
-def _is_number(text: str) -> bool:
-    try:
-        parse_number(text)
-        return True
-    except ValueError:
-        return False
-
-
 def sniff_header(head: str, required: Iterable[str], delimiter: str = ",") -> bool:
     """True when the first line of `head` (decoded text) has every required column."""
     first = head.lstrip("\ufeff").splitlines()[0] if head.strip() else ""
     cells = {c.strip().strip('"') for c in first.split(delimiter)}
     return all(c in cells for c in required)
+
+
+def read_header(path: Path, ctx: ParseContext, delimiter: str = ",") -> list[str]:
+    """The stripped header cells, or [] when the file has none that can be read (records() then
+    raises the precise FileRejected: empty, binary, wrong encoding)."""
+    try:
+        with path.open("r", encoding=encoding_of(ctx), newline="") as fh:
+            return [cell.strip() for cell in next(csv.reader(fh, delimiter=delimiter))]
+    except (StopIteration, UnicodeDecodeError, csv.Error):
+        return []

@@ -20,7 +20,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pv
 
-from knowdo.formats import (
+from knowdo.formats._arrow import stripped
+from knowdo.formats._csv import encoding_of, read_header
+from knowdo.formats._dhis2_csv_header import _header_names
+from knowdo.formats.base import (
     FastPathUnavailable,
     FileRejected,
     OutOfScope,
@@ -28,10 +31,7 @@ from knowdo.formats import (
     Rejection,
     TableChunk,
 )
-from knowdo.formats._arrow import stripped
-from knowdo.formats._csv import encoding_of
 from knowdo.formats.dhis2 import COLUMNS, Dhis2Mapping, _id_problem, map_value, mapping_of
-from knowdo.formats.dhis2_csv import _header_names, read_header
 from knowdo.periods import Period, parse_period
 
 BLOCK_BYTES = 1 << 20  # ~11,000 records of a typical export; larger blocks cost memory, not time

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from psycopg.types.json import Jsonb
+if TYPE_CHECKING:  # psycopg is imported when a value is wrapped, not with the format registry
+    from psycopg.types.json import Jsonb
 
 
 def _json_number(value: Decimal) -> int | float:
@@ -26,6 +27,8 @@ def _default(obj: Any) -> Any:
 def jsonb(value: Any) -> Jsonb:
     """Wrap a value for a jsonb column: Decimals (ijson's and lxml parsers' numbers) become JSON
     numbers, not strings; dates become ISO text; non-ASCII text stays as written."""
+    from psycopg.types.json import Jsonb
+
     return Jsonb(value, dumps=_dumps)
 
 

@@ -34,7 +34,7 @@ from typing import Any
 
 import ijson
 
-from knowdo.formats import (
+from knowdo.formats.base import (
     DuplicateKeys,
     FileRejected,
     FormatSpec,

@@ -35,8 +35,8 @@ from typing import Any
 
 from lxml import etree
 
-from knowdo.formats import FileRejected, FormatSpec, ParseContext, Rejection, Row
 from knowdo.formats._json import jsonb
+from knowdo.formats.base import FileRejected, FormatSpec, ParseContext, Rejection, Row
 
 COLUMNS = (
     "iati_identifier",

@@ -24,9 +24,9 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from knowdo.formats import FileRejected, FormatSpec, ParseContext, Rejection, Row
-from knowdo.formats._csv import parse_date, parse_measure, records
-from knowdo.formats.dhis2_csv import read_header
+from knowdo.cells import parse_date, parse_measure
+from knowdo.formats._csv import read_header, records
+from knowdo.formats.base import FileRejected, FormatSpec, ParseContext, Rejection, Row
 
 TALKING_THERAPIES_COLUMNS = (
     "file_layout",

@@ -18,8 +18,8 @@ from functools import partial
 from pathlib import Path
 
 from knowdo.contracts import Contract, load_contracts, parse_record
-from knowdo.formats import FileRejected, FormatSpec, ParseContext, Rejection, Row
 from knowdo.formats._csv import encoding_of, records
+from knowdo.formats.base import FileRejected, FormatSpec, ParseContext, Rejection, Row
 
 # Grain columns that say whose or where a row is: they scope supersession by a corrected resend.
 SCOPE_COLUMNS = ("organisation_id", "country_code", "geography_code")

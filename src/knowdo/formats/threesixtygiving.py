@@ -24,9 +24,10 @@ from typing import Any
 
 import ijson
 
-from knowdo.formats import FileRejected, FormatSpec, ParseContext, Rejection, Row
-from knowdo.formats._csv import parse_date, parse_number, records, sniff_header
+from knowdo.cells import parse_date, parse_number
+from knowdo.formats._csv import records, sniff_header
 from knowdo.formats._json import jsonb
+from knowdo.formats.base import FileRejected, FormatSpec, ParseContext, Rejection, Row
 
 COLUMNS = (
     "grant_id",

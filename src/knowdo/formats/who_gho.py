@@ -39,9 +39,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from knowdo.formats import FileRejected, FormatSpec, ParseContext, Rejection, Row
-from knowdo.formats._csv import is_suppressed, parse_date, parse_number, records
-from knowdo.formats.dhis2_csv import read_header
+from knowdo.cells import is_suppressed, parse_date, parse_number
+from knowdo.formats._csv import read_header, records
+from knowdo.formats.base import FileRejected, FormatSpec, ParseContext, Rejection, Row
 
 COLUMNS = (
     "export_layout",
