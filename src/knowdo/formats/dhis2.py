@@ -412,6 +412,13 @@ def submitted_at(path: Path) -> datetime | None:
     return parsed
 
 
+def _load_tables(path: Path, ctx: ParseContext):
+    """The loader's vectorised path (issue 13, speed): pyarrow, imported only when it runs."""
+    from knowdo.formats._dhis2_json_fast import load_tables
+
+    return load_tables(path, ctx)
+
+
 DHIS2_JSON = FormatSpec(
     name="dhis2-json",
     raw_table="raw.dhis2_data_values",
@@ -422,6 +429,7 @@ DHIS2_JSON = FormatSpec(
     submitted_at=submitted_at,
     key_columns=KEY_COLUMNS,
     key_description=KEY_DESCRIPTION,
+    load_tables=_load_tables,
 )
 
 FORMAT_SPECS = [DHIS2_JSON]
