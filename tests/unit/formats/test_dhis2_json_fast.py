@@ -269,3 +269,45 @@ def test_submitted_at_reads_what_ijson_reads(tmp_path, content):
     except Exception:  # noqa: BLE001 - the row parser's own outcome for a broken file
         expected = None
     assert dhis2.submitted_at(path) == expected
+
+
+def _bad_inputs():
+    from tests.helpers.badinputs import load_manifest
+
+    return [e for e in load_manifest() if e["format"] == "dhis2-json"]
+
+
+@pytest.mark.parametrize(
+    "entry", _bad_inputs(), ids=lambda e: e.get("file") or e.get("generate") or "entry"
+)
+def test_the_bad_input_corpus_gives_the_row_parsers_outcome_or_is_left_to_it(entry, tmp_path):
+    """Every DHIS2 JSON file of tests/fixtures/bad: the vectorised path never loads a file the row
+    parser fails, and what it loads is what the row parser gives (the loader's own bounds on the
+    row path - field length, surrogates - are the row parser's, reached by the fall back)."""
+    from dataclasses import replace
+
+    from knowdo.formats import FileRejected
+    from knowdo.formats._bounds import bounded_parse
+    from tests.helpers.badinputs import context as feed_context
+    from tests.helpers.badinputs import materialise
+
+    path = materialise(entry, tmp_path)
+    ctx = replace(feed_context("dhis2-json", entry.get("feed"), path.name), today=TODAY)
+    ctx = replace(ctx, defer_duplicate_check=True)
+    try:
+        expected = list(bounded_parse(parse_json, COLUMNS, json=True)(path, ctx))
+    except FileRejected:
+        expected = None
+    try:
+        chunks = list(fast.load_tables(path, ctx))
+    except FastPathUnavailable:
+        return  # the loader falls back to the row parser: its outcome by construction
+    assert expected is not None, "the vectorised path loaded a file the row parser fails"
+    rows = sorted(r for c in chunks for r in c.table.column("row_number").to_pylist())
+    assert rows == sorted(i.row for i in expected if isinstance(i, Row))
+    assert [r for c in chunks for r in c.rejections] == [
+        i for i in expected if not isinstance(i, (Row, OutOfScope))
+    ]
+    assert [o for c in chunks for o in c.out_of_scope] == [
+        i for i in expected if isinstance(i, OutOfScope)
+    ]
