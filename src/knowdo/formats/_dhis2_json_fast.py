@@ -154,6 +154,8 @@ class _Splitter:
 
     def _scan(self, block: bytes) -> bytes:
         data = np.frombuffer(block, dtype=np.uint8)
+        if not self._keep_values:
+            return self._locate(block, data)
         if b"\x01" in block.translate(_CONTROL):
             raise FastPathUnavailable("control characters in the file")
         if b"\\u" in block and _RISKY_ESCAPE.search(block):
@@ -163,16 +165,14 @@ class _Splitter:
                 self._utf8.decode(block)
             except UnicodeDecodeError:
                 raise FastPathUnavailable("not UTF-8") from None
+        return self._locate(block, data)
+
+    def _locate(self, block: bytes, data: np.ndarray) -> bytes:
         quotes = self._quotes(block, data)
         was_in_string = self._in_string
         self._in_string = (len(quotes) + was_in_string) % 2 == 1
-        if _NOT_JSON.search(self._edge + block[:8]):  # one cut by the block boundary: unsure
-            raise FastPathUnavailable("NaN or Infinity across a block boundary")
-        self._edge = block[-8:]
-        if b"NaN" in block or b"Infinity" in block:
-            at = np.array([m.start() for m in _NOT_JSON.finditer(block)])
-            if (((np.searchsorted(quotes, at) + was_in_string) & 1) == 0).any():
-                raise FastPathUnavailable("NaN or Infinity outside a string: not JSON")
+        if self._keep_values:
+            self._not_json(block, quotes, was_in_string)
         marks = np.flatnonzero(np.frombuffer(block.translate(_STRUCTURAL), dtype=np.uint8))
         if len(marks):
             marks = marks[((np.searchsorted(quotes, marks) + was_in_string) & 1) == 0]
@@ -214,7 +214,8 @@ class _Splitter:
         kinds = data[positions]
         if len(kinds) and not np.isin(kinds, np.frombuffer(b"{},", np.uint8)).all():
             raise FastPathUnavailable("a dataValues entry that is not an object")
-        self._check_gaps(data, begin, end, positions, kinds)
+        if self._keep_values:
+            self._check_gaps(data, begin, end, positions, kinds)
         self.elements += int((kinds == ord("{")).sum())
         if len(closes_array):
             self._phase = "tail"
@@ -233,6 +234,16 @@ class _Splitter:
         out = self._pending + bytes(inner[:cut])
         self._pending = bytes(inner[cut:])
         return out
+
+    def _not_json(self, block: bytes, quotes: np.ndarray, was_in_string: bool) -> None:
+        """NaN or Infinity outside a string: RapidJSON takes them, yajl does not."""
+        if _NOT_JSON.search(self._edge + block[:8]):  # one cut by the block boundary: unsure
+            raise FastPathUnavailable("NaN or Infinity across a block boundary")
+        self._edge = block[-8:]
+        if b"NaN" in block or b"Infinity" in block:
+            at = np.array([m.start() for m in _NOT_JSON.finditer(block)])
+            if (((np.searchsorted(quotes, at) + was_in_string) & 1) == 0).any():
+                raise FastPathUnavailable("NaN or Infinity outside a string: not JSON")
 
     def _check_gaps(self, data, begin: int, end: int, positions, kinds) -> None:
         """Between array-level characters only whitespace, and in the order '[' ({ } ,)* ']'
@@ -319,11 +330,12 @@ def _head_defaults(outside: bytes) -> dict[str, str]:
 
 def document_fields(path: Path) -> dict[str, str]:
     """The set-level fields (`dhis2._set_defaults`) of a file already loaded, without parsing its
-    values: the same scan, no pyarrow (for `submitted_at`: ijson took ~40% of a load for it).
-    FastPathUnavailable or FileRejected when unsure: the caller then asks ijson."""
-    from knowdo.formats._bounds import guarded_json
-
-    with guarded_json(path) as source:
+    values (for `submitted_at`: ijson took ~40% of a load for it). Only the scan that finds the
+    array: the load has read the whole file through the guard and the checks of `_scan` (or the
+    row parser) already. FastPathUnavailable when unsure: the caller then asks ijson."""
+    with path.open("rb") as source:
+        if source.read(3) != b"\xef\xbb\xbf":
+            source.seek(0)
         splitter = _Splitter(source, BLOCK_BYTES, keep_values=False)
         for _ in splitter.blocks():
             pass
