@@ -266,7 +266,8 @@ def feed_files(work_dir: Path, rows: int) -> tuple[Path, Path, Path]:
     source = work_dir / f"dhis2_{rows}.{feedgen.EXTENSIONS[FORMAT]}"
     raw_copy = work_dir / f"dhis2_{rows}.raw.csv"
     registry = work_dir / f"registry_{rows}.yml"
-    complete = work_dir / f"dhis2_{rows}.complete"  # written last: a half-written pair is redone
+    # written last: a half-written pair is redone (per format: the raw copy is the same rows)
+    complete = work_dir / f"dhis2_{rows}.{feedgen.EXTENSIONS[FORMAT]}.complete"
     if not complete.exists():
         start = time.perf_counter()
         feedgen.write_feed(rows, source, raw_copy, fmt=FORMAT)
@@ -284,6 +285,8 @@ def feed_files(work_dir: Path, rows: int) -> tuple[Path, Path, Path]:
 def remove_feed_files(work_dir: Path, rows: int) -> None:
     for name in (
         f"dhis2_{rows}.complete",
+        f"dhis2_{rows}.csv.complete",
+        f"dhis2_{rows}.json.complete",
         f"dhis2_{rows}.csv",
         f"dhis2_{rows}.json",
         f"dhis2_{rows}.raw.csv",
