@@ -12,6 +12,7 @@ so the report is the row parser's in every case.
 from __future__ import annotations
 
 import heapq
+import sys
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,11 +31,27 @@ class Tally:
     errors_total: int = 0
 
 
+_LIBRARIES = ("numpy", "pyarrow", "pyarrow.compute", "pyarrow.csv", "pyarrow.json")
+
+
+def preload() -> None:
+    """Import the vectorised path's libraries in the process that forks the parse's child (as the
+    loader does): numpy's OpenBLAS allocates its buffers at import and ends the process when the
+    child's memory ceiling refuses them, so the child must never import them itself."""
+    import importlib
+
+    for name in _LIBRARIES:
+        importlib.import_module(name)
+    import knowdo.formats._arrow  # noqa: F401
+
+
 def tally(spec: FormatSpec, path: Path, ctx: ParseContext, max_errors: int) -> Tally | None:
     """What `check_file` counts from the row parser, from the vectorised path; None when the
     row parser must say it (the file needs it, or may hold a repeated key)."""
     if not spec.load_tables or not spec.key_columns:
         return None
+    if not all(name in sys.modules for name in _LIBRARIES):
+        return None  # not preloaded before the fork (see `preload`): the row parser
     from knowdo.formats._bounds import compressed_kind
 
     if compressed_kind(path):
