@@ -81,3 +81,26 @@ def test_dhis2_csv_check_without_repeated_keys_is_vectorised_and_the_same(tmp_pa
     if not vectorised:  # a repeat hidden by quoting/whitespace: then nothing is shown here
         pytest.fail("the deduplicated file still went to the row parser")
     assert fast == rows and rows["rows_rejected"] > 3
+
+
+def test_the_check_command_under_a_small_memory_ceiling_gives_a_report(tmp_path):
+    """Found by tests/fuzz: in a fresh process, numpy imported inside the parse's child (256 MB
+    ceiling) ended it ('stopped without a result'); the command preloads the vectorised path's
+    libraries before the fork, and `tally` never imports them in the child."""
+    import os
+    import subprocess
+    import sys
+
+    path = write(tmp_path / "small.json", {"dataValues": values(9, 50)})
+    done = subprocess.run(
+        [sys.executable, "-c", "from knowdo.cli import main; main()", "check", str(path)]
+        + ["--format", "dhis2-json", "--json"],
+        check=False,
+        env={**os.environ, "KNOWDO_PARSE_MEMORY_MB": "256"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["rows_read"] == 50
