@@ -82,7 +82,12 @@ def value_of(row_number: int) -> int:
     return (row_number * 7919) % 997
 
 
-def registry(rows: int, feed_id: str = FEED_ID) -> dict:
+# --format dhis2-json (issue 13): the same rows as a dataValueSets JSON, as the Web API writes it
+JSON_HEAD = '{"dataSet":"KdBenchDs01","completeDate":"2025-01-20","dataValues":[\n'
+EXTENSIONS = {"dhis2-csv": "csv", "dhis2-json": "json"}
+
+
+def registry(rows: int, feed_id: str = FEED_ID, fmt: str = "dhis2-csv") -> dict:
     """The feed registry document for a feed of `rows` values: every org unit is mapped."""
     return {
         "feeds": [
@@ -90,8 +95,8 @@ def registry(rows: int, feed_id: str = FEED_ID) -> dict:
                 "id": feed_id,
                 "publisher": {"name": "Ingest benchmark (synthetic ministry)", "kind": "ministry"},
                 "domain": "service_use",
-                "format": "dhis2-csv",
-                "source": {"folder": "bench", "glob": "*.csv"},
+                "format": fmt,
+                "source": {"folder": "bench", "glob": f"*.{EXTENSIONS[fmt]}"},
                 "schedule": "@monthly",
                 "mapping": {
                     "data_elements": dict(DATA_ELEMENTS),
@@ -107,8 +112,8 @@ def registry(rows: int, feed_id: str = FEED_ID) -> dict:
     }
 
 
-def write_registry(path: Path, rows: int, feed_id: str = FEED_ID) -> None:
-    path.write_text(yaml.safe_dump(registry(rows, feed_id), sort_keys=False), encoding="utf-8")
+def write_registry(path: Path, rows: int, feed_id: str = FEED_ID, fmt: str = "dhis2-csv") -> None:
+    path.write_text(yaml.safe_dump(registry(rows, feed_id, fmt), sort_keys=False), encoding="utf-8")
 
 
 def keys(rows: int) -> Iterator[tuple[int, int, str, str, str]]:
@@ -125,9 +130,14 @@ def keys(rows: int) -> Iterator[tuple[int, int, str, str, str]]:
 
 
 def write_feed(
-    rows: int, source_path: Path, raw_copy_path: Path | None = None, feed_id: str = FEED_ID
+    rows: int,
+    source_path: Path,
+    raw_copy_path: Path | None = None,
+    feed_id: str = FEED_ID,
+    fmt: str = "dhis2-csv",
 ) -> None:
-    """Write the DHIS2 CSV (and, when asked, the raw-shaped CSV of the same rows) in one pass."""
+    """Write the DHIS2 CSV or JSON (and, when asked, the raw-shaped CSV of the same rows) in one
+    pass."""
     period_parts = {
         p: (
             f"{p[:4]}-{p[4:]}-01",
@@ -144,16 +154,26 @@ def write_feed(
             else None
         )
         try:
-            source.write(SOURCE_HEADER + "\n")
+            json_feed = fmt == "dhis2-json"
+            source.write(JSON_HEAD if json_feed else SOURCE_HEADER + "\n")
             if raw:
                 raw.write(",".join(RAW_COLUMNS) + "\n")
             for row, ou, period, element, combo in keys(rows):
                 unit = org_unit_id(ou)
                 value = value_of(row)
-                source.write(
-                    f"{element},{period},{unit},{combo},{ATTRIBUTE_OPTION_COMBO},{value},"
-                    f"{STORED_BY},{LAST_UPDATED},,false\n"
-                )
+                if json_feed:
+                    source.write(
+                        (",\n" if row > 1 else "")
+                        + f'{{"dataElement":"{element}","period":"{period}",'
+                        f'"orgUnit":"{unit}","categoryOptionCombo":"{combo}",'
+                        f'"attributeOptionCombo":"{ATTRIBUTE_OPTION_COMBO}","value":"{value}",'
+                        f'"storedBy":"{STORED_BY}","lastUpdated":"{LAST_UPDATED}","followup":false}}'
+                    )
+                else:
+                    source.write(
+                        f"{element},{period},{unit},{combo},{ATTRIBUTE_OPTION_COMBO},{value},"
+                        f"{STORED_BY},{LAST_UPDATED},,false\n"
+                    )
                 if raw:
                     start, kind, end = period_parts[period]
                     strata = CATEGORY_OPTION_COMBOS[combo]
@@ -163,6 +183,8 @@ def write_feed(
                         f"{LAST_UPDATED_RAW},,{DATA_ELEMENTS[element]},{geography_code(ou)},"
                         f"{strata['sex']},{strata['age_band']},{start},{kind},{end}\n"
                     )
+            if json_feed:
+                source.write("\n]}\n")
         finally:
             if raw:
                 raw.close()

@@ -40,6 +40,7 @@ import feedgen  # sibling modules of this script, not an installed package
 from scratch import BenchError, init_scratch_db, pg_address, role_url
 
 COPY_TABLE = "raw.bench_psql_copy"
+FORMAT = "dhis2-csv"  # --format: the file `knowdo ingest` reads (the \copy file is the same)
 PANDAS_SCHEMA, PANDAS_TABLE = "raw", "bench_pandas"
 # What one ingest leaves behind in the scratch database; emptied before every run.
 INGEST_TABLES = (
@@ -77,6 +78,10 @@ class SizeResult:
     ingest_csv_s: list[float] = field(default_factory=list)
     ingest_csv_rss_mb: list[float] = field(default_factory=list)
     ingest_csv_cpu_s: list[float] = field(default_factory=list)
+    # `knowdo check` of the same file against the same feed (--with-check; issue 13)
+    check_s: list[float] = field(default_factory=list)
+    check_rss_mb: list[float] = field(default_factory=list)
+    check_cpu_s: list[float] = field(default_factory=list)
 
     def rate(self, seconds: list[float]) -> float:
         return self.rows / statistics.median(seconds)
@@ -200,6 +205,22 @@ def measure_ingest(rows: int, source: Path, env: dict[str, str]) -> Measured:
     return done
 
 
+def measure_check(rows: int, source: Path, env: dict[str, str]) -> Measured:
+    """`knowdo check` of the same file against the same feed's mapping (what a submitter runs)."""
+    done = run_measured(
+        [*knowdo_cmd(), "check", str(source), "--format", FORMAT, "--feed", feedgen.FEED_ID]
+        + ["--json"],
+        env,
+    )
+    try:
+        outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        raise BenchError(f"knowdo check failed: {' '.join(done.stderr.split())[-300:]}") from None
+    if outcome["rows_valid"] != rows or outcome["rows_rejected"]:
+        raise BenchError(f"knowdo check did not find every row valid: {outcome}")
+    return done
+
+
 def psql_cmd() -> str:
     for candidate in (shutil.which("psql"), "/usr/lib/postgresql/15/bin/psql"):
         if candidate and Path(candidate).exists():
@@ -242,14 +263,15 @@ def measure_pandas(rows: int, source: Path, db: str) -> Measured:
 # --- files ------------------------------------------------------------------------------------------
 def feed_files(work_dir: Path, rows: int) -> tuple[Path, Path, Path]:
     """The DHIS2 CSV, its raw-shaped copy and the registry for `rows`, written once and reused."""
-    source = work_dir / f"dhis2_{rows}.csv"
+    source = work_dir / f"dhis2_{rows}.{feedgen.EXTENSIONS[FORMAT]}"
     raw_copy = work_dir / f"dhis2_{rows}.raw.csv"
     registry = work_dir / f"registry_{rows}.yml"
-    complete = work_dir / f"dhis2_{rows}.complete"  # written last: a half-written pair is redone
+    # written last: a half-written pair is redone (per format: the raw copy is the same rows)
+    complete = work_dir / f"dhis2_{rows}.{feedgen.EXTENSIONS[FORMAT]}.complete"
     if not complete.exists():
         start = time.perf_counter()
-        feedgen.write_feed(rows, source, raw_copy)
-        feedgen.write_registry(registry, rows)
+        feedgen.write_feed(rows, source, raw_copy, fmt=FORMAT)
+        feedgen.write_registry(registry, rows, fmt=FORMAT)
         complete.touch()
         size_mb = source.stat().st_size / 2**20
         print(
@@ -263,7 +285,10 @@ def feed_files(work_dir: Path, rows: int) -> tuple[Path, Path, Path]:
 def remove_feed_files(work_dir: Path, rows: int) -> None:
     for name in (
         f"dhis2_{rows}.complete",
+        f"dhis2_{rows}.csv.complete",
+        f"dhis2_{rows}.json.complete",
         f"dhis2_{rows}.csv",
+        f"dhis2_{rows}.json",
         f"dhis2_{rows}.raw.csv",
         f"registry_{rows}.yml",
     ):
@@ -272,7 +297,14 @@ def remove_feed_files(work_dir: Path, rows: int) -> None:
 
 # --- the benchmark ----------------------------------------------------------------------------------
 def bench_size(
-    conn, rows: int, repeats: int, pandas_on: bool, work_dir: Path, db: str, csv_route: bool = False
+    conn,
+    rows: int,
+    repeats: int,
+    pandas_on: bool,
+    work_dir: Path,
+    db: str,
+    csv_route: bool = False,
+    with_check: bool = False,
 ) -> SizeResult:
     source, raw_copy, registry = feed_files(work_dir, rows)
     landing = work_dir / "landing"
@@ -295,6 +327,11 @@ def bench_size(
         result.psql_s.append(done.seconds)
         result.psql_rss_mb.append(done.rss_mb)
         result.psql_cpu_s.append(done.cpu_s)
+        if with_check:
+            done = measure_check(rows, source, env)
+            result.check_s.append(done.seconds)
+            result.check_rss_mb.append(done.rss_mb)
+            result.check_cpu_s.append(done.cpu_s)
         if pandas_on and attempt == 1:  # ~30x slower than the others: once is enough for a ratio
             empty_tables(conn, landing)
             done = measure_pandas(rows, source, db)
@@ -305,6 +342,7 @@ def bench_size(
             f"{rows:,} rows, run {attempt}/{repeats}: ingest {result.ingest_s[-1]:.1f} s, "
             + (f"ingest (csv route) {result.ingest_csv_s[-1]:.1f} s, " if csv_route else "")
             + f"psql \\copy {result.psql_s[-1]:.1f} s"
+            + (f", check {result.check_s[-1]:.1f} s" if with_check else "")
             + (f", pandas {result.pandas_s[-1]:.1f} s" if pandas_on and attempt == 1 else ""),
             file=sys.stderr,
         )
@@ -337,6 +375,8 @@ def print_table(results: list[SizeResult]) -> None:
             lines.insert(
                 1, ("knowdo ingest (csv)", r.ingest_csv_s, r.ingest_csv_rss_mb, r.ingest_csv_cpu_s)
             )
+        if r.check_s:
+            lines.append(("knowdo check", r.check_s, r.check_rss_mb, r.check_cpu_s))
         if r.pandas_s:
             label = (
                 "pandas to_sql" if r.pandas_extrapolated_from is None else "pandas (extrapolated)"
@@ -350,6 +390,11 @@ def print_table(results: list[SizeResult]) -> None:
             print(
                 f"{r.rows:>12,}  {label:<22} {runs:>4} {median(seconds):>9.1f} {rate:>11,.0f} "
                 f"{rss_text:>11} {cpu_text:>12} {rate / r.psql_rate:>13.3f}"
+            )
+        if r.check_s:
+            print(
+                f"{'':>12}  knowdo check / knowdo ingest time: "
+                f"{median(r.check_s) / median(r.ingest_s):.2f}"
             )
         if r.pandas_extrapolated_from:
             print(
@@ -459,6 +504,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also time `knowdo ingest` with KNOWDO_COPY_FORMAT=csv (the former"
         " COPY route), interleaved with the others",
     )
+    parser.add_argument(
+        "--format",
+        choices=sorted(feedgen.EXTENSIONS),
+        default="dhis2-csv",
+        help="the file `knowdo ingest` reads (default dhis2-csv); pandas runs for dhis2-csv only",
+    )
+    parser.add_argument(
+        "--with-check",
+        action="store_true",
+        help="also time `knowdo check --feed` on the same file, interleaved with the others",
+    )
     parser.add_argument("--top", type=int, default=25, help="functions listed by --profile")
     args = parser.parse_args(argv)
     if args.db in ("warehouse", os.environ.get("KNOWDO_WAREHOUSE_DB", "warehouse")):
@@ -471,7 +527,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global FORMAT
     args = parse_args(argv)
+    FORMAT = args.format
+    if FORMAT != "dhis2-csv":  # pandas' baseline reads the CSV (pandas_load.py)
+        args.no_pandas = True
     sizes = sorted(set(args.rows))
     args.work_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -496,6 +556,7 @@ def main(argv: list[str] | None = None) -> int:
                             args.work_dir,
                             args.db,
                             args.with_csv_route,
+                            args.with_check,
                         )
                     )
                     if not args.keep_files:
@@ -514,7 +575,10 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(args.work_dir / "landing", ignore_errors=True)
 
     save_results(results)
-    print(f"machine: {machine()}; database {args.db} on {':'.join(pg_address())}")
+    print(
+        f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}; format {FORMAT}; "
+        f"database {args.db} on {':'.join(pg_address())}"
+    )
     print_table(results)
     print(last_line(results[-1]))
     return 0

@@ -249,6 +249,10 @@ def check(file: Path, fmt: str | None, feed_id: str | None, as_json: bool) -> No
         ctx = ParseContext(file_name=file.name)
     from knowdo.isolation import run_isolated
 
+    if FORMATS[fmt].load_tables:  # issue 13, speed: check runs the vectorised path; its libraries
+        from knowdo.formats._check_tables import preload  # load before the child forks
+
+        preload()
     try:  # issue 13: in a child process under the memory ceiling (knowdo.isolation)
         report = run_isolated(check_file, file, fmt, ctx, MAX_ERRORS, limits=ctx.limits)
     except FileRejected as exc:
