@@ -1,4 +1,5 @@
-"""DHIS2 dataValueSets JSON (Web API `/api/dataValueSets.json`).
+"""DHIS2 dataValueSets JSON (Web API `/api/dataValueSets.json`): the row parser and the DHIS2 rules
+shared with the CSV format (the format itself is `dhis2_json`).
 
 The registry mapping turns DHIS2 ids into KnowDo codes:
   data_elements:           {<dataElement uid or code>: <indicator_code>}
@@ -27,7 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,6 @@ import ijson
 from knowdo.formats.base import (
     DuplicateKeys,
     FileRejected,
-    FormatSpec,
     OutOfScope,
     ParseContext,
     Rejection,
@@ -398,49 +398,3 @@ def parse_json(path: Path, ctx: ParseContext) -> Iterator[Row | Rejection]:
             raise FileRejected(
                 f"not valid JSON (truncated or malformed): {_first_line(exc)}"
             ) from None
-
-
-def submitted_at(path: Path) -> datetime | None:
-    """The dataValueSet's completeDate (when the ministry marked the data set complete)."""
-    from knowdo.formats import FastPathUnavailable
-    from knowdo.formats._dhis2_json_fast import document_fields
-
-    try:  # issue 13, speed: a numpy scan of the loaded file instead of ijson's events
-        return _complete_date(document_fields(path).get("completeDate"))
-    except (FastPathUnavailable, FileRejected):
-        pass
-    try:
-        value = _set_defaults(path).get("completeDate")
-    except (ijson.common.IncompleteJSONError, UnicodeDecodeError):
-        return None
-    return _complete_date(value)
-
-
-def _complete_date(value: str | None) -> datetime | None:
-    parsed = _parse_timestamp(value)
-    if parsed is not None and parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
-
-
-def _load_tables(path: Path, ctx: ParseContext):
-    """The loader's vectorised path (issue 13, speed): pyarrow, imported only when it runs."""
-    from knowdo.formats._dhis2_json_fast import load_tables
-
-    return load_tables(path, ctx)
-
-
-DHIS2_JSON = FormatSpec(
-    name="dhis2-json",
-    raw_table="raw.dhis2_data_values",
-    columns=COLUMNS,
-    parse=parse_json,
-    description="DHIS2 dataValueSets JSON",
-    sniff=lambda head: head.lstrip().startswith("{") and '"dataValues"' in head,
-    submitted_at=submitted_at,
-    key_columns=KEY_COLUMNS,
-    key_description=KEY_DESCRIPTION,
-    load_tables=_load_tables,
-)
-
-FORMAT_SPECS = [DHIS2_JSON]

@@ -8,7 +8,7 @@ from knowdo import checking
 from knowdo.formats import ParseContext
 from knowdo.formats import _check_tables as check_tables
 from tests.helpers.dhis2_csv_faults import MAPPING, TODAY, planted_faults_csv
-from tests.unit.formats.test_dhis2_json_fast import values, write
+from tests.helpers.dhis2_json_docs import values, write
 
 
 def reports(path, fmt, mapping, monkeypatch, max_errors=100):
