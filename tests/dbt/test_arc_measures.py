@@ -208,12 +208,12 @@ def test_arc_rows_sum_their_icbs(db):
     mismatches = db.execute(
         """
         select a.period_start, a.geography_code, a.indicator_code, a.group_code
-        from restricted.service_use_unrounded a
+        from restricted.restricted_service_use__unrounded a
         join (
             select u.period_start, m.arc_code, u.indicator_code, u.stratifier, u.group_code,
                 sum(u.numerator) as numerator, sum(u.denominator) as denominator,
                 count(u.numerator) = count(*) as complete
-            from restricted.service_use_unrounded u
+            from restricted.restricted_service_use__unrounded u
             join seeds.ref_icb_arcs m on m.icb_code = u.geography_code
             where u.geography_level = 'icb'
             group by 1, 2, 3, 4, 5
@@ -227,7 +227,7 @@ def test_arc_rows_sum_their_icbs(db):
     ).fetchall()
     assert mismatches == []
     arcs = db.execute(
-        "select count(distinct geography_code) as n from restricted.service_use_unrounded"
+        "select count(distinct geography_code) as n from restricted.restricted_service_use__unrounded"
         " where geography_level = 'arc'"
     ).fetchone()["n"]
     assert arcs == 15

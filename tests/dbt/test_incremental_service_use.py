@@ -32,7 +32,7 @@ CHAIN = [  # (schema, model) in build order
     ("intermediate", "int_service_use__dhis2_region_cells"),
     ("intermediate", "int_service_use__dhis2_monthly"),
     ("intermediate", "int_service_use__dhis2_age_sex_cells"),
-    ("restricted", "service_use_unrounded"),
+    ("restricted", "restricted_service_use__unrounded"),
     ("marts_candidate", "fct_service_use"),
 ]
 NEW_MONTH, CORRECTED_MONTH, EMPTIED_MONTH = date(2026, 1, 1), date(2024, 3, 1), date(2024, 5, 1)

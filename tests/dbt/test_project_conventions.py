@@ -15,7 +15,7 @@ LAYERS = {
     "staging": ("stg_",),
     "intermediate": ("int_",),
     "marts": ("fct_", "dim_", "mart_"),
-    "restricted": ("",),
+    "restricted": ("restricted_",),
 }
 
 

@@ -219,7 +219,7 @@ def test_no_suppressed_cell_can_be_recovered_from_its_siblings(db):
     # tells them apart here
     secondary = db.execute(
         "select count(*) as n from marts_candidate.fct_service_use f"
-        " join restricted.service_use_unrounded u using (service_use_key)"
+        " join restricted.restricted_service_use__unrounded u using (service_use_key)"
         " where f.is_suppressed and u.numerator >= 5"
     ).fetchone()["n"]
     assert secondary > 0, "the sample has small counts: secondary suppression must occur"

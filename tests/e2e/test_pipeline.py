@@ -88,7 +88,7 @@ def test_published_rates_carry_denominator_ci_and_disclosure_control(analyst):
 def test_analysts_read_marts_but_never_raw_or_restricted(analyst):
     for table in (
         "raw.dhis2_data_values",
-        "restricted.service_use_unrounded",
+        "restricted.restricted_service_use__unrounded",
         "marts_candidate.fct_service_use",
     ):
         with pytest.raises(psycopg.errors.InsufficientPrivilege):

@@ -76,7 +76,7 @@ def number(value):
 def service_use(db):
     """fct_service_use as cells (one count per row) with its additive relations: `all` = the sum of
     a stratifier's groups; a country = the sum of its regions; an ARC = the sum of its ICBs. A
-    relation is used only where it holds for the true counts (restricted.service_use_unrounded):
+    relation is used only where it holds for the true counts (restricted.restricted_service_use__unrounded):
     MHSDS's ethnic groups, rounded by NHS England, do not add up to its total exactly."""
     published = rows(
         db,
@@ -97,7 +97,7 @@ def service_use(db):
             db,
             """
             select period_start, geography_code, indicator_code, stratifier, group_code, numerator
-            from restricted.service_use_unrounded""",
+            from restricted.restricted_service_use__unrounded""",
         )
     }
     cells: dict[tuple, Cell] = {}

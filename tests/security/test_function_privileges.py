@@ -207,7 +207,7 @@ def test_no_reader_can_execute_a_dangerous_function(superset_conn):
 
 
 def test_the_project_functions_run_no_dynamic_sql(superset_conn):
-    """The stats schema (dbt_project/macros/stats/create_stats_functions.sql) and every other function
+    """The stats schema (dbt_project/macros/stats/) and every other function
     of the project's schemas that any reader may execute: no set_config, no EXECUTE of a caller's
     text, no SECURITY DEFINER. The writers' own helpers that build DDL (row-level security policies,
     secondary suppression) may run dynamic SQL, but only when no reader can execute them."""

@@ -838,7 +838,10 @@ def test_the_analysts_sql_lab_lists_only_marts(superset, access_applied):
         )
         listed = response.json().get("result") if response.ok else []
         assert not listed, (schema, listed)
-    for schema, table in (("raw", "dhis2_data_values"), ("restricted", "service_use_unrounded")):
+    for schema, table in (
+        ("raw", "dhis2_data_values"),
+        ("restricted", "restricted_service_use__unrounded"),
+    ):
         response = client.session.get(
             f"{client.base_url}/api/v1/database/{database_id}/table_metadata/",
             timeout=60,

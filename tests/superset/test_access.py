@@ -270,7 +270,7 @@ def test_the_analyst_queries_marts_in_sql_lab_but_not_raw_or_restricted(superset
 
     for table, schema in [
         ("raw.dhis2_data_values", "raw"),
-        ("restricted.service_use_unrounded", "restricted"),
+        ("restricted.restricted_service_use__unrounded", "restricted"),
     ]:
         denied = _sql_lab(client, database_id, f"select * from {table}")
         assert denied["http_status"] != 200, (table, denied)

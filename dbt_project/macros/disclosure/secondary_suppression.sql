@@ -160,3 +160,56 @@ comment on function restricted.secondary_suppression(text[], text[], boolean[], 
         arrays.priorities, arrays.order_keys, {{ var('disclosure_min_count') }}
     ) as suppressed
 {%- endmacro %}
+
+
+{#-
+    The memberships (for disclosure_secondary_suppressed_cells) of the additive relation every mart
+    publishes: in each `set_columns` x stratifier, the `all` row is the sum of the stratifier's
+    groups, so the `all` cell and the groups' cells form one set. A SELECT (for a CTE, or one branch
+    of a union) over `cells` (aliased `cell`; needs the `set_columns`, stratifier and group_code);
+    the other arguments are SQL expressions over `cell`. `below_national_only` leaves out the sets of
+    national rows (published unrounded, never suppressed).
+-#}
+{% macro disclosure_stratifier_set_memberships(
+    cells,
+    set_columns,
+    cell_id,
+    is_suppressed,
+    cell_size,
+    priority='0',
+    order_key="concat_ws('|', lpad(coalesce(cell.group_order, 0)::text, 4, '0'), cell.group_code)",
+    set_id_prefix=none,
+    below_national_only=true
+) -%}
+    select
+        concat_ws('|',
+            {%- if set_id_prefix %} '{{ set_id_prefix }}',{% endif %}
+            {%- for column in set_columns %} cell.{{ column }},{% endfor %}
+            stratifiers.stratifier) as set_id,
+        {{ cell_id }} as cell_id,
+        {{ is_suppressed }} as is_suppressed,
+        {{ cell_size }} as cell_size,
+        {{ priority }} as priority,
+        {{ order_key }} as order_key
+    from {{ cells }} as cell
+    inner join (
+        select distinct {% for column in set_columns %}{{ column }}, {% endfor %}stratifier
+        from {{ cells }}
+        where stratifier <> 'all'{% if below_national_only %} and geography_level <> 'national'{% endif %}
+    ) as stratifiers
+        on
+            {%- for column in set_columns %}
+            cell.{{ column }} = stratifiers.{{ column }}
+            and
+            {%- endfor %} cell.stratifier in (stratifiers.stratifier, 'all')
+{%- endmacro %}
+
+
+{#- SQL condition, true when one of `cell_ids` (SQL expressions; a NULL one matches nothing) is
+    among the cells `secondary_suppressed` (the CTE of disclosure_secondary_suppressed_cells) hides. -#}
+{% macro disclosure_is_secondary_suppressed(cell_ids, secondary_suppressed='secondary_suppressed') -%}
+    exists (
+        select 1 from {{ secondary_suppressed }}
+        where {{ secondary_suppressed }}.cell_id in ({{ cell_ids | join(', ') }})
+    )
+{%- endmacro %}

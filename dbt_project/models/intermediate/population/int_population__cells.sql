@@ -48,33 +48,11 @@ england_geographies as (
 
 ),
 
-current_batches as (
+current_cells as (
 
     -- a corrected resend wins for every geography and year it covers (the loader's supersession
     -- partition is submitter x place x year): the latest loaded batch per feed, place and year
-    select
-        population.feed_id,
-        population.geography_code,
-        population.population_year,
-        max(population.batch_id) as batch_id
-    from population
-    inner join load_batches
-        on population.batch_id = load_batches.batch_id
-    where load_batches.batch_status = 'loaded'
-    group by 1, 2, 3
-
-),
-
-current_cells as (
-
-    select population.*
-    from population
-    inner join current_batches
-        on
-            population.batch_id = current_batches.batch_id
-            and population.feed_id = current_batches.feed_id
-            and population.geography_code = current_batches.geography_code
-            and population.population_year = current_batches.population_year
+    {{ current_batch_rows('population', ['geography_code', 'population_year']) }}
 
 ),
 

@@ -21,42 +21,29 @@ load_batches as (
 
 ),
 
-current_batches as (
+current_prevalence as (
 
-    select
-        prevalence.feed_id,
-        prevalence.geography_code,
-        prevalence.prevalence_year,
-        max(prevalence.batch_id) as batch_id
-    from {{ ref('stg_templates_population__prevalence') }} as prevalence
-    inner join load_batches
-        on prevalence.batch_id = load_batches.batch_id
-    where load_batches.batch_status = 'loaded'
-    group by 1, 2, 3
+    -- a corrected resend wins for every place and year it covers: the latest loaded batch per
+    -- feed, place and year
+    {{ current_batch_rows('prevalence', ['geography_code', 'prevalence_year']) }}
 
 ),
 
 current_estimates as (
 
     select
-        prevalence.*,
+        current_prevalence.*,
         case
-            when prevalence.sex_code = 'all' and prevalence.age_band_code = 'all' then 'all'
-            when prevalence.age_band_code = 'all' then 'sex'
-            when prevalence.sex_code = 'all' then 'age_band'
+            when current_prevalence.sex_code = 'all' and current_prevalence.age_band_code = 'all' then 'all'
+            when current_prevalence.age_band_code = 'all' then 'sex'
+            when current_prevalence.sex_code = 'all' then 'age_band'
         end as stratifier,
         case
-            when prevalence.sex_code = 'all' and prevalence.age_band_code = 'all' then 'all'
-            when prevalence.age_band_code = 'all' then prevalence.sex_code
-            when prevalence.sex_code = 'all' then prevalence.age_band_code
+            when current_prevalence.sex_code = 'all' and current_prevalence.age_band_code = 'all' then 'all'
+            when current_prevalence.age_band_code = 'all' then current_prevalence.sex_code
+            when current_prevalence.sex_code = 'all' then current_prevalence.age_band_code
         end as group_code
-    from prevalence
-    inner join current_batches
-        on
-            prevalence.batch_id = current_batches.batch_id
-            and prevalence.feed_id = current_batches.feed_id
-            and prevalence.geography_code = current_batches.geography_code
-            and prevalence.prevalence_year = current_batches.prevalence_year
+    from current_prevalence
 
 ),
 

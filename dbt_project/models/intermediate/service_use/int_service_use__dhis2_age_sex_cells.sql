@@ -1,6 +1,6 @@
 {#-
     DHIS2 service-use events by month x region (and country) x indicator x sex x age band, with the
-    cell's population: the inputs of the age-standardised rates (restricted.service_use_unrounded).
+    cell's population: the inputs of the age-standardised rates (restricted.restricted_service_use__unrounded).
     Built on int_service_use__dhis2_region_cells (the latest loaded batch per feed and period,
     deleted values dropped), like int_service_use__dhis2_monthly: zero events for cells a
     reporting region-month sent nothing for (DHIS2 omits zeros), the country = the sum of its
@@ -117,21 +117,8 @@ region_rows as (
 
 national_rows as (
 
-    select
-        region_rows.period_start,
-        region_rows.indicator_code,
-        geographies.parent_code as geography_code,
-        'national' as geography_level,
-        region_rows.sex_code,
-        region_rows.age_band_code,
-        sum(region_rows.event_count)::bigint as event_count,
-        case
-            when count(region_rows.population) = count(*) then sum(region_rows.population)
-        end::bigint as population
-    from region_rows
-    inner join geographies
-        on region_rows.geography_code = geographies.geography_code
-    group by 1, 2, 3, 4, 5, 6
+    -- the country is the sum of its reporting regions and of their population
+    {{ dhis2_national_rows('region_rows', ['sex_code', 'age_band_code'], 'event_count', 'population') }}
 
 ),
 

@@ -157,22 +157,10 @@ national_rows as (
 
     -- the country is the sum of its reporting regions; the denominator is their population, so a
     -- region that did not report lowers neither numerator nor rate
-    select
-        region_rows.period_start,
-        region_rows.indicator_code,
-        geographies.parent_code as geography_code,
-        'national' as geography_level,
-        region_rows.stratifier,
-        region_rows.group_code,
-        sum(region_rows.numerator)::bigint as numerator,
-        case
-            when count(region_rows.denominator) = count(*) then sum(region_rows.denominator)
-        end::bigint as denominator,
-        count(*)::integer as reporting_geographies
-    from region_rows
-    inner join geographies
-        on region_rows.geography_code = geographies.geography_code
-    group by 1, 2, 3, 5, 6
+    {{ dhis2_national_rows(
+        'region_rows', ['stratifier', 'group_code'], 'numerator', 'denominator',
+        reporting_geographies=true
+    ) }}
 
 ),
 

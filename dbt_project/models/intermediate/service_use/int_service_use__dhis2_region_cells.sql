@@ -71,19 +71,11 @@ batch_cells as (
 
 ),
 
-current_batches as (
+current_batch_cells as (
 
     -- a corrected resend wins for every period it covers, even when it does not cover all the
     -- periods of the batch it corrects: the latest loaded batch per feed and period counts
-    select
-        batch_cells.feed_id,
-        batch_cells.dhis2_period,
-        max(batch_cells.batch_id) as batch_id
-    from batch_cells
-    inner join load_batches
-        on batch_cells.batch_id = load_batches.batch_id
-    where load_batches.batch_status = 'loaded'
-    group by batch_cells.feed_id, batch_cells.dhis2_period
+    {{ current_batch_rows('batch_cells', ['dhis2_period']) }}
 
 ),
 
@@ -92,22 +84,17 @@ region_cells as (
     -- national figures are built from the regions downstream, so only region-level values enter;
     -- feeds reporting the same region and month add up
     select
-        batch_cells.period_start,
-        batch_cells.indicator_code,
-        batch_cells.geography_code,
-        batch_cells.sex_code,
-        batch_cells.age_band_code,
-        sum(batch_cells.event_count) as event_count
-    from batch_cells
-    inner join current_batches
-        on
-            batch_cells.batch_id = current_batches.batch_id
-            and batch_cells.feed_id = current_batches.feed_id
-            and batch_cells.dhis2_period = current_batches.dhis2_period
+        current_batch_cells.period_start,
+        current_batch_cells.indicator_code,
+        current_batch_cells.geography_code,
+        current_batch_cells.sex_code,
+        current_batch_cells.age_band_code,
+        sum(current_batch_cells.event_count) as event_count
+    from current_batch_cells
     inner join geographies
-        on batch_cells.geography_code = geographies.geography_code
+        on current_batch_cells.geography_code = geographies.geography_code
     where
-        batch_cells.published_values > 0
+        current_batch_cells.published_values > 0
         and geographies.geography_level = 'region'
     group by 1, 2, 3, 4, 5
 

@@ -4,7 +4,7 @@
     with the adult population of the group as denominator. Places are England's ICBs as published
     and the NIHR ARCs they belong to (ref_icb_arcs): an ARC row is the sum of its ICBs.
     The columns up to reporting_geographies are those of int_service_use__dhis2_monthly, so the
-    model is one union branch of restricted.service_use_unrounded.
+    model is one union branch of restricted.restricted_service_use__unrounded.
 -#}
 
 with
@@ -41,34 +41,21 @@ population as (
 
 ),
 
-current_batches as (
+current_batch_measures as (
 
     -- a corrected resend wins for the month it covers: the latest loaded batch per feed and month
-    select
-        measures.feed_id,
-        measures.reporting_period_start,
-        max(measures.batch_id) as batch_id
-    from {{ ref('stg_nhs__mhsds_measures') }} as measures
-    inner join load_batches
-        on measures.batch_id = load_batches.batch_id
-    where load_batches.batch_status = 'loaded'
-    group by 1, 2
+    {{ current_batch_rows('measures', ['reporting_period_start']) }}
 
 ),
 
 current_measures as (
 
     select
-        measures.*,
+        current_batch_measures.*,
         -- `ICB - GP Practice or Residence; Ethnicity (Higher Level)` -> place part and breakdown part
-        trim(split_part(measures.breakdown, ';', 1)) as place_breakdown,
-        nullif(trim(split_part(measures.breakdown, ';', 2)), '') as group_breakdown
-    from measures
-    inner join current_batches
-        on
-            measures.batch_id = current_batches.batch_id
-            and measures.feed_id = current_batches.feed_id
-            and measures.reporting_period_start = current_batches.reporting_period_start
+        trim(split_part(current_batch_measures.breakdown, ';', 1)) as place_breakdown,
+        nullif(trim(split_part(current_batch_measures.breakdown, ';', 2)), '') as group_breakdown
+    from current_batch_measures
 
 ),
 

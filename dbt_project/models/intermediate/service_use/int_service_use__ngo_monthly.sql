@@ -17,45 +17,28 @@ load_batches as (
 
 ),
 
-current_batches as (
+current_service_use as (
 
     -- the loader's supersession partition: organisation x country x region x month
-    select
-        service_use.feed_id,
-        service_use.organisation_id,
-        service_use.geography_code,
-        service_use.period_start,
-        max(service_use.batch_id) as batch_id
-    from {{ ref('stg_templates_ngo__service_use') }} as service_use
-    inner join load_batches
-        on service_use.batch_id = load_batches.batch_id
-    where load_batches.batch_status = 'loaded'
-    group by 1, 2, 3, 4
+    {{ current_batch_rows('service_use', ['organisation_id', 'geography_code', 'period_start']) }}
 
 ),
 
 final as (
 
     select
-        service_use.period_start,
-        service_use.country_code,
-        service_use.geography_code,
-        service_use.intervention_code,
-        service_use.stratifier,
-        service_use.group_code,
-        count(distinct service_use.organisation_id)::integer as organisations,
-        sum(service_use.people_reached)::bigint as people_reached,
-        sum(service_use.sessions_delivered)::bigint as sessions_delivered,
+        period_start,
+        country_code,
+        geography_code,
+        intervention_code,
+        stratifier,
+        group_code,
+        count(distinct organisation_id)::integer as organisations,
+        sum(people_reached)::bigint as people_reached,
+        sum(sessions_delivered)::bigint as sessions_delivered,
         -- a suppressed count in any organisation's row leaves the sum unknown
-        bool_or(service_use.people_reached is null) as people_reached_suppressed
-    from service_use
-    inner join current_batches
-        on
-            service_use.batch_id = current_batches.batch_id
-            and service_use.feed_id = current_batches.feed_id
-            and service_use.organisation_id = current_batches.organisation_id
-            and service_use.geography_code = current_batches.geography_code
-            and service_use.period_start = current_batches.period_start
+        bool_or(people_reached is null) as people_reached_suppressed
+    from current_service_use
     group by 1, 2, 3, 4, 5, 6
 
 )

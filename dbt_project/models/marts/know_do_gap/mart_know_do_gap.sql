@@ -198,25 +198,12 @@ disclosed as (
 -- parent place is published, so the stratifier sets are the only additive relations here.
 memberships as (
 
-    select
-        concat_ws('|', cell.intervention_code, cell.geography_code, cell.year,
-            stratifiers.stratifier) as set_id,
-        cell.know_do_gap_key as cell_id,
-        cell.is_primary_suppressed as is_suppressed,
-        cell.reached as cell_size,
-        0 as priority,
-        concat_ws('|', lpad(coalesce(cell.group_order, 0)::text, 4, '0'), cell.group_code) as order_key
-    from disclosed as cell
-    inner join (
-        select distinct intervention_code, geography_code, year, stratifier
-        from disclosed
-        where stratifier <> 'all' and geography_level <> 'national'
-    ) as stratifiers
-        on
-            cell.intervention_code = stratifiers.intervention_code
-            and cell.geography_code = stratifiers.geography_code
-            and cell.year = stratifiers.year
-            and cell.stratifier in (stratifiers.stratifier, 'all')
+    {{ disclosure_stratifier_set_memberships(
+        'disclosed', ['intervention_code', 'geography_code', 'year'],
+        cell_id='cell.know_do_gap_key',
+        is_suppressed='cell.is_primary_suppressed',
+        cell_size='cell.reached'
+    ) }}
 
 ),
 
@@ -233,13 +220,11 @@ suppressed as (
         coalesce(
             disclosed.primary_suppression_reason,
             case
-                when secondary_suppressed.cell_id is not null
+                when {{ disclosure_is_secondary_suppressed(['disclosed.know_do_gap_key']) }}
                     then '{{ disclosure_suppression_label() }}'
             end
         ) as suppression_reason
     from disclosed
-    left join secondary_suppressed
-        on disclosed.know_do_gap_key = secondary_suppressed.cell_id
 
 ),
 

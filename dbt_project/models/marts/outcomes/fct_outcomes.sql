@@ -187,26 +187,12 @@ count_cells as (
 
 memberships as (
 
-    select
-        concat_ws('|', cell.period_start, cell.geography_code, cell.intervention_code,
-            cell.count_name, stratifiers.stratifier) as set_id,
-        cell.cell_id,
-        cell.is_suppressed,
-        cell.cell_size,
-        0 as priority,
-        concat_ws('|', lpad(coalesce(cell.group_order, 0)::text, 4, '0'), cell.group_code) as order_key
-    from count_cells as cell
-    inner join (
-        select distinct period_start, geography_code, intervention_code, count_name, stratifier
-        from count_cells
-        where stratifier <> 'all' and geography_level <> 'national'
-    ) as stratifiers
-        on
-            cell.period_start = stratifiers.period_start
-            and cell.geography_code = stratifiers.geography_code
-            and cell.intervention_code = stratifiers.intervention_code
-            and cell.count_name = stratifiers.count_name
-            and cell.stratifier in (stratifiers.stratifier, 'all')
+    {{ disclosure_stratifier_set_memberships(
+        'count_cells', ['period_start', 'geography_code', 'intervention_code', 'count_name'],
+        cell_id='cell.cell_id',
+        is_suppressed='cell.is_suppressed',
+        cell_size='cell.cell_size'
+    ) }}
 
 ),
 
@@ -224,19 +210,16 @@ suppressed as (
             primary_suppressed.primary_suppression_reason,
             -- hidden when the numerator's or the denominator's cell was suppressed secondarily
             case
-                when exists (
-                    select 1 from secondary_suppressed
-                    where secondary_suppressed.cell_id in (
-                        concat_ws('|', primary_suppressed.period_start,
-                            primary_suppressed.geography_code, primary_suppressed.intervention_code,
-                            primary_suppressed.measure, primary_suppressed.stratifier,
-                            primary_suppressed.group_code),
-                        case when primary_suppressed.denominator_count is not null then concat_ws('|',
-                            primary_suppressed.period_start, primary_suppressed.geography_code,
-                            primary_suppressed.intervention_code, primary_suppressed.denominator_count,
-                            primary_suppressed.stratifier, primary_suppressed.group_code) end
-                    )
-                )
+                when {{ disclosure_is_secondary_suppressed([
+                    "concat_ws('|', primary_suppressed.period_start,
+                        primary_suppressed.geography_code, primary_suppressed.intervention_code,
+                        primary_suppressed.measure, primary_suppressed.stratifier,
+                        primary_suppressed.group_code)",
+                    "case when primary_suppressed.denominator_count is not null then concat_ws('|',
+                        primary_suppressed.period_start, primary_suppressed.geography_code,
+                        primary_suppressed.intervention_code, primary_suppressed.denominator_count,
+                        primary_suppressed.stratifier, primary_suppressed.group_code) end",
+                ]) }}
                     then '{{ disclosure_suppression_label() }}'
             end
         ) as suppression_reason
@@ -295,21 +278,10 @@ measured as (
 -- deprived" figures
 compared as (
 
-    select
-        measured.*,
-        reference.group_code as reference_group_code,
-        reference.value as reference_value,
-        reference.lower_95 as reference_lower_95,
-        reference.upper_95 as reference_upper_95
-    from measured
-    left join measured as reference
-        on
-            measured.period_start = reference.period_start
-            and measured.geography_code = reference.geography_code
-            and measured.intervention_code = reference.intervention_code
-            and measured.measure = reference.measure
-            and measured.stratifier = reference.stratifier
-            and reference.is_reference_group
+    {{ reference_group_rows(
+        'measured', ['period_start', 'geography_code', 'intervention_code', 'measure'],
+        {'value': 'value', 'lower_95': 'lower_95', 'upper_95': 'upper_95'}
+    ) }}
 
 ),
 
@@ -367,13 +339,11 @@ final as (
             as difference_from_reference,
         trim_scale(round(case
             when stratifier <> 'all' and group_code <> reference_group_code
-                then value - reference_value
-                    - sqrt((value - lower_95) ^ 2 + (reference_upper_95 - reference_value) ^ 2)
+                then {{ mover_difference_lower('value', 'lower_95', 'reference_value', 'reference_upper_95') }}
         end, 4)) as difference_lower_95,
         trim_scale(round(case
             when stratifier <> 'all' and group_code <> reference_group_code
-                then value - reference_value
-                    + sqrt((upper_95 - value) ^ 2 + (reference_value - reference_lower_95) ^ 2)
+                then {{ mover_difference_upper('value', 'upper_95', 'reference_value', 'reference_lower_95') }}
         end, 4)) as difference_upper_95
 
     from compared

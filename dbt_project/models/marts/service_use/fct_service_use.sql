@@ -14,7 +14,7 @@ with
 
 service_use as (
 
-    select * from {{ ref('service_use_unrounded') }}
+    select * from {{ ref('restricted_service_use__unrounded') }}
     where {{ is_service_use_period_to_build('period_start') }}
 
 ),
@@ -57,25 +57,16 @@ geographies as (
 -- months (incremental) is exact. (The mart publishes months only: no year = sum of months.)
 memberships as (
 
-    select
-        concat_ws('|', 'stratifier', cell.period_start, cell.geography_code, cell.indicator_code,
-            stratifiers.stratifier) as set_id,
-        cell.service_use_key as cell_id,
-        cell.is_primary_suppressed as is_suppressed,
-        cell.numerator as cell_size,
-        case when cell.geography_level = 'national' then 1 else 0 end as priority,
-        concat_ws('|', lpad(cell.group_order::text, 4, '0'), cell.group_code) as order_key
-    from published_counts as cell
-    inner join (
-        select distinct period_start, geography_code, indicator_code, stratifier
-        from published_counts
-        where stratifier <> 'all'
-    ) as stratifiers
-        on
-            cell.period_start = stratifiers.period_start
-            and cell.geography_code = stratifiers.geography_code
-            and cell.indicator_code = stratifiers.indicator_code
-            and cell.stratifier in (stratifiers.stratifier, 'all')
+    {{ disclosure_stratifier_set_memberships(
+        'published_counts', ['period_start', 'geography_code', 'indicator_code'],
+        cell_id='cell.service_use_key',
+        is_suppressed='cell.is_primary_suppressed',
+        cell_size='cell.numerator',
+        priority="case when cell.geography_level = 'national' then 1 else 0 end",
+        order_key="concat_ws('|', lpad(cell.group_order::text, 4, '0'), cell.group_code)",
+        set_id_prefix='stratifier',
+        below_national_only=false
+    ) }}
 
     union all
 
@@ -114,17 +105,17 @@ suppressed as (
     select
         published_counts.*,
         published_counts.is_primary_suppressed
-        or secondary_suppressed.cell_id is not null as is_suppressed,
+        or {{ disclosure_is_secondary_suppressed(['published_counts.service_use_key']) }}
+            as is_suppressed,
         case
             when published_counts.numerator is null
                 and published_counts.geography_level <> 'national'
                 then 'suppressed by the publisher'
-            when published_counts.is_primary_suppressed or secondary_suppressed.cell_id is not null
+            when published_counts.is_primary_suppressed
+                or {{ disclosure_is_secondary_suppressed(['published_counts.service_use_key']) }}
                 then '{{ disclosure_suppression_label() }}'
         end as suppression_reason
     from published_counts
-    left join secondary_suppressed
-        on published_counts.service_use_key = secondary_suppressed.cell_id
 
 ),
 
@@ -132,7 +123,7 @@ suppressed as (
 -- solved back for the bands it hides: four bands, one rate and two limits to 4 decimals leave one
 -- integer solution). The `all` row is standardised from the place-month's published age-band rows
 -- (rounded below national level) and withheld when any band is suppressed; a sex row from its age
--- x sex cells after disclosure control (service_use_unrounded), withheld when the row or any age
+-- x sex cells after disclosure control (restricted_service_use__unrounded), withheld when the row or any age
 -- band of the place-month is suppressed.
 age_band_sets as (
 
@@ -241,21 +232,15 @@ with_rates as (
 -- RD - sqrt((r1 - l1)^2 + (u2 - r2)^2), RD + sqrt((u1 - r1)^2 + (r2 - l2)^2).
 compared as (
 
-    select
-        with_rates.*,
-        reference.group_code as reference_group_code,
-        reference.published_value as reference_value,
-        reference.shown_numerator as reference_numerator,
-        reference.published_lower_95 as reference_lower_95,
-        reference.published_upper_95 as reference_upper_95
-    from with_rates
-    left join with_rates as reference
-        on
-            with_rates.period_start = reference.period_start
-            and with_rates.geography_code = reference.geography_code
-            and with_rates.indicator_code = reference.indicator_code
-            and with_rates.stratifier = reference.stratifier
-            and reference.is_reference_group
+    {{ reference_group_rows(
+        'with_rates', ['period_start', 'geography_code', 'indicator_code'],
+        {
+            'value': 'published_value',
+            'numerator': 'shown_numerator',
+            'lower_95': 'published_lower_95',
+            'upper_95': 'published_upper_95',
+        }
+    ) }}
 
 ),
 
@@ -275,17 +260,17 @@ with_comparisons as (
         compared.published_value - compared.reference_value as rate_difference,
         case
             when compared.group_code <> compared.reference_group_code
-                then compared.published_value - compared.reference_value - sqrt(
-                    (compared.published_value - compared.published_lower_95) ^ 2
-                    + (compared.reference_upper_95 - compared.reference_value) ^ 2
-                )
+                then {{ mover_difference_lower(
+                    'compared.published_value', 'compared.published_lower_95',
+                    'compared.reference_value', 'compared.reference_upper_95'
+                ) }}
         end as rate_difference_lower,
         case
             when compared.group_code <> compared.reference_group_code
-                then compared.published_value - compared.reference_value + sqrt(
-                    (compared.published_upper_95 - compared.published_value) ^ 2
-                    + (compared.reference_value - compared.reference_lower_95) ^ 2
-                )
+                then {{ mover_difference_upper(
+                    'compared.published_value', 'compared.published_upper_95',
+                    'compared.reference_value', 'compared.reference_lower_95'
+                ) }}
         end as rate_difference_upper
     from compared
 
