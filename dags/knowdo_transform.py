@@ -15,6 +15,7 @@ email, slack)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from airflow.sdk import Asset, dag, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
@@ -22,6 +23,7 @@ from cosmos.constants import (
     ExecutionMode,
     InvocationMode,
     LoadMode,
+    SeedRenderingBehavior,
     TestBehavior,
     TestIndirectSelection,
 )
@@ -42,6 +44,32 @@ MARTS_ASSET = Asset(name="marts", uri="knowdo://warehouse/marts")
 WATCHER = settings.dbt_execution_mode == "watcher"
 # how often a model's sensor looks for its result in the producer's XCom (cosmos' default is 10 s)
 WATCHER_POKE_SECONDS = 2
+# the producer's `dbt build` threads (the profile's 2 are for the one-model-at-a-time callers): most
+# of the sample's nodes are views and small tables, bound by round trips rather than by the CPU
+WATCHER_DBT_THREADS = 4
+# dbt's manifest the DAG is rendered from (`dbt parse` by infra/local/stack.sh before Airflow
+# starts); a manifest older than any file of the dbt project is not used (`dbt ls` at parse instead)
+RENDER_MANIFEST = settings.local_dir / "dbt" / "render" / "manifest.json"
+PROJECT_SUFFIXES = {".sql", ".yml", ".yaml", ".csv", ".md", ".py"}
+
+
+def _manifest_is_current(manifest: Path, project_dir: Path) -> bool:
+    """True when `manifest` exists and no file of the dbt project changed after it was written."""
+    try:
+        built = manifest.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    for path in project_dir.rglob("*"):
+        if path.suffix not in PROJECT_SUFFIXES or path.name.startswith("."):
+            continue
+        if path.parts[len(project_dir.parts)] in ("target", "logs", "dbt_packages"):
+            continue
+        if path.stat().st_mtime > built:
+            return False
+    return True
+
+
+RENDER_FROM_MANIFEST = _manifest_is_current(RENDER_MANIFEST, settings.dbt_project_dir)
 
 
 def _any_of(assets):
@@ -106,7 +134,11 @@ def knowdo_transform():
 
     dbt_build = DbtTaskGroup(
         group_id="dbt",
-        project_config=ProjectConfig(settings.dbt_project_dir, install_dbt_deps=False),
+        project_config=ProjectConfig(
+            settings.dbt_project_dir,
+            install_dbt_deps=False,
+            manifest_path=RENDER_MANIFEST if RENDER_FROM_MANIFEST else None,
+        ),
         profile_config=ProfileConfig(
             profile_name="knowdo",
             target_name="local",
@@ -126,18 +158,34 @@ def knowdo_transform():
         # watcher: the sensors poll the producer's results every WATCHER_POKE_SECONDS
         operator_args={
             "emit_datasets": False,
-            **({"poke_interval": WATCHER_POKE_SECONDS} if WATCHER else {}),
+            **(
+                {
+                    "poke_interval": WATCHER_POKE_SECONDS,
+                    "dbt_cmd_flags": ["--threads", str(WATCHER_DBT_THREADS)],
+                }
+                if WATCHER
+                else {}
+            ),
         },
         render_config=RenderConfig(
-            load_method=LoadMode.DBT_LS,
+            # from the manifest `stack.sh` built before Airflow started: no `dbt ls` in every parse
+            # of this file (each task's process parses it); `dbt ls` (cached by cosmos) when the
+            # manifest is missing or older than the project
+            load_method=LoadMode.DBT_MANIFEST if RENDER_FROM_MANIFEST else LoadMode.DBT_LS,
             dbt_executable_path=str(settings.dbt_executable),
             invocation_mode=InvocationMode.SUBPROCESS,
-            # watcher: the producer's `dbt build` runs every model with its tests; each model's
-            # tests report in their own sensor task (`<model>.test`, after the model's `.run`),
-            # a test that spans models (relationships) with each of its models.
+            # watcher: the producer's `dbt build` builds the seeds and models (one sensor task per
+            # model); the data tests run once, all of them, in one `dbt test` task after the last
+            # model (`dbt.knowdo_transform_test`... cosmos names it `<group>_test`), which fails
+            # naming the failed tests and so stops the gate and publish. (One sensor task per
+            # model's tests, AFTER_EACH, doubled the run's tasks: bench/transform/README.md.)
+            # Seeds are placeholders (the build seeds them; a failed seed fails the producer).
             # local: `dbt build` per node, a model and its tests in one task; a test that spans
             # models has its own task after all its parents.
-            test_behavior=TestBehavior.AFTER_EACH if WATCHER else TestBehavior.BUILD,
+            test_behavior=TestBehavior.AFTER_ALL if WATCHER else TestBehavior.BUILD,
+            seed_rendering_behavior=(
+                SeedRenderingBehavior.RENDER_ONLY if WATCHER else SeedRenderingBehavior.ALWAYS
+            ),
             should_detach_multiple_parents_tests=not WATCHER,
         ),
     )
