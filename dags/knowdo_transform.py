@@ -2,9 +2,10 @@
 them and the current raw rows, and only a passing candidate is published to `marts`.
 
 dbt runs once per transform run (KNOWDO_DBT_EXECUTION_MODE=watcher, the default): cosmos' watcher
-mode runs one `dbt build` in its producer task (`dbt.dbt_producer_watcher`) and every model, seed
-and model's tests keeps its own task, a sensor that succeeds or fails with that node's result in the
-build. Retrying a failed model's task (or clearing it) reruns that model alone with dbt. `local`
+mode runs one `dbt build` of the seeds and models in its producer task (`dbt.dbt_producer_watcher`)
+and every model keeps its own task, a sensor that succeeds or fails with that model's result in the
+build; the data tests then run once in one `dbt test` task (seeds are placeholders). Retrying a
+failed model's task (or clearing it) reruns that model alone with dbt. `local`
 starts one dbt process per model instead (the mode before issue 14; bench/transform --dag compares
 them). The statistics functions are created once, before dbt (`create_stats_functions`).
 

@@ -537,8 +537,13 @@ render_manifest() {
   fi
   info "dbt parse: the manifest the transform DAG renders from (${dir#"$KNOWDO_HOME"/}/manifest.json)"
   mkdir -p "$dir"
-  (cd "$KNOWDO_HOME/dbt_project" && "$KNOWDO_DBT_VENV/bin/dbt" parse --quiet --target-path "$dir") \
+  # parsed into dbt's own target path ($DBT_TARGET_PATH), so the first dbt of the first run finds a
+  # current partial_parse.msgpack there (a full parse is ~12 s of CPU), then copied: the DAG reads
+  # a manifest no dbt run rewrites
+  # (`--profile`/`--target` as the DAG's dbt runs pass them: they are part of dbt's partial-parse check)
+  (cd "$KNOWDO_HOME/dbt_project" && "$KNOWDO_DBT_VENV/bin/dbt" parse --quiet --profile knowdo --target local) \
     || die "dbt parse failed: the transform DAG needs a parsable dbt project (dbt_project/)"
+  cp "$DBT_TARGET_PATH/manifest.json" "$dir/manifest.json.new" && mv "$dir/manifest.json.new" "$dir/manifest.json"
 }
 # --- end issue 14 --------------------------------------------------------------------------------
 

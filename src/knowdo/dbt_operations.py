@@ -17,6 +17,12 @@ import subprocess
 from knowdo.config import Settings
 
 STATS_FUNCTIONS_MACRO = "create_stats_functions"
+# The transform DAG's cosmos tasks run dbt with `--profile knowdo --target local`; dbt keeps its
+# partial parse only while these flags stay the same (they are part of its state check), so the
+# operation before them passes the same ones: otherwise every dbt of a run parses the whole project
+# again ("Unable to do partial parsing because config vars, config profile, or config target have
+# changed"; ~15 s of CPU each). infra/local/stack.sh's `dbt parse` passes them too.
+DAG_PROFILE_FLAGS = ["--profile", "knowdo", "--target", "local"]
 
 
 class DbtOperationFailed(RuntimeError):
@@ -61,4 +67,4 @@ def create_stats_functions(
     settings: Settings | None = None, env: dict[str, str] | None = None
 ) -> None:
     """Create or replace the warehouse's statistics functions (one dbt run-operation)."""
-    run_dbt(["run-operation", STATS_FUNCTIONS_MACRO], settings, env=env)
+    run_dbt(["run-operation", STATS_FUNCTIONS_MACRO, *DAG_PROFILE_FLAGS], settings, env=env)
