@@ -2,9 +2,10 @@
 them and the current raw rows, and only a passing candidate is published to `marts`.
 
 dbt runs once per transform run (KNOWDO_DBT_EXECUTION_MODE=watcher, the default): cosmos' watcher
-mode runs one `dbt build` in its producer task (`dbt.dbt_producer_watcher`) and every model, seed
-and model's tests keeps its own task, a sensor that succeeds or fails with that node's result in the
-build. Retrying a failed model's task (or clearing it) reruns that model alone with dbt. `local`
+mode runs one `dbt build` of the seeds and models in its producer task (`dbt.dbt_producer_watcher`)
+and every model keeps its own task, a sensor that succeeds or fails with that model's result in the
+build; the data tests then run once in one `dbt test` task (seeds are placeholders). Retrying a
+failed model's task (or clearing it) reruns that model alone with dbt. `local`
 starts one dbt process per model instead (the mode before issue 14; bench/transform --dag compares
 them). The statistics functions are created once, before dbt (`create_stats_functions`).
 
@@ -24,12 +25,14 @@ from cosmos.constants import (
     ExecutionMode,
     InvocationMode,
     LoadMode,
+    SeedRenderingBehavior,
     TestBehavior,
     TestIndirectSelection,
 )
 
 from knowdo.config import Settings
 from knowdo.dag_defaults import DEFAULT_ARGS
+from knowdo.dbt_operations import manifest_is_current, render_manifest_path
 from knowdo.pipeline import raw_asset_uri, raw_tables
 
 settings = Settings.from_env()
@@ -38,6 +41,13 @@ MARTS_ASSET = Asset(name="marts", uri="knowdo://warehouse/marts")
 WATCHER = settings.dbt_execution_mode == "watcher"
 # how often a model's sensor looks for its result in the producer's XCom (cosmos' default is 10 s)
 WATCHER_POKE_SECONDS = 2
+# the producer's `dbt build` threads (the profile's 2 are for the one-model-at-a-time callers): most
+# of the sample's nodes are views and small tables, bound by round trips rather than by the CPU
+WATCHER_DBT_THREADS = 4
+# dbt's manifest the DAG is rendered from (`dbt parse` by infra/local/stack.sh before Airflow
+# starts); a manifest older than any file of the dbt project is not used (`dbt ls` at parse instead)
+RENDER_MANIFEST = render_manifest_path(settings)
+RENDER_FROM_MANIFEST = manifest_is_current(RENDER_MANIFEST, settings.dbt_project_dir)
 
 
 def _watch_after_the_build(group) -> None:
@@ -95,7 +105,11 @@ def knowdo_transform():
 
     dbt_build = DbtTaskGroup(
         group_id="dbt",
-        project_config=ProjectConfig(settings.dbt_project_dir, install_dbt_deps=False),
+        project_config=ProjectConfig(
+            settings.dbt_project_dir,
+            install_dbt_deps=False,
+            manifest_path=RENDER_MANIFEST if RENDER_FROM_MANIFEST else None,
+        ),
         profile_config=ProfileConfig(
             profile_name="knowdo",
             target_name="local",
@@ -115,18 +129,34 @@ def knowdo_transform():
         # watcher: the sensors poll the producer's results every WATCHER_POKE_SECONDS
         operator_args={
             "emit_datasets": False,
-            **({"poke_interval": WATCHER_POKE_SECONDS} if WATCHER else {}),
+            **(
+                {
+                    "poke_interval": WATCHER_POKE_SECONDS,
+                    "dbt_cmd_flags": ["--threads", str(WATCHER_DBT_THREADS)],
+                }
+                if WATCHER
+                else {}
+            ),
         },
         render_config=RenderConfig(
-            load_method=LoadMode.DBT_LS,
+            # from the manifest `stack.sh` built before Airflow started: no `dbt ls` in every parse
+            # of this file (each task's process parses it); `dbt ls` (cached by cosmos) when the
+            # manifest is missing or older than the project
+            load_method=LoadMode.DBT_MANIFEST if RENDER_FROM_MANIFEST else LoadMode.DBT_LS,
             dbt_executable_path=str(settings.dbt_executable),
             invocation_mode=InvocationMode.SUBPROCESS,
-            # watcher: the producer's `dbt build` runs every model with its tests; each model's
-            # tests report in their own sensor task (`<model>.test`, after the model's `.run`),
-            # a test that spans models (relationships) with each of its models.
+            # watcher: the producer's `dbt build` builds the seeds and models (one sensor task per
+            # model); the data tests run once, all of them, in one `dbt test` task after the last
+            # model (`dbt.knowdo_transform_test`... cosmos names it `<group>_test`), which fails
+            # naming the failed tests and so stops the gate and publish. (One sensor task per
+            # model's tests, AFTER_EACH, doubled the run's tasks: bench/transform/README.md.)
+            # Seeds are placeholders (the build seeds them; a failed seed fails the producer).
             # local: `dbt build` per node, a model and its tests in one task; a test that spans
             # models has its own task after all its parents.
-            test_behavior=TestBehavior.AFTER_EACH if WATCHER else TestBehavior.BUILD,
+            test_behavior=TestBehavior.AFTER_ALL if WATCHER else TestBehavior.BUILD,
+            seed_rendering_behavior=(
+                SeedRenderingBehavior.RENDER_ONLY if WATCHER else SeedRenderingBehavior.ALWAYS
+            ),
             should_detach_multiple_parents_tests=not WATCHER,
         ),
     )

@@ -91,10 +91,13 @@ def _dbt_tasks(dag):
 
 
 def test_transform_runs_dbt_once_with_one_task_per_model(dagbag):
-    """Watcher mode (the default): one producer task runs `dbt build`; every model and seed keeps a
-    task of its own (a sensor on the producer's result for that node), and none starts dbt per node."""
+    """Watcher mode (the default): one producer task runs `dbt build` (seeds and models); every
+    model keeps a task of its own (a sensor on the producer's result for that model) and none starts
+    dbt per node; the data tests run once, in one `dbt test` task after the last model."""
     import os
 
+    from airflow.providers.standard.operators.empty import EmptyOperator
+    from cosmos.operators.local import DbtTestLocalOperator
     from cosmos.operators.watcher import DbtConsumerWatcherSensor, DbtProducerWatcherOperator
 
     if os.environ.get("KNOWDO_DBT_EXECUTION_MODE", "watcher") != "watcher":
@@ -104,16 +107,56 @@ def test_transform_runs_dbt_once_with_one_task_per_model(dagbag):
     producers = [t for t in tasks if isinstance(t, DbtProducerWatcherOperator)]
     assert [t.task_id for t in producers] == ["dbt.dbt_producer_watcher"]
     assert "build" in producers[0].base_cmd
-    others = [
-        t for t in tasks if t not in producers and t.task_id != "dbt.dbt_producer_watcher_done"
-    ]
-    not_sensors = [t.task_id for t in others if not isinstance(t, DbtConsumerWatcherSensor)]
-    assert not_sensors == [], f"tasks that would start dbt themselves: {not_sensors}"
-    models = {t.task_id for t in others if t.task_id.endswith("_run") or t.task_id.endswith(".run")}
+    tests = [t for t in tasks if isinstance(t, DbtTestLocalOperator)]
+    assert len(tests) == 1, f"the data tests must run in one task: {[t.task_id for t in tests]}"
+    sensors = [t for t in tasks if isinstance(t, DbtConsumerWatcherSensor)]
+    placeholders = [t for t in tasks if isinstance(t, EmptyOperator)]
+    assert {t.task_id for t in placeholders} - {"dbt.dbt_producer_watcher_done"}, "no seeds shown"
+    assert all(t.task_id.endswith("_seed") for t in placeholders if "producer" not in t.task_id)
+    rest = set(tasks) - set(producers) - set(tests) - set(sensors) - set(placeholders)
+    assert rest == set(), f"tasks that would start dbt themselves: {[t.task_id for t in rest]}"
+    models = {t.task_id for t in sensors}
     for model in ("fct_service_use", "mart_know_do_gap", "int_service_use__dhis2_region_cells"):
-        assert any(model in m for m in models), f"no task of its own for model {model}"
-    # every sensor watches the one producer, and alerts when it fails (as every task does)
-    assert {t.producer_task_id for t in others} == {"dbt.dbt_producer_watcher"}
+        assert f"dbt.{model}_run" in models, f"no task of its own for model {model}"
+    # every sensor watches the one producer; the tests run after every model
+    assert {t.producer_task_id for t in sensors} == {"dbt.dbt_producer_watcher"}
+    assert models <= tests[0].get_flat_relative_ids(upstream=True)
+    # the producer's dbt build leaves the tests to the test task
+    assert "--resource-type" in producers[0].dbt_cmd_flags
+    assert "test" not in producers[0].dbt_cmd_flags
+
+
+def test_transform_renders_from_the_parsed_manifest():
+    """stack.sh builds the manifest before Airflow starts: the DAG file does not run `dbt ls` each
+    time it is parsed (every task's process parses it); a manifest older than the project is not
+    used."""
+    import importlib.util
+    import os
+    import time
+
+    from knowdo.dbt_operations import manifest_is_current
+    from tests.conftest import REPO as repo
+
+    spec = importlib.util.spec_from_file_location(
+        "_transform_dag", repo / "dags/knowdo_transform.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    model = repo / "dbt_project" / "models"
+    newest = max(p.stat().st_mtime for p in model.rglob("*.sql"))
+    old = newest - 3600
+    module.RENDER_MANIFEST.parent.mkdir(parents=True, exist_ok=True)
+    fake = module.RENDER_MANIFEST.with_name("manifest.test-stale.json")
+    fake.write_text("{}")
+    assert not manifest_is_current(fake.with_name("missing.json"), repo / "dbt_project")
+    try:
+        os.utime(fake, (old, old))
+        assert not manifest_is_current(fake, repo / "dbt_project")
+        later = time.time() + 3600
+        os.utime(fake, (later, later))
+        assert manifest_is_current(fake, repo / "dbt_project")
+    finally:
+        fake.unlink()
 
 
 def test_stats_functions_are_created_once_before_dbt(dagbag):

@@ -278,6 +278,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="instead: the transform DAG through the scheduler, watcher vs local mode (transform_dag.py)",
     )
+    p.add_argument(
+        "--modes",
+        default="local,watcher",
+        help="with --dag: the modes to run, comma-separated (default local,watcher; the ratio needs both)",
+    )
     p.add_argument("--db", default="knowdo_bench_transform", help="scratch database")
     p.add_argument("--work-dir", type=Path, default=local / "bench" / "transform")
     args = p.parse_args(argv)
@@ -298,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
             # bench/transform/transform_dag.py (issue 14)
             from transform_dag import main as bench_dag
 
-            return bench_dag(args.repeats)
+            return bench_dag(args.repeats, tuple(args.modes.split(",")))
         return bench(args)
     except BenchError as exc:
         print(f"bench/transform: {exc}", file=sys.stderr)

@@ -105,6 +105,14 @@ export AIRFLOW_HOME KNOWDO_AIRFLOW_PORT KNOWDO_AIRFLOW_URL AIRFLOW__DATABASE__SQ
 : "${AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FOLDER_PERMISSIONS:=0o700}"
 : "${AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FILE_PERMISSIONS:=0o600}"
 export AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FOLDER_PERMISSIONS AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FILE_PERMISSIONS
+# --- issue 14: parsing the DAG files on a loaded 2-core machine ----------------------------------
+# Every task's process parses its DAG file; at a load average of ~20 the transform DAG took over
+# Airflow's 30 s import timeout (its per-model tasks were rescheduled, parsing again) and the
+# dag-processor killed its parse after 50 s (`make up`: "Airflow did not load the DAGs").
+: "${AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT:=120}"
+: "${AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT:=180}"
+export AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT
+# --- end issue 14 --------------------------------------------------------------------------------
 : "${KNOWDO_AIRFLOW_ADMIN_PASSWORD:=admin}"
 export KNOWDO_AIRFLOW_ADMIN_PASSWORD
 # --- issue 12: Airflow's log-server ports, per stack ---------------------------------------------

@@ -518,6 +518,7 @@ cmd_start() {
   check_ports
   start_pg
   ensure_supervisord
+  render_manifest  # issue 14
   local p
   step "starting Airflow on $KNOWDO_AIRFLOW_URL"
   for p in $AIRFLOW_PROCS; do start_program "$p"; done
@@ -528,21 +529,46 @@ cmd_start() {
   wait  # the background `supervisorctl start` calls
 }
 
-# --- issue 14: restart Airflow alone (bench/transform --dag) -----------------------------------
-# Stops and starts Airflow's four processes with the caller's environment (e.g.
-# KNOWDO_DBT_EXECUTION_MODE=local|watcher), leaving PostgreSQL and Superset as they are.
+# --- issue 14: restart Airflow alone (bench/transform --dag); the manifest the transform DAG renders from
+# Restarts Airflow's four processes with the caller's environment (e.g.
+# KNOWDO_DBT_EXECUTION_MODE=local|watcher): a changed environment restarts supervisord (and stops
+# Superset, which is not started again here: `stack.sh start` does), an unchanged one restarts the
+# Airflow programs.
 restart_airflow() {
   local p
   mkdir -p "$RUN_DIR" "$LOG_DIR"
   find_pg_bin || die "PostgreSQL binaries missing: run 'make setup'"
   start_pg
-  for p in $AIRFLOW_PROCS; do stop_proc "$p"; done
+  render_manifest
+  ensure_supervisord
   step "starting Airflow on $KNOWDO_AIRFLOW_URL (dbt execution mode: ${KNOWDO_DBT_EXECUTION_MODE:-watcher})"
-  start_proc airflow-api-server "$KNOWDO_AIRFLOW_PORT" "$VENV/bin/airflow" api-server --port "$KNOWDO_AIRFLOW_PORT" --host 127.0.0.1
-  start_proc airflow-scheduler - "$VENV/bin/airflow" scheduler --skip-serve-logs
-  start_proc airflow-dag-processor - "$VENV/bin/airflow" dag-processor
-  start_proc airflow-triggerer - "$VENV/bin/airflow" triggerer --skip-serve-logs
+  for p in $AIRFLOW_PROCS; do
+    if program_running "$p"; then supervisorctl restart "$p" >/dev/null 2>&1 & else start_program "$p"; fi
+  done
+  wait
   wait_http airflow-api-server "$KNOWDO_AIRFLOW_URL/api/v2/monitor/health" 120
+}
+
+# dags/knowdo_transform.py renders its tasks from this manifest (cosmos LoadMode.DBT_MANIFEST) instead
+# of running `dbt ls` in every parse of the DAG file (each task's process parses it). Rebuilt by
+# `dbt parse` (no database needed) when missing or older than a file of the dbt project; the DAG
+# falls back to `dbt ls` while it is stale.
+render_manifest() {
+  local dir="$KNOWDO_LOCAL_DIR/dbt/render"
+  if [ -f "$dir/manifest.json" ] && [ -z "$(find "$KNOWDO_HOME/dbt_project" -type f \
+      \( -name '*.sql' -o -name '*.yml' -o -name '*.yaml' -o -name '*.csv' -o -name '*.md' -o -name '*.py' \) \
+      ! -name '.*' -newer "$dir/manifest.json" -print -quit)" ]; then
+    return
+  fi
+  info "dbt parse: the manifest the transform DAG renders from (${dir#"$KNOWDO_HOME"/}/manifest.json)"
+  mkdir -p "$dir"
+  # parsed into dbt's own target path ($DBT_TARGET_PATH), so the first dbt of the first run finds a
+  # current partial_parse.msgpack there (a full parse is ~12 s of CPU), then copied: the DAG reads
+  # a manifest no dbt run rewrites
+  # (`--profile`/`--target` as the DAG's dbt runs pass them: they are part of dbt's partial-parse check)
+  (cd "$KNOWDO_HOME/dbt_project" && "$KNOWDO_DBT_VENV/bin/dbt" parse --quiet --profile knowdo --target local) \
+    || die "dbt parse failed: the transform DAG needs a parsable dbt project (dbt_project/)"
+  cp "$DBT_TARGET_PATH/manifest.json" "$dir/manifest.json.new" && mv "$dir/manifest.json.new" "$dir/manifest.json"
 }
 # --- end issue 14 --------------------------------------------------------------------------------
 

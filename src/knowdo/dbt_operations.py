@@ -13,10 +13,17 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 from knowdo.config import Settings
 
 STATS_FUNCTIONS_MACRO = "create_stats_functions"
+# The transform DAG's cosmos tasks run dbt with `--profile knowdo --target local`; dbt keeps its
+# partial parse only while these flags stay the same (they are part of its state check), so the
+# operation before them passes the same ones: otherwise every dbt of a run parses the whole project
+# again ("Unable to do partial parsing because config vars, config profile, or config target have
+# changed"; ~15 s of CPU each). infra/local/stack.sh's `dbt parse` passes them too.
+DAG_PROFILE_FLAGS = ["--profile", "knowdo", "--target", "local"]
 
 
 class DbtOperationFailed(RuntimeError):
@@ -61,4 +68,30 @@ def create_stats_functions(
     settings: Settings | None = None, env: dict[str, str] | None = None
 ) -> None:
     """Create or replace the warehouse's statistics functions (one dbt run-operation)."""
-    run_dbt(["run-operation", STATS_FUNCTIONS_MACRO], settings, env=env)
+    run_dbt(["run-operation", STATS_FUNCTIONS_MACRO, *DAG_PROFILE_FLAGS], settings, env=env)
+
+
+# --- the manifest the transform DAG renders its tasks from (issue 14 item 9) ----------------------
+def render_manifest_path(settings: Settings) -> Path:
+    """dbt's manifest for rendering the DAG (`dbt parse` by infra/local/stack.sh before Airflow
+    starts); a manifest older than any file of the dbt project is not used (`dbt ls` at parse)."""
+    return settings.local_dir / "dbt" / "render" / "manifest.json"
+
+
+PROJECT_SUFFIXES = {".sql", ".yml", ".yaml", ".csv", ".md", ".py"}
+
+
+def manifest_is_current(manifest: Path, project_dir: Path) -> bool:
+    """True when `manifest` exists and no file of the dbt project changed after it was written."""
+    try:
+        built = manifest.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    for path in project_dir.rglob("*"):
+        if path.suffix not in PROJECT_SUFFIXES or path.name.startswith("."):
+            continue
+        if path.parts[len(project_dir.parts)] in ("target", "logs", "dbt_packages"):
+            continue
+        if path.stat().st_mtime > built:
+            return False
+    return True
