@@ -316,26 +316,40 @@ def _block(
         "period_end": period_end,
     }
     table = pa.Table.from_arrays([columns[n] for n in SCHEMA.names], schema=SCHEMA)
+    # records certainly out of scope (most of a ministry's export) are counted there; the rest go
+    # through map_value itself
+    return _finish_chunk(
+        table,
+        count,
+        certain,
+        _certainly_outside(
+            element, org_unit, combo, period_start, field("value"), deleted, lookups
+        ),
+        lambda outside: _outside_records(outside, rows, element, org_unit, combo, lookups),
+        lambda uncertain: _exact(uncertain, rows, fields, cells, mapping, ctx),
+    )
+
+
+def _finish_chunk(
+    table: pa.Table,
+    count: int,
+    certain: pa.Array,
+    outside: pa.Array,
+    outside_records,
+    exact_rows,
+) -> TableChunk:
+    """The vectorised paths' (CSV and JSON) common end: the rows certainly valid are loaded as
+    read; the ones certainly out of scope are counted (`outside_records(indices)`); every other
+    row goes through the row parser's own rules (`exact_rows(indices)` -> table, rejections, out of
+    scope)."""
     rejections: list[Rejection] = []
     out_of_scope: list[OutOfScope] = []
     certain_count = pc.sum(certain).as_py() or 0
     if certain_count < count:
         loaded = table.filter(certain)
-        # records certainly out of scope (most of a ministry's export) are counted here; the
-        # rest go through map_value itself
-        outside = _certainly_outside(
-            element, org_unit, combo, period_start, field("value"), deleted, lookups
-        )
-        out_of_scope = _outside_records(
-            pc.indices_nonzero(outside), rows, element, org_unit, combo, lookups
-        )
-        exact, rejections, exact_outside = _exact(
-            pc.indices_nonzero(pc.invert(pc.or_(certain, outside))),
-            rows,
-            fields,
-            cells,
-            mapping,
-            ctx,
+        out_of_scope = outside_records(pc.indices_nonzero(outside))
+        exact, rejections, exact_outside = exact_rows(
+            pc.indices_nonzero(pc.invert(pc.or_(certain, outside)))
         )
         if exact_outside:
             out_of_scope = sorted(out_of_scope + exact_outside, key=lambda o: o.row)

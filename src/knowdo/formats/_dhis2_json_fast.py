@@ -52,6 +52,7 @@ from knowdo.formats._dhis2_csv_fast import (
     SCHEMA,
     _as_table,
     _certainly_outside,
+    _finish_chunk,
     _Lookups,
     _outside_records,
     _per_distinct,
@@ -489,36 +490,16 @@ def _block(
         "period_end": period_end,
     }
     table = pa.Table.from_arrays([columns[n] for n in SCHEMA.names], schema=SCHEMA)
-    rejections: list[Rejection] = []
-    out_of_scope: list[OutOfScope] = []
-    certain_count = pc.sum(certain).as_py() or 0
-    if certain_count < count:
-        loaded = table.filter(certain)
-        # a "" value is missing to map_value (a value of spaces is not)
-        outside = _certainly_outside(
+    # a "" value is missing to map_value (a value of spaces is not)
+    return _finish_chunk(
+        table,
+        count,
+        certain,
+        _certainly_outside(
             element, org_unit, combo, period_start, _empty_as_null(raw["value"]), deleted, lookups
-        )
-        out_of_scope = _outside_records(
-            pc.indices_nonzero(outside), rows, element, org_unit, combo, lookups
-        )
-        exact, rejections, exact_outside = _exact(
-            pc.indices_nonzero(pc.invert(pc.or_(certain, outside))), rows, raw, read, mapping, ctx
-        )
-        if exact_outside:
-            out_of_scope = sorted(out_of_scope + exact_outside, key=lambda o: o.row)
-        table = pa.concat_tables([loaded, exact]) if exact.num_rows else loaded
-    first = last = None
-    if table.num_rows:
-        bounds = pc.min_max(table.column("period_start"))
-        first, last = bounds["min"].as_py(), bounds["max"].as_py()
-    return TableChunk(
-        table=table,
-        rejections=rejections,
-        records=count,
-        periods=set(pc.unique(table.column("period")).to_pylist()),
-        first_period=first,
-        last_period=last,
-        out_of_scope=out_of_scope,
+        ),
+        lambda outside: _outside_records(outside, rows, element, org_unit, combo, lookups),
+        lambda uncertain: _exact(uncertain, rows, raw, read, mapping, ctx),
     )
 
 
