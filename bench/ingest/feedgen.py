@@ -17,34 +17,14 @@ from pathlib import Path
 
 import yaml
 
+from knowdo.formats.dhis2 import COLUMNS as DHIS2_COLUMNS
+
 FEED_ID = "bench_dhis2_csv"
 SOURCE_HEADER = (
     "dataelement,period,orgunit,catoptcombo,attroptcombo,value,storedby,lastupdated,comment,flwup"
 )
 # The loader's batch columns then the parser's columns, as in raw.dhis2_data_values.
-RAW_COLUMNS = (
-    "batch_id",
-    "file_sha256",
-    "row_number",
-    "feed_id",
-    "data_element",
-    "period",
-    "org_unit",
-    "category_option_combo",
-    "attribute_option_combo",
-    "value",
-    "deleted",
-    "stored_by",
-    "last_updated",
-    "comment",
-    "indicator_code",
-    "geography_code",
-    "sex_code",
-    "age_band_code",
-    "period_start",
-    "period_type",
-    "period_end",
-)
+RAW_COLUMNS = ("batch_id", "file_sha256", "row_number", "feed_id", *DHIS2_COLUMNS)
 # A constant stand-in for the file's sha256 in the raw-shaped copy: same width, same bytes per row.
 PLACEHOLDER_SHA256 = "0" * 64
 
