@@ -473,11 +473,20 @@ stop_supervisord() {
 }
 
 wait_http() { # name url seconds
-  local name=$1 url=$2 secs=$3 i
+  local name=$1 url=$2 secs=$3 i state started=0
   for i in $(seq 1 "$secs"); do
     if curl -fsS -o /dev/null "$url" 2>/dev/null; then info "$name answers at $url"; return 0; fi
-    case "$(program_state "$name")" in
-      FATAL|EXITED|STOPPED) die "$name exited during start-up ($(program_state "$name")): see $LOG_DIR/$name.log" ;;
+    state=$(program_state "$name")
+    case "$state" in
+      STARTING|RUNNING|BACKOFF) started=1 ;;
+      FATAL) die "$name exited during start-up (FATAL): see $LOG_DIR/$name.log" ;;
+      # start_program's `supervisorctl start` runs in the background: until supervisord has taken it,
+      # the program is still STOPPED (CI lost that race on a fresh supervisord). STOPPED or EXITED is
+      # an exit only after the program was seen starting, or when it never started within 30 s.
+      EXITED|STOPPED)
+        if [ "$started" = 1 ] || [ "$i" -gt 30 ]; then
+          die "$name exited during start-up ($state): see $LOG_DIR/$name.log"
+        fi ;;
     esac
     sleep 1
   done
