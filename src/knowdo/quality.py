@@ -426,8 +426,10 @@ def plan(
                         suite,
                         False,
                         notes=[
-                            f"{schema}.{suite.table} was not built: suite not run,"
-                            " table not published"
+                            (
+                                f"{schema}.{suite.table} was not built: suite not run,"
+                                " table not published"
+                            )
                         ],
                     )
                 )
