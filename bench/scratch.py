@@ -1,5 +1,6 @@
 """What the benchmarks share: their scratch database (never the warehouse), created like any
-warehouse by `infra/local/stack.sh init-db` (roles, schemas, grants, loader tables), and its URLs."""
+warehouse by `infra/local/stack.sh init-db` (roles, schemas, grants, loader tables), and its
+URLs."""
 
 from __future__ import annotations
 

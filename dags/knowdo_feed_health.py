@@ -4,8 +4,8 @@ own deadline, `due_within_days` in the registry), sent to the alert notifiers
 
 Findings never fail the run (a late publisher is news, not a broken pipeline); a check that cannot
 run fails its task and the shared failure notifier (knowdo.dag_defaults) says so. On a fresh install
-with nothing loaded, `anything_to_check` says why and skips the checks (a short-circuit), and the run
-succeeds. Logic: knowdo.feed_health."""
+with nothing loaded, `anything_to_check` says why and skips the checks (a short-circuit), and the
+run succeeds. Logic: knowdo.feed_health."""
 
 from __future__ import annotations
 

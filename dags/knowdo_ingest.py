@@ -1,6 +1,7 @@
-"""Ingest: land and load every feed of the registry (one mapped task per feed), then announce each raw
-table that received new data with an event on its Asset (through one AssetAlias, all at once), which
-schedules the transform DAG. A task that fails after its retries alerts (knowdo.dag_defaults)."""
+"""Ingest: land and load every feed of the registry (one mapped task per feed), then announce each
+raw table that received new data with an event on its Asset (through one AssetAlias, all at once),
+which schedules the transform DAG. A task that fails after its retries alerts
+(knowdo.dag_defaults)."""
 
 from __future__ import annotations
 

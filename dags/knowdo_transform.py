@@ -1,5 +1,5 @@
-"""Transform: dbt builds the candidate marts (cosmos, one task per model), the GX quality gate audits
-them and the current raw rows, and only a passing candidate is published to `marts`.
+"""Transform: dbt builds the candidate marts (cosmos, one task per model), the GX quality gate
+audits them and the current raw rows, and only a passing candidate is published to `marts`.
 
 dbt runs once per transform run (KNOWDO_DBT_EXECUTION_MODE=watcher, the default): cosmos' watcher
 mode runs one `dbt build` of the seeds and models in its producer task (`dbt.dbt_producer_watcher`)
@@ -11,9 +11,9 @@ them). The statistics functions are created once, before dbt (`create_stats_func
 
 Scheduled on the raw-table Assets. Feed health (stale sources, late submitters) runs daily in its
 own DAG, knowdo_feed_health. The gate's outcome reaches the published feed-health mart in the same
-run (the Data health dashboard's "last quality gate"): a failed gate writes it there itself, a passed
-one through publish (knowdo.pipeline). A failed task calls the alert notifiers (knowdo.dag_defaults; KNOWDO_ALERT_NOTIFIERS: log, email,
-slack)."""
+run (the Data health dashboard's "last quality gate"): a failed gate writes it there itself, a
+passed one through publish (knowdo.pipeline). A failed task calls the alert notifiers
+(knowdo.dag_defaults; KNOWDO_ALERT_NOTIFIERS: log, email, slack)."""
 
 from __future__ import annotations
 
@@ -115,17 +115,18 @@ def knowdo_transform():
             target_name="local",
             profiles_yml_filepath=settings.dbt_project_dir / "profiles.yml",
         ),
-        # dbt lives in its own environment (its pins conflict with Airflow's): run it as a subprocess
+        # dbt has its own environment (its pins conflict with Airflow's): run it as a subprocess
         execution_config=ExecutionConfig(
             execution_mode=ExecutionMode.WATCHER if WATCHER else ExecutionMode.LOCAL,
             dbt_executable_path=str(settings.dbt_executable),
             invocation_mode=InvocationMode.SUBPROCESS,
             test_indirect_selection=TestIndirectSelection.CAUTIOUS,
         ),
-        # issue 12: no cosmos Asset per dbt model (emit_datasets, on by default). Nothing is scheduled on
-        # them (the transform announces `marts` from publish), and on a fresh Airflow database concurrent
-        # dbt tasks emitting through their AssetAliases each inserted the not-yet-known Asset (Airflow
-        # checks, then inserts): the loser failed with UniqueViolation idx_asset_name_uri_unique.
+        # issue 12: no cosmos Asset per dbt model (emit_datasets, on by default). Nothing is
+        # scheduled on them (the transform announces `marts` from publish), and on a fresh Airflow
+        # database concurrent dbt tasks emitting through their AssetAliases each inserted the
+        # not-yet-known Asset (Airflow checks, then inserts): the loser failed with UniqueViolation
+        # idx_asset_name_uri_unique.
         # watcher: the sensors poll the producer's results every WATCHER_POKE_SECONDS
         operator_args={
             "emit_datasets": False,

@@ -160,7 +160,8 @@ def test_transform_renders_from_the_parsed_manifest():
 
 
 def test_stats_functions_are_created_once_before_dbt(dagbag):
-    """Not in an on-run-start hook of every dbt invocation (issue 14): one task before the models."""
+    """Not in an on-run-start hook of every dbt invocation (issue 14): one task before the
+    models."""
     import yaml
 
     from tests.conftest import REPO as repo

@@ -13,8 +13,10 @@ abusive files cost before and after, in one run.
    time, peak RSS of the process tree, exit status and the first words of the reason. The "before"
    (no bound, no ceiling) is not run: it took 22 GB and 52-200 s until the kernel killed it
    (issue 13), which would take the machine from everyone else on it.
-Scratch database `knowdo_bench` (never the warehouse). The last line is machine-readable:
-    ceiling_overhead_ingest=<ratio> ceiling_overhead_check=<ratio> abusive_max_s=<s> abusive_max_rss_mb=<n>
+Scratch database `knowdo_bench` (never the warehouse). The last line is machine-readable (one
+line, shown here on two):
+    ceiling_overhead_ingest=<ratio> ceiling_overhead_check=<ratio>
+    abusive_max_s=<s> abusive_max_rss_mb=<n>
 """
 
 from __future__ import annotations

@@ -99,7 +99,7 @@ class SizeResult:
         return self.rate(self.pandas_s) if self.pandas_s else None
 
 
-# --- measuring one process --------------------------------------------------------------------------
+# --- measuring one process ------------------------------------------------------------------------
 GNU_TIME = "/usr/bin/time"
 
 
@@ -153,7 +153,7 @@ def last_line(result: SizeResult) -> str:
     )
 
 
-# --- the scratch database ---------------------------------------------------------------------------
+# --- the scratch database -------------------------------------------------------------------------
 def connect(db: str) -> psycopg.Connection:
     try:
         conn = psycopg.connect(role_url(db, "loader"), autocommit=True)
@@ -175,7 +175,7 @@ def empty_tables(conn: psycopg.Connection, landing_dir: Path) -> None:
     landing_dir.mkdir(parents=True)
 
 
-# --- the three methods ------------------------------------------------------------------------------
+# --- the three methods ----------------------------------------------------------------------------
 def knowdo_env(db: str, registry: Path, landing: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -260,7 +260,7 @@ def measure_pandas(rows: int, source: Path, db: str) -> Measured:
     return done
 
 
-# --- files ------------------------------------------------------------------------------------------
+# --- files ----------------------------------------------------------------------------------------
 def feed_files(work_dir: Path, rows: int) -> tuple[Path, Path, Path]:
     """The DHIS2 CSV, its raw-shaped copy and the registry for `rows`, written once and reused."""
     source = work_dir / f"dhis2_{rows}.{feedgen.EXTENSIONS[FORMAT]}"
@@ -295,7 +295,7 @@ def remove_feed_files(work_dir: Path, rows: int) -> None:
         (work_dir / name).unlink(missing_ok=True)
 
 
-# --- the benchmark ----------------------------------------------------------------------------------
+# --- the benchmark --------------------------------------------------------------------------------
 def bench_size(
     conn,
     rows: int,

@@ -77,7 +77,7 @@ class DbtRun:
     models: dict[str, float] = field(default_factory=dict)
 
 
-# --- feed ------------------------------------------------------------------------------------------
+# --- feed -----------------------------------------------------------------------------------------
 def months(count: int, last: tuple[int, int] = LAST_MONTH) -> list[str]:
     """`count` consecutive months (YYYYMM) ending with `last`, oldest first."""
     year, month = last
@@ -138,7 +138,7 @@ def write_month(path: Path, period: str, facilities: int) -> int:
     return rows
 
 
-# --- database --------------------------------------------------------------------------------------
+# --- database -------------------------------------------------------------------------------------
 def empty_scratch(conn: psycopg.Connection) -> None:
     tables = [
         f"raw.{t}"
@@ -164,7 +164,7 @@ def ingest(conn, feed, path: Path, landing: Path) -> int:
     return result.rows_loaded
 
 
-# --- dbt -------------------------------------------------------------------------------------------
+# --- dbt ------------------------------------------------------------------------------------------
 def dbt_env(db: str, target: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -257,7 +257,7 @@ def time_publish(db: str) -> tuple[float, int]:
     return round(time.perf_counter() - start, 2), counts["fct_service_use"]
 
 
-# --- main ------------------------------------------------------------------------------------------
+# --- main -----------------------------------------------------------------------------------------
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     local = Path(os.environ.get("KNOWDO_LOCAL_DIR") or REPO / ".local")
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -271,17 +271,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--repeats",
         type=int,
         default=None,
-        help="full/incremental pairs (each adds a month; default 2); with --dag: runs per mode (default 1)",
+        help=(
+            "full/incremental pairs (each adds a month; default 2); with --dag: runs per mode"
+            " (default 1)"
+        ),
     )
     p.add_argument(
         "--dag",
         action="store_true",
-        help="instead: the transform DAG through the scheduler, watcher vs local mode (transform_dag.py)",
+        help=(
+            "instead: the transform DAG through the scheduler, watcher vs local mode"
+            " (transform_dag.py)"
+        ),
     )
     p.add_argument(
         "--modes",
         default="local,watcher",
-        help="with --dag: the modes to run, comma-separated (default local,watcher; the ratio needs both)",
+        help=(
+            "with --dag: the modes to run, comma-separated (default local,watcher; the ratio"
+            " needs both)"
+        ),
     )
     p.add_argument("--db", default="knowdo_bench_transform", help="scratch database")
     p.add_argument("--work-dir", type=Path, default=local / "bench" / "transform")
@@ -403,8 +412,8 @@ def bench(args: argparse.Namespace) -> int:
     save(args, runs, fixed, raw_rows, rows, ratios, new_month, publish_s)
     print(
         f"median wall: full {median('full', 'wall_s'):.1f} s, incremental"
-        f" {median('incremental', 'wall_s'):.1f} s, unchanged {median('unchanged', 'wall_s'):.1f} s;"
-        f" {raw_rows:,} raw values"
+        f" {median('incremental', 'wall_s'):.1f} s,"
+        f" unchanged {median('unchanged', 'wall_s'):.1f} s; {raw_rows:,} raw values"
     )
     print(
         f"incremental/full: dbt elapsed {ratios['dbt_s']:.4f}, model time {ratios['model_s']:.4f};"

@@ -12,13 +12,15 @@ For each mode Airflow's processes are restarted with the setting (`infra/local/s
 restart-airflow`; PostgreSQL and Superset are left alone), the benchmark waits until the parsed DAG
 has that mode's tasks, triggers a run through the REST API and waits for it. Measured: the wall
 time from the trigger until the run is finished (what an operator waits), and the run's own
-duration (Airflow's start_date -> end_date). A run that does not succeed stops the benchmark with the
-failed tasks named. At the end Airflow is restarted with the caller's own setting.
+duration (Airflow's start_date -> end_date). A run that does not succeed stops the benchmark with
+the failed tasks named. At the end Airflow is restarted with the caller's own setting.
 
     .venv/bin/python bench/transform/run.py --dag [--repeats 1]
 
-Last line: `watcher_vs_local=<median watcher wall / median local wall> watcher_s=<median watcher wall>
-local_s=<median local wall>`. Results: `bench/results/transform-dag-*.json`.
+Last line (one line, shown here on three):
+    watcher_vs_local=<median watcher wall / median local wall>
+    watcher_s=<median watcher wall> local_s=<median local wall>
+Results: `bench/results/transform-dag-*.json`.
 """
 
 from __future__ import annotations
@@ -201,7 +203,8 @@ def main(repeats: int, modes: tuple[str, ...] = MODES) -> int:
         for i in range(repeats):
             for mode in modes:
                 print(
-                    f"[{i + 1}/{repeats}] {mode}: restarting Airflow with KNOWDO_DBT_EXECUTION_MODE={mode}",
+                    f"[{i + 1}/{repeats}] {mode}: restarting Airflow with"
+                    f" KNOWDO_DBT_EXECUTION_MODE={mode}",
                     flush=True,
                 )
                 restart_airflow(mode)
@@ -257,6 +260,7 @@ def main(repeats: int, modes: tuple[str, ...] = MODES) -> int:
         print("no watcher_vs_local ratio: run both modes (--modes local,watcher)")
         return 0
     print(
-        f"watcher_vs_local={ratio:.3f} watcher_s={median['watcher']:.1f} local_s={median['local']:.1f}"
+        f"watcher_vs_local={ratio:.3f} watcher_s={median['watcher']:.1f}"
+        f" local_s={median['local']:.1f}"
     )
     return 0

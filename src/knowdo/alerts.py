@@ -11,8 +11,8 @@ Notifiers are chosen by `KNOWDO_ALERT_NOTIFIERS` (comma-separated; default `log`
            provider is not installed; its notifier would need an Airflow connection too).
 
 A notifier that fails is logged and reported, never raised: an alert must not hide the failure it is
-about. Every alert is recorded in ops.alerts; stale-feed and late-submitter alerts about the same feed
-are not repeated within `KNOWDO_ALERT_REPEAT_HOURS` (24).
+about. Every alert is recorded in ops.alerts; stale-feed and late-submitter alerts about the same
+feed are not repeated within `KNOWDO_ALERT_REPEAT_HOURS` (24).
 
 This module knows how to send and record an alert, not what is worth one: the rules (late
 submitters, stale sources) live in knowdo.feed_health, the Airflow failure notifier every DAG

@@ -88,8 +88,8 @@ def feeds() -> None:
     try:
         with connect() as conn:
             for row in conn.execute(
-                "select distinct on (feed_id) feed_id, file_name, status, rows_loaded, rows_rejected,"
-                " finished_at from ops.load_batches order by feed_id, batch_id desc"
+                "select distinct on (feed_id) feed_id, file_name, status, rows_loaded,"
+                " rows_rejected, finished_at from ops.load_batches order by feed_id, batch_id desc"
             ):
                 last[row[0]] = row[1:]
     except Exception as exc:  # noqa: BLE001
@@ -216,7 +216,8 @@ def ingest(file: Path, feed_id: str, as_json: bool) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 def check(file: Path, fmt: str | None, feed_id: str | None, as_json: bool) -> None:
-    """Parse and validate FILE without loading it. Exit 0 all valid, 1 rows rejected, 2 unreadable."""
+    """Parse and validate FILE without loading it.
+    Exit 0 all valid, 1 rows rejected, 2 unreadable."""
     from knowdo.checking import MAPPED_FORMATS, check_file, detect_format
     from knowdo.formats import FORMATS, FileRejected
 
@@ -264,8 +265,8 @@ def check(file: Path, fmt: str | None, feed_id: str | None, as_json: bool) -> No
     else:
         outside = f", {report['rows_out_of_scope']:,} out of scope" if "coverage" in report else ""
         out.print(
-            f"{file.name} ({fmt}): {report['rows_read']:,} rows read, {report['rows_valid']:,} valid, "
-            f"{report['rows_rejected']:,} rejected{outside}"
+            f"{file.name} ({fmt}): {report['rows_read']:,} rows read,"
+            f" {report['rows_valid']:,} valid, {report['rows_rejected']:,} rejected{outside}"
         )
         for e in report["errors"]:
             where = f"{e['field']}={e['value']!r}: " if e["field"] else ""
@@ -310,7 +311,7 @@ def synth(seed: int, scale: float, out_dir: Path) -> None:
         out.print(f"wrote {path}")
 
 
-# --- operations: each runs its module's own `main(argv)`, which parses the rest of the line ----------
+# --- operations: each runs its module's own `main(argv)`, which parses the rest of the line -------
 _PASS_THROUGH = {
     "context_settings": {"ignore_unknown_options": True, "help_option_names": []},
     "add_help_option": False,
@@ -325,7 +326,8 @@ def _run(module_main, args: tuple[str, ...]) -> None:
 @main.command("main-job", **_PASS_THROUGH)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def main_job(args: tuple[str, ...]) -> None:
-    """Run the main job through the scheduler: ingest, transform, gate, publish, dashboards (make up)."""
+    """Run the main job through the scheduler: ingest, transform, gate, publish, dashboards
+    (make up)."""
     from knowdo import mainjob
 
     _run(mainjob.main, args)
@@ -334,7 +336,8 @@ def main_job(args: tuple[str, ...]) -> None:
 @main.command("gate-and-publish", **_PASS_THROUGH)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def gate_and_publish(args: tuple[str, ...]) -> None:
-    """--run-id ID: the transform DAG's quality gate and publish, for a warehouse built outside Airflow."""
+    """--run-id ID: the transform DAG's quality gate and publish, for a warehouse built
+    outside Airflow."""
     from knowdo import pipeline
 
     _run(pipeline.main, args)
@@ -343,7 +346,8 @@ def gate_and_publish(args: tuple[str, ...]) -> None:
 @main.command(**_PASS_THROUGH)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def watchdog(args: tuple[str, ...]) -> None:
-    """Watch PostgreSQL and the DAG runs; alert on an outage or a stalled run (supervised by the stack)."""
+    """Watch PostgreSQL and the DAG runs; alert on an outage or a stalled run
+    (supervised by the stack)."""
     from knowdo import watchdog as module
 
     _run(module.main, args)

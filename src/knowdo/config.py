@@ -89,8 +89,8 @@ def _dbt_execution_mode() -> str:
     if mode not in DBT_EXECUTION_MODES:
         raise ValueError(
             f"KNOWDO_DBT_EXECUTION_MODE={mode!r} is not one of {', '.join(DBT_EXECUTION_MODES)}: "
-            "'watcher' runs dbt once per transform run (one sensor task per model), 'local' runs one "
-            "dbt process per model"
+            "'watcher' runs dbt once per transform run (one sensor task per model), 'local' runs"
+            " one dbt process per model"
         )
     return mode
 

@@ -24,7 +24,8 @@ def migration_files() -> list[tuple[str, str]]:
 
 
 def migrate(conn: psycopg.Connection) -> list[str]:
-    """Apply the migrations not yet recorded in ops.schema_migrations, each in its own transaction."""
+    """Apply the migrations not yet recorded in ops.schema_migrations, each in its
+    own transaction."""
     applied: list[str] = []
     with conn.transaction():
         conn.execute(

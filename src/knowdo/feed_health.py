@@ -46,8 +46,8 @@ SCHEDULE_INTERVALS = {
     "@annually": relativedelta(years=1),
 }
 # How long one period lasts, by the shape of its label (after an optional `<scope>:` prefix): every
-# DHIS2 period type (knowdo.periods) and the templates' labels. The same table, in the same order, as
-# fct_feed_submissions (which the Data health dashboard reads); tests/unit/test_deadline_rule.py
+# DHIS2 period type (knowdo.periods) and the templates' labels. The same table, in the same order,
+# as fct_feed_submissions (which the Data health dashboard reads); tests/unit/test_deadline_rule.py
 # fails when the two differ.
 _PERIOD_LENGTHS = (
     (re.compile(r"^\d{8}$"), relativedelta(days=1)),

@@ -32,7 +32,8 @@ class LandedFile:
 
 
 class LandingFull(OSError):
-    """The landing zone has no room for a file; the message names the directory and the space needed."""
+    """The landing zone has no room for a file; the message names the directory and the space
+    needed."""
 
 
 def _copy_hashing(src, dst_fd: int) -> tuple[str, int]:
@@ -63,7 +64,8 @@ def _anonymous_file(directory: Path) -> int | None:
 
 def _link_anonymous(fd: int, target: Path) -> None:
     """Give the unnamed file `fd` its name: linkat(2) through /proc/self/fd with AT_SYMLINK_FOLLOW.
-    (os.link calls plain link(2), which does not follow the /proc link, unless a dir fd is given.)"""
+    (os.link calls plain link(2), which does not follow the /proc link, unless a dir fd is
+    given.)"""
     root = os.open("/", os.O_RDONLY)
     try:
         os.link(f"/proc/self/fd/{fd}", target, src_dir_fd=root, follow_symlinks=True)
@@ -118,8 +120,8 @@ def _room_needed(landing_dir: Path, source: Path, exc: OSError) -> LandingFull:
     return LandingFull(
         errno.ENOSPC,
         f"the landing zone {landing_dir} is full: {source.name} needs {need:,} bytes there and"
-        f" {free:,} are free; free space (or point KNOWDO_LANDING_DIR at a larger volume) and rerun:"
-        " nothing was recorded for this file",
+        f" {free:,} are free; free space (or point KNOWDO_LANDING_DIR at a larger volume) and"
+        " rerun: nothing was recorded for this file",
     )
 
 
@@ -163,7 +165,8 @@ def land(conn: psycopg.Connection, landing_dir: Path, feed_id: str, source: Path
             tmp.unlink(missing_ok=True)
     with conn.transaction():
         cur = conn.execute(
-            "insert into ops.landed_files (file_sha256, feed_id, file_name, size_bytes, landing_path)"
+            "insert into ops.landed_files"
+            " (file_sha256, feed_id, file_name, size_bytes, landing_path)"
             " values (%s, %s, %s, %s, %s) on conflict (file_sha256) do nothing",
             (sha, feed_id, source.name, size, str(target)),
         )

@@ -1,8 +1,9 @@
 """Load one landed file into its raw table: one batch per file, in one transaction, with COPY.
 
-Rows that break the feed's contract go to ops.rejected_rows with a plain-language reason and the rest
-of the file loads. A file that cannot be read at all is kept, its batch marked failed with one reason,
-and nothing of it reaches raw. A crash mid-file leaves nothing half-loaded (one transaction).
+Rows that break the feed's contract go to ops.rejected_rows with a plain-language reason and the
+rest of the file loads. A file that cannot be read at all is kept, its batch marked failed with one
+reason, and nothing of it reaches raw. A crash mid-file leaves nothing half-loaded (one
+transaction).
 """
 
 from __future__ import annotations
@@ -132,7 +133,8 @@ def _load_landed(
     try:
         with conn.transaction():
             batch_id = conn.execute(
-                "insert into ops.load_batches (feed_id, file_sha256, file_name, format, raw_table, status)"
+                "insert into ops.load_batches"
+                " (feed_id, file_sha256, file_name, format, raw_table, status)"
                 " values (%s, %s, %s, %s, %s, 'loading') returning batch_id",
                 (feed.id, landed.sha256, path.name, feed.format, spec.raw_table),
             ).fetchone()[0]
@@ -169,8 +171,8 @@ def _load_landed(
                 with (
                     conn.cursor() as cur,
                     cur.copy(
-                        "copy ops.rejected_rows (batch_id, file_sha256, row_number, field, value, reason)"
-                        " from stdin"
+                        "copy ops.rejected_rows"
+                        " (batch_id, file_sha256, row_number, field, value, reason) from stdin"
                     ) as copy,
                 ):
                     for r in rejections:
@@ -179,7 +181,8 @@ def _load_landed(
                 with (
                     conn.cursor() as cur,
                     cur.copy(
-                        "copy ops.out_of_scope_ids (batch_id, id_kind, source_id, row_count) from stdin"
+                        "copy ops.out_of_scope_ids (batch_id, id_kind, source_id, row_count)"
+                        " from stdin"
                     ) as copy,
                 ):
                     for (kind, source_id), count in sorted(copied.out_of_scope_ids.items()):
@@ -541,7 +544,8 @@ def _reject_duplicate_keys(
             ),
             removed as (
                 delete from {table} t using ranked
-                where t.batch_id = %(batch)s and t.ctid = ranked.rid and ranked.row_number > ranked.first_row
+                where t.batch_id = %(batch)s and t.ctid = ranked.rid
+                  and ranked.row_number > ranked.first_row
                 returning ranked.row_number, ranked.first_row
             )
             insert into ops.rejected_rows (batch_id, file_sha256, row_number, field, value, reason)

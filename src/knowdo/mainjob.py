@@ -1,7 +1,8 @@
 """The main job of `make up`: run the pipeline through the real scheduler and show it in Superset.
 
 Triggers the ingest DAG on the bundled sample feeds, waits for the Asset-scheduled transform DAG
-(dbt through cosmos, the GX gate, publish), imports the Superset assets and checks the chart has data.
+(dbt through cosmos, the GX gate, publish), imports the Superset assets and checks the chart has
+data.
 """
 
 from __future__ import annotations
@@ -28,9 +29,13 @@ class MainJobFailed(RuntimeError):
 def _log_path(settings: Settings, ti: dict) -> Path:
     base = Path(settings.local_dir / "airflow" / "logs")
     mi = f"/map_index={ti['map_index']}" if ti.get("map_index", -1) >= 0 else ""
+    attempt = max(ti.get("try_number") or 1, 1)
     return (
         base
-        / f"dag_id={ti['dag_id']}/run_id={ti['dag_run_id']}/task_id={ti['task_id']}{mi}/attempt={max(ti.get('try_number') or 1, 1)}.log"
+        / f"dag_id={ti['dag_id']}"
+        / f"run_id={ti['dag_run_id']}"
+        / f"task_id={ti['task_id']}{mi}"
+        / f"attempt={attempt}.log"
     )
 
 
@@ -120,7 +125,8 @@ def next_transform_step(runs: list[dict], started: str, published: bool) -> tupl
     """What the main job does next about the transform DAG, from its latest runs:
 
     - ("wait", run): a run is queued or running, whenever it was created (one left by an earlier
-      `make up`, the scheduler, or a person counts as much as the one this job caused), oldest first;
+      `make up`, the scheduler, or a person counts as much as the one this job caused), oldest
+      first;
     - ("done", run): no run is in flight and runs were created since the job started: the last one
       decides (failed -> the job fails, naming its tasks);
     - ("current", None): nothing in flight, nothing new, the marts are published and the last run
@@ -233,8 +239,8 @@ def check_superset_running(settings: Settings, refused_for: float = 20.0) -> Non
 
 def airflow_ready(settings: Settings) -> AirflowClient:
     """The main job's first Airflow calls: log in, wait for both DAGs, unpause them (issue 12: on a
-    freshly booted machine these failed with HTTP 401; tests/faults/test_transform_faults.py runs them
-    under a young monotonic clock)."""
+    freshly booted machine these failed with HTTP 401; tests/faults/test_transform_faults.py runs
+    them under a young monotonic clock)."""
     client = AirflowClient(settings.airflow_url, settings.airflow_user, settings.airflow_password)
     wait_for_dags(client)
     for dag_id in (INGEST, TRANSFORM):
@@ -300,7 +306,8 @@ def import_dashboards() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`knowdo main-job` (make up): the whole pipeline on the sample feeds, through the scheduler."""
+    """`knowdo main-job` (make up): the whole pipeline on the sample feeds, through the
+    scheduler."""
     import argparse
 
     argparse.ArgumentParser(prog="knowdo main-job", description=main.__doc__).parse_args(argv)

@@ -3,26 +3,26 @@
 Definitions follow DHIS2's own period types (dhis2-core `org.hisp.dhis.period`, Web API docs,
 "Date and period format"), in the Gregorian calendar:
 
-| type                 | format      | example      | covers                                        |
-|----------------------|-------------|--------------|-----------------------------------------------|
-| `day`                | yyyyMMdd    | 20190115     | that day                                      |
-| `week`               | yyyyWn      | 2019W43      | ISO 8601 week n (Monday to Sunday)            |
-| `week_wednesday`     | yyyyWedWn   | 2019WedW5    | week n starting on Wednesday (see below)      |
-| `week_thursday`      | yyyyThuWn   | 2019ThuW5    | week n starting on Thursday                   |
-| `week_saturday`      | yyyySatWn   | 2019SatW5    | week n starting on Saturday                   |
-| `week_sunday`        | yyyySunWn   | 2019SunW5    | week n starting on Sunday                     |
-| `biweek`             | yyyyBiWn    | 2019BiW3     | ISO weeks 2n-1 and 2n (14 days)               |
-| `month`              | yyyyMM      | 201901       | the month                                     |
-| `bimonth`            | yyyyMMB     | 201901B      | months 2n-1 and 2n (01B: Jan-Feb ... 06B)     |
-| `quarter`            | yyyyQn      | 2019Q1       | the quarter                                   |
-| `sixmonth`           | yyyySn      | 2019S1       | Jan-Jun (S1), Jul-Dec (S2)                    |
-| `sixmonth_april`     | yyyyAprilSn | 2019AprilS1  | Apr-Sep (S1), Oct-Mar of the next year (S2)   |
-| `sixmonth_november`  | yyyyNovSn   | 2019NovS1    | Nov of yyyy-1 to Apr (S1), May-Oct (S2)       |
-| `year`               | yyyy        | 2019         | the calendar year                             |
-| `financial_april`    | yyyyApril   | 2019April    | Apr yyyy to Mar yyyy+1                        |
-| `financial_july`     | yyyyJuly    | 2019July     | Jul yyyy to Jun yyyy+1                        |
-| `financial_october`  | yyyyOct     | 2019Oct      | Oct yyyy to Sep yyyy+1                        |
-| `financial_november` | yyyyNov     | 2019Nov      | Nov yyyy-1 to Oct yyyy (named by its end year)|
+| type                 | format      | example     | covers                                        |
+|----------------------|-------------|-------------|-----------------------------------------------|
+| `day`                | yyyyMMdd    | 20190115    | that day                                      |
+| `week`               | yyyyWn      | 2019W43     | ISO 8601 week n (Monday to Sunday)            |
+| `week_wednesday`     | yyyyWedWn   | 2019WedW5   | week n starting on Wednesday (see below)      |
+| `week_thursday`      | yyyyThuWn   | 2019ThuW5   | week n starting on Thursday                   |
+| `week_saturday`      | yyyySatWn   | 2019SatW5   | week n starting on Saturday                   |
+| `week_sunday`        | yyyySunWn   | 2019SunW5   | week n starting on Sunday                     |
+| `biweek`             | yyyyBiWn    | 2019BiW3    | ISO weeks 2n-1 and 2n (14 days)               |
+| `month`              | yyyyMM      | 201901      | the month                                     |
+| `bimonth`            | yyyyMMB     | 201901B     | months 2n-1 and 2n (01B: Jan-Feb ... 06B)     |
+| `quarter`            | yyyyQn      | 2019Q1      | the quarter                                   |
+| `sixmonth`           | yyyySn      | 2019S1      | Jan-Jun (S1), Jul-Dec (S2)                    |
+| `sixmonth_april`     | yyyyAprilSn | 2019AprilS1 | Apr-Sep (S1), Oct-Mar of the next year (S2)   |
+| `sixmonth_november`  | yyyyNovSn   | 2019NovS1   | Nov of yyyy-1 to Apr (S1), May-Oct (S2)       |
+| `year`               | yyyy        | 2019        | the calendar year                             |
+| `financial_april`    | yyyyApril   | 2019April   | Apr yyyy to Mar yyyy+1                        |
+| `financial_july`     | yyyyJuly    | 2019July    | Jul yyyy to Jun yyyy+1                        |
+| `financial_october`  | yyyyOct     | 2019Oct     | Oct yyyy to Sep yyyy+1                        |
+| `financial_november` | yyyyNov     | 2019Nov     | Nov yyyy-1 to Oct yyyy (named by its end year)|
 
 Weeks starting on another day than Monday follow DHIS2's rule for its weekly types (as ISO 8601
 does for Monday): week 1 is the first week, starting on that day, with at least four days in the

@@ -100,7 +100,8 @@ def ingest_feed(feed_id: str, settings: Settings | None = None) -> dict:
 
 
 class GateFailed(RuntimeError):
-    """The quality gate found failed expectations; the message names them (marts stay as they were)."""
+    """The quality gate found failed expectations; the message names them (marts stay as they
+    were)."""
 
 
 def quality_gate(run_id: str) -> list[str]:
@@ -144,8 +145,8 @@ def publish_audited_marts(run_id: str) -> dict[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`knowdo gate-and-publish --run-id ID`: the transform DAG's last two tasks,
-    for a warehouse rebuilt by `dbt build` outside Airflow (a failed gate alerts like the DAG does)."""
+    """`knowdo gate-and-publish --run-id ID`: the transform DAG's last two tasks, for a warehouse
+    rebuilt by `dbt build` outside Airflow (a failed gate alerts like the DAG does)."""
     import argparse
 
     from knowdo.alerts import Alert, raise_alert

@@ -79,8 +79,8 @@ def publish(
                 now = fingerprint(conn, source_schema, table)
                 if expected_fingerprints.get(table) != now:
                     raise PublishRefused(
-                        f"{source_schema}.{table} changed after the quality gate audited it (another"
-                        " build ran meanwhile?): nothing published; rerun the transform"
+                        f"{source_schema}.{table} changed after the quality gate audited it"
+                        " (another build ran meanwhile?): nothing published; rerun the transform"
                     )
         in_place, rebuilt = [], []
         for table in tables:
@@ -156,7 +156,8 @@ def _lock_exclusively(conn, schema: str, tables: list[str], timeout_s: float = 1
 
 
 def audited_tables(run_id: str, settings: Settings | None = None) -> dict[str, str]:
-    """The candidate marts the gate passed in this run, with their fingerprints; refuses otherwise."""
+    """The candidate marts the gate passed in this run, with their fingerprints; refuses
+    otherwise."""
     settings = settings or Settings.from_env()
     with connect(settings.transformer_url) as conn:
         rows = conn.execute(

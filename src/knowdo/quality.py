@@ -3,7 +3,8 @@
 Suites live as code in GX's own JSON format, discovered from the folder:
 
 - expectations/suites/raw/<table>.json    audit the current rows of raw.<table> (rows of batches
-                                          still loaded; failed and superseded batches stay for audit)
+                                          still loaded; failed and superseded batches stay for
+                                          audit)
 - expectations/suites/marts/<table>.json  audit marts_candidate.<table> before it may be published
 - expectations/conventions.json           house rules added to every candidate mart by its columns
                                           (populations > 0, shares within 0..100, row count within a
@@ -35,7 +36,8 @@ EXAMPLE_ROWS = 5
 LAYERS = ("raw", "marts")
 RAW_SCHEMA = "raw"
 PUBLISHED_SCHEMA = "marts"
-# Rows of batches still current: failed loads never reached raw, superseded ones stay for audit only.
+# Rows of batches still current: failed loads never reached raw, superseded ones stay for audit
+# only.
 DEFAULT_CURRENT_ROWS = (
     "select t.* from {schema}.{table} t"
     " where t.batch_id in (select batch_id from ops.load_batches where status = 'loaded')"
@@ -214,7 +216,8 @@ def parameter_names(expectation: dict) -> set[str]:
 def resolve_parameters(
     expectations: list[dict], parameters: dict[str, Any], reasons: dict[str, str]
 ) -> tuple[list[dict], list[str]]:
-    """Keep the expectations whose parameters all have a value; say why each other one is skipped."""
+    """Keep the expectations whose parameters all have a value; say why each other one is
+    skipped."""
     kept, notes = [], []
     for e in expectations:
         missing = sorted(n for n in parameter_names(e) if parameters.get(n) is None)
@@ -379,7 +382,8 @@ class Planned:
 def plan(
     settings: Settings, schema: str = "marts_candidate", layers: tuple[str, ...] = LAYERS
 ) -> list[Planned]:
-    """What the gate will validate: each suite, whether its table exists, its run-time parameters."""
+    """What the gate will validate: each suite, whether its table exists, its run-time
+    parameters."""
     from knowdo.db import connect
 
     suites = [s for s in load_suites(settings) if s.layer in layers]
@@ -422,7 +426,10 @@ def plan(
                         suite,
                         False,
                         notes=[
-                            f"{schema}.{suite.table} was not built: suite not run, table not published"
+                            (
+                                f"{schema}.{suite.table} was not built: suite not run,"
+                                " table not published"
+                            )
                         ],
                     )
                 )
@@ -432,8 +439,8 @@ def plan(
                 if suite.path
                 else [
                     (
-                        "no suite of its own in expectations/suites/marts/: only the house conventions"
-                        f" were checked (write {suite.table}.json)"
+                        "no suite of its own in expectations/suites/marts/: only the house"
+                        f" conventions were checked (write {suite.table}.json)"
                     )
                 ]
             )
@@ -460,7 +467,8 @@ def run_gate(
     settings: Settings | None = None,
     layers: tuple[str, ...] = LAYERS,
 ) -> GateResult:
-    """Validate the raw suites and every candidate mart in `schema`; build Data Docs; say what failed.
+    """Validate the raw suites and every candidate mart in `schema`; build Data Docs; say what
+    failed.
 
     A suite whose table is missing is reported, not run: a raw table no feed has filled yet passes
     with a note; a mart suite whose candidate was not built fails (nothing half-built is published).
@@ -501,8 +509,10 @@ def run_gate(
             )
             continue
         reasons = {
-            "published_row_count": f"nothing published yet in {PUBLISHED_SCHEMA}.{suite.table} (first publication):"
-            " row count not compared with a previous version"
+            "published_row_count": (
+                f"nothing published yet in {PUBLISHED_SCHEMA}.{suite.table} (first publication):"
+                " row count not compared with a previous version"
+            )
         }
         expectations, skipped = resolve_parameters(
             suite.spec.get("expectations", []), parameters, reasons
@@ -571,7 +581,8 @@ def run_gate(
 def record_gate(
     result: GateResult, run_id: str, published: bool, settings: Settings | None = None
 ) -> None:
-    """Store the outcome in ops.quality_gate_runs for the data-health dashboard (idempotent per run)."""
+    """Store the outcome in ops.quality_gate_runs for the data-health dashboard (idempotent per
+    run)."""
     from knowdo.db import connect
 
     settings = settings or Settings.from_env()

@@ -1,4 +1,6 @@
-"""The feed registry: one YAML entry per feed (feeds/registry.yml). Adding a feed is adding an entry."""
+"""The feed registry: one YAML entry per feed (feeds/registry.yml).
+
+Adding a feed is adding an entry."""
 
 from __future__ import annotations
 
@@ -164,8 +166,8 @@ def sync_to_warehouse(conn, feeds: dict[str, Feed]) -> None:
     with conn.transaction():
         for f in feeds.values():
             conn.execute(
-                "insert into ops.feeds (feed_id, publisher_name, publisher_kind, country_code, domain, format,"
-                " schedule, due_within_days, source, in_registry, synced_at)"
+                "insert into ops.feeds (feed_id, publisher_name, publisher_kind, country_code,"
+                " domain, format, schedule, due_within_days, source, in_registry, synced_at)"
                 " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, true, now())"
                 " on conflict (feed_id) do update set publisher_name = excluded.publisher_name,"
                 " publisher_kind = excluded.publisher_kind, country_code = excluded.country_code,"

@@ -1,4 +1,5 @@
-"""Row-level security in PostgreSQL itself: one database role per viewer scope, policies on the marts.
+"""Row-level security in PostgreSQL itself: one database role per viewer scope, policies on the
+marts.
 
 Superset's own RLS rules (knowdo.superset_access) filter the rows of a chart query, but a viewer who
 gets arbitrary SQL into a chart (an adhoc metric, a custom column) can step around them. This module
@@ -13,9 +14,9 @@ is the second layer: the warehouse returns a viewer's rows only, whatever SQL th
   that sees more (SET ROLE reaches only the roles one is a member of, here knowdo_marts_reader,
   which holds no policy and so sees no row of a mart).
 - `knowdo_security.row_scopes` lists, per database role, the owner column and code it may read
-  (no column: every row, for knowdo_analyst and knowdo_superset); `knowdo_security.apply_row_policies`
-  makes a table's policies match it and enables row-level security. A mart without a role's column
-  gets no policy for that role: no policy means no row.
+  (no column: every row, for knowdo_analyst and knowdo_superset);
+  `knowdo_security.apply_row_policies` makes a table's policies match it and enables row-level
+  security. A mart without a role's column gets no policy for that role: no policy means no row.
 - The publish step calls apply_row_policies on every table it publishes, inside the publish
   transaction, so no published mart is ever readable without its policies.
 
@@ -139,7 +140,7 @@ def viewer_limits(env: Mapping[str, str] | None = None) -> dict[str, str]:
     }
 
 
-# --- which database role a Superset user gets ------------------------------------------------------
+# --- which database role a Superset user gets -----------------------------------------------------
 KEEP = None  # the connection's own role (Superset's Admin)
 
 
@@ -160,7 +161,7 @@ def role_for_user(
     return mine[0] if len(mine) == 1 else DENY_ROLE
 
 
-# --- the setup SQL -----------------------------------------------------------------------------------
+# --- the setup SQL --------------------------------------------------------------------------------
 def _lit(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -183,8 +184,8 @@ language sql stable security invoker set search_path = pg_catalog, pg_temp as $f
 $fn$;
 
 -- Make one table's row policies match knowdo_security.row_scopes and enable row-level security.
--- Runs as the caller (the publish step: the marts' owner). With nothing to change it runs no DDL, so
--- a refresh in place takes no lock that would block readers.
+-- Runs as the caller (the publish step: the marts' owner). With nothing to change it runs no DDL,
+-- so a refresh in place takes no lock that would block readers.
 create or replace function knowdo_security.apply_row_policies(target regclass) returns integer
 language plpgsql security invoker set search_path = pg_catalog, pg_temp as $fn$
 declare
@@ -240,8 +241,8 @@ def setup_sql(scope_list: list[Scope], env: Mapping[str, str] | None = None) -> 
             f" (select 1 from pg_roles where rolname = {_lit(role)}) \\gexec"
         )
         out.append(
-            f"alter role {role} with login inherit nosuperuser nocreatedb nocreaterole noreplication"
-            f" nobypassrls connection limit {limits['connection_limit']}"
+            f"alter role {role} with login inherit nosuperuser nocreatedb nocreaterole"
+            f" noreplication nobypassrls connection limit {limits['connection_limit']}"
             f" password {_lit(scram_verifier(viewer_password(role, secret)))};"
         )
         for name in ("statement_timeout", "idle_in_transaction_session_timeout"):

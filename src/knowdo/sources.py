@@ -54,7 +54,8 @@ def download(url: str, staging_dir: Path, feed_id: str) -> Path:
 
 
 def waiting_files(feed: Feed, inbox_dir: Path, staging_dir: Path) -> list[Path]:
-    """The files to ingest now for `feed`: downloaded for a url source, listed for a folder source."""
+    """The files to ingest now for `feed`: downloaded for a url source, listed for a folder
+    source."""
     if "url" in feed.source:
         return [download(feed.source["url"], staging_dir, feed.id)]
     folder = inbox_dir / feed.source.get("folder", "")

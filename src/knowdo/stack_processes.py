@@ -1,14 +1,14 @@
 """The local stack's supervised processes, found by their session and process group, not PID files.
 
-supervisord (infra/local/stack.sh) runs in a session of its own, recorded in .local/run/sessions; every
-process it starts, and every child of those (the scheduler's LocalExecutor workers, the task processes
-they fork in groups of their own, gunicorn's workers), stays in that session. infra/local/run-service.sh
-records each program's process group in .local/run/programs (`<program> <pgid>`) before it execs the
-service, which names the processes. (The environment cannot mark them: Airflow's workers and
-api-server rewrite their process titles over it.) A process of the stack that is not a descendant of
-the running supervisord (a worker orphaned by a `kill -9` of its scheduler, a service of a supervisord
-that was killed) is a stray: `stack.sh status` shows it, `stack.sh stop` and the next start of the
-same program end it.
+supervisord (infra/local/stack.sh) runs in a session of its own, recorded in .local/run/sessions;
+every process it starts, and every child of those (the scheduler's LocalExecutor workers, the task
+processes they fork in groups of their own, gunicorn's workers), stays in that session.
+infra/local/run-service.sh records each program's process group in .local/run/programs
+(`<program> <pgid>`) before it execs the service, which names the processes. (The environment cannot
+mark them: Airflow's workers and api-server rewrite their process titles over it.) A process of the
+stack that is not a descendant of the running supervisord (a worker orphaned by a `kill -9` of its
+scheduler, a service of a supervisord that was killed) is a stray: `stack.sh status` shows it,
+`stack.sh stop` and the next start of the same program end it.
 
     knowdo stack strays|kill-strays [--program NAME] [--keep PID]
 """
@@ -97,7 +97,8 @@ def stack_processes(local_dir: str, program: str | None = None) -> list[StackPro
         except (OSError, psutil.Error):
             continue
     pgid = {pid: t[2] for pid, t in table.items()}
-    # ancestors' links are needed across the whole table (a session's process may have a parent outside)
+    # ancestors' links are needed across the whole table (a session's process may have a parent
+    # outside)
     parent = {pid: t[3] for pid, t in table.items()}
     me = os.getpid()
     found = []

@@ -392,7 +392,7 @@ def ensure_analyst_database(client: SupersetClient, spec: AnalystSpec) -> tuple[
     return existing, False
 
 
-# --- apply ------------------------------------------------------------------------------------------
+# --- apply ----------------------------------------------------------------------------------------
 @dataclass
 class AccessReport:
     roles_created: list[str] = field(default_factory=list)
@@ -535,7 +535,7 @@ def _apply_rules(
     report.rules_total = len(rules)
 
 
-# --- demo users (local mode only) ------------------------------------------------------------------
+# --- demo users (local mode only) -----------------------------------------------------------------
 @dataclass(frozen=True)
 class DemoUser:
     username: str
@@ -601,7 +601,7 @@ def ensure_users(
     return created
 
 
-# --- command line ----------------------------------------------------------------------------------
+# --- command line ---------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="knowdo superset-access", description=__doc__.splitlines()[0]

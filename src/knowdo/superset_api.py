@@ -63,7 +63,8 @@ def rison(value: Any) -> str:
 
 
 def warehouse_uri(template: str, host: str, port: str | int, database: str) -> str:
-    """Point the database YAML's URI at this deployment's warehouse; user and masked password stay."""
+    """Point the database YAML's URI at this deployment's warehouse; user and masked password
+    stay."""
     parts = urlsplit(template)
     userinfo = parts.netloc.rpartition("@")[0]
     netloc = f"{userinfo}@{host}:{port}" if userinfo else f"{host}:{port}"
@@ -73,7 +74,8 @@ def warehouse_uri(template: str, host: str, port: str | int, database: str) -> s
 def build_bundle(
     assets_dir: Path, host: str, port: str | int, database: str
 ) -> tuple[bytes, list[str]]:
-    """Zip the YAML under `assets_dir` as an import bundle; returns the zip and its relative paths."""
+    """Zip the YAML under `assets_dir` as an import bundle; returns the zip and its relative
+    paths."""
     assets_dir = Path(assets_dir)
     files = sorted(
         p for p in assets_dir.rglob("*") if p.is_file() and p.suffix in (".yaml", ".yml")
@@ -114,7 +116,7 @@ class SupersetClient:
             password=settings.superset_admin_password,
         )
 
-    # --- plumbing ----------------------------------------------------------------------------------
+    # --- plumbing ---------------------------------------------------------------------------------
     def request(
         self, method: str, path: str, expect: tuple[int, ...] = (200,), **kwargs: Any
     ) -> Any:
@@ -152,15 +154,16 @@ class SupersetClient:
                 refused_since = refused_since or time.monotonic()
                 if time.monotonic() - refused_since >= refused_for:
                     raise SupersetError(
-                        f"Superset is not running: nothing answers at {self.base_url} (connection refused"
-                        f" for {refused_for:.0f}s); start it with `bash infra/local/stack.sh start-superset`"
-                        " (or `make up`)"
+                        f"Superset is not running: nothing answers at {self.base_url}"
+                        f" (connection refused for {refused_for:.0f}s); start it with"
+                        " `bash infra/local/stack.sh start-superset` (or `make up`)"
                     ) from exc
             except requests.RequestException as exc:
                 last = type(exc).__name__
             if time.monotonic() >= deadline:
                 raise SupersetError(
-                    f"GET /health: Superset at {self.base_url} not healthy after {timeout:.0f}s ({last})"
+                    f"GET /health: Superset at {self.base_url} not healthy after"
+                    f" {timeout:.0f}s ({last})"
                 )
             time.sleep(2)
 
@@ -180,9 +183,10 @@ class SupersetClient:
         csrf = self.request("GET", "/api/v1/security/csrf_token/")["result"]
         self.session.headers.update({"X-CSRFToken": csrf, "Referer": self.base_url})
 
-    # --- assets -------------------------------------------------------------------------------------
+    # --- assets -----------------------------------------------------------------------------------
     def import_assets(self, assets_dir: Path | str | None = None) -> list[str]:
-        """Import every asset under `assets_dir`, overwriting what exists; returns the imported files."""
+        """Import every asset under `assets_dir`, overwriting what exists; returns the imported
+        files."""
         settings = Settings.from_env()
         bundle, names = build_bundle(
             Path(assets_dir) if assets_dir else default_assets_dir(),
@@ -204,7 +208,7 @@ class SupersetClient:
         )
         return names
 
-    # --- lookups and data ---------------------------------------------------------------------------
+    # --- lookups and data -------------------------------------------------------------------------
     def find_chart_id(self, uuid_or_name: str) -> int:
         column = "uuid" if _is_uuid(uuid_or_name) else "slice_name"
         query = {
@@ -269,9 +273,8 @@ def main(argv: list[str] | None = None) -> int:
             slug = yaml.safe_load(path.read_text(encoding="utf-8")).get("slug")
             if slug:
                 dash = client.dashboard(slug)
-                print(
-                    f"dashboard {dash['dashboard_title']!r}: {client.base_url}/superset/dashboard/{slug}/"
-                )
+                url = f"{client.base_url}/superset/dashboard/{slug}/"
+                print(f"dashboard {dash['dashboard_title']!r}: {url}")
     except SupersetError as exc:
         print(f"knowdo superset: {exc}", file=sys.stderr)
         return 1

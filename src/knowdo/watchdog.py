@@ -12,7 +12,8 @@ Run by supervisord as the program `knowdo-watchdog` (infra/local/stack.sh); ever
   changed state for `KNOWDO_STALL_MINUTES` (10): one `stalled_run` alert per stalled run, not one
   per check (a run that moves again and stalls again is alerted again).
 
-The decisions are pure functions (`db_step`, `stall_step`), unit-tested in tests/unit/test_watchdog.py.
+The decisions are pure functions (`db_step`, `stall_step`), unit-tested in
+tests/unit/test_watchdog.py.
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ def db_step(
     """Next `down_since` and the alert to raise, given whether the database answered now (pure).
 
     Down: the outage's start is kept (the first failed check). Up again after an outage: one alert,
-    with the start, end and duration (the database was down while it happened, so it is written now).
+    with the start, end and duration (the database was down while it happened, so it is written
+    now).
     """
     if not reachable:
         if down_since is None:
@@ -145,16 +147,16 @@ def stall_step(
     alert = Alert(
         "stalled_run",
         f"{dag_id} run {run_id} has not moved for {_duration(still.total_seconds())}",
-        f"No task instance changed state since {seen.since} while {waiting} task(s) are scheduled or"
-        f" queued ({counts or 'states unknown'}). Check that the scheduler runs ('make status';"
-        " supervisord restarts it) and its log (.local/log/airflow-scheduler.log); 'make up' resumes"
-        " the main job.",
+        f"No task instance changed state since {seen.since} while {waiting} task(s) are"
+        f" scheduled or queued ({counts or 'states unknown'}). Check that the scheduler runs"
+        " ('make status'; supervisord restarts it) and its log (.local/log/airflow-scheduler.log);"
+        " 'make up' resumes the main job.",
         about=f"{dag_id}/{run_id}",
     )
     return RunSeen(seen.fingerprint, seen.since, alerted=True), alert
 
 
-# --- the loop ---------------------------------------------------------------------------------------
+# --- the loop -------------------------------------------------------------------------------------
 @dataclass
 class State:
     db_down_since: str | None = None
@@ -261,8 +263,8 @@ def check_once(state: State, settings: Settings, client, stall_after: timedelta)
 def end_strays(settings: Settings) -> list:
     """End the stack's processes left outside supervision: the children of a service that exited (a
     dag-processor's `dbt ls` when the database went away, the task processes of a killed scheduler's
-    workers). Only when this watchdog runs under the live supervisord, so a missing pid file can never
-    make every service look like a stray."""
+    workers). Only when this watchdog runs under the live supervisord, so a missing pid file can
+    never make every service look like a stray."""
     from knowdo.stack_processes import kill, stack_processes, strays, supervised_pids
 
     supervisor = supervised_pids(str(settings.local_dir))
@@ -280,7 +282,8 @@ def end_strays(settings: Settings) -> list:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`knowdo watchdog`: check PostgreSQL and the DAG runs every KNOWDO_WATCHDOG_INTERVAL seconds."""
+    """`knowdo watchdog`: check PostgreSQL and the DAG runs every KNOWDO_WATCHDOG_INTERVAL
+    seconds."""
     import argparse
 
     argparse.ArgumentParser(prog="knowdo watchdog", description=main.__doc__).parse_args(argv)

@@ -1,4 +1,5 @@
-"""Fixtures for the dbt project's tests: the dbt executable, its environment and a warehouse connection.
+"""Fixtures for the dbt project's tests: the dbt executable, its environment and a warehouse
+connection.
 
 Every setting comes from the environment infra/local/env.sh exports (the Makefile sources it); the
 fallbacks are env.sh's local defaults, so `pytest tests/dbt` also works from a bare shell.
@@ -85,8 +86,8 @@ def transformer_conninfo() -> str:
 
 @pytest.fixture(scope="session")
 def stats_functions(run_dbt) -> None:
-    """(Re)creates the stats.* functions from the dbt macro (`dbt run-operation`, as the transform DAG
-    does before its models), so the tests need no prior transform run."""
+    """(Re)creates the stats.* functions from the dbt macro (`dbt run-operation`, as the transform
+    DAG does before its models), so the tests need no prior transform run."""
     result = run_dbt("run-operation", "create_stats_functions")
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -1,6 +1,6 @@
 """England's ARC measures in the marts, against the raw feeds: the MHSDS measures relevant to PCREF
-by ethnic group in fct_service_use, and the ARCs' parent-led CBT and Alcohol Assertive Outreach reach
-in mart_know_do_gap. Every expected figure is recomputed in Python from raw.* (MHSDS values,
+by ethnic group in fct_service_use, and the ARCs' parent-led CBT and Alcohol Assertive Outreach
+reach in mart_know_do_gap. Every expected figure is recomputed in Python from raw.* (MHSDS values,
 population template, service-use template), independently of the dbt SQL."""
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ def rounded_to_5(count: float) -> int:
 def db(run_dbt, transformer_conninfo):
     with psycopg.connect(transformer_conninfo) as conn:
         loaded = conn.execute(
-            "select count(*) from ops.load_batches where feed_id = 'mhsds_arcs' and status = 'loaded'"
+            "select count(*) from ops.load_batches"
+            " where feed_id = 'mhsds_arcs' and status = 'loaded'"
         ).fetchone()[0]
     if not loaded:
         pytest.fail(
@@ -227,8 +228,8 @@ def test_arc_rows_sum_their_icbs(db):
     ).fetchall()
     assert mismatches == []
     arcs = db.execute(
-        "select count(distinct geography_code) as n from restricted.restricted_service_use__unrounded"
-        " where geography_level = 'arc'"
+        "select count(distinct geography_code) as n"
+        " from restricted.restricted_service_use__unrounded where geography_level = 'arc'"
     ).fetchone()["n"]
     assert arcs == 15
 
@@ -237,7 +238,8 @@ def test_black_people_are_detained_at_a_higher_rate_than_white_people_with_a_ci(
     rows = db.execute(
         """
         select b.rate_ratio, b.rate_ratio_lower_95, b.rate_ratio_upper_95, b.numerator as black,
-            w.numerator as white, b.value as black_rate, w.value as white_rate, b.reference_group_code
+            w.numerator as white, b.value as black_rate, w.value as white_rate,
+            b.reference_group_code
         from marts_candidate.fct_service_use b
         join marts_candidate.fct_service_use w
             on w.period_start = b.period_start and w.geography_code = b.geography_code

@@ -1,7 +1,7 @@
-"""Feed-health marts (dbt_project/models/marts/ops) against the loader's own tables, on the warehouse
-that env.sh names, with the sample feeds ingested: counts recomputed independently from ops.*, and
-the planted faults of sample_feeds/README.md (late Senegal 2025, failed Sierra Leone 2023,
-superseded Tanzania 2024, Ghana's negative count) showing where a data engineer would look."""
+"""Feed-health marts (dbt_project/models/marts/ops) against the loader's own tables, on the
+warehouse that env.sh names, with the sample feeds ingested: counts recomputed independently from
+ops.*, and the planted faults of sample_feeds/README.md (late Senegal 2025, failed Sierra Leone
+2023, superseded Tanzania 2024, Ghana's negative count) showing where a data engineer would look."""
 
 from __future__ import annotations
 

@@ -26,7 +26,8 @@ CENT = Decimal("0.01")
 def built(run_dbt, transformer_conninfo):
     with psycopg.connect(transformer_conninfo) as conn:
         sample = conn.execute(
-            "select count(*) from ops.load_batches where feed_id = 'fcdo_iati' and status = 'loaded'"
+            "select count(*) from ops.load_batches"
+            " where feed_id = 'fcdo_iati' and status = 'loaded'"
         ).fetchone()[0]
     if not sample:
         pytest.fail(

@@ -4,9 +4,9 @@ months that changed.
 In a scratch database (never the warehouse the other tests read): Ghana's sample population and
 two years of DHIS2 data are loaded and the chain built from scratch; then a new month arrives, an
 old month is resent with corrected values and another old month is resent with every value
-deleted, and finally a batch is deleted by hand. The incremental run must touch only those months (row versions of every other month stay
-as they were: PostgreSQL's xmin) and leave the same rows, in every model of the chain, as a
-`--full-refresh` of the same data (EXCEPT ALL both ways).
+deleted, and finally a batch is deleted by hand. The incremental run must touch only those months
+(row versions of every other month stay as they were: PostgreSQL's xmin) and leave the same rows, in
+every model of the chain, as a `--full-refresh` of the same data (EXCEPT ALL both ways).
 """
 
 from __future__ import annotations

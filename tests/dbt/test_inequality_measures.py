@@ -364,7 +364,8 @@ def test_talking_therapies_sii_rii_by_imd_match_numpy(built_mart, stratifier):
     rows = built_mart.execute(
         "select geography_code, period_start, indicator_code, measure, value, lower_95, upper_95,"
         " not_applicable_reason, arc_code from marts_candidate.mart_inequality_measures"
-        " where source_model = 'fct_outcomes' and stratifier = %s and measure in ('sii', 'rii', 'd')",
+        " where source_model = 'fct_outcomes' and stratifier = %s"
+        " and measure in ('sii', 'rii', 'd')",
         (stratifier,),
     ).fetchall()
     assert len(rows) == 3 * len(expected) > 0

@@ -115,7 +115,8 @@ def test_access_rate_uses_the_icb_population_of_the_group(db):
         """
         select sum(p.population) as n
         from raw.template_population p join ops.load_batches b using (batch_id)
-        where b.status = 'loaded' and p.geography_code = 'QWO' and p.year = 2024 and p.imd_decile = '1'
+        where b.status = 'loaded' and p.geography_code = 'QWO' and p.year = 2024
+          and p.imd_decile = '1'
         """
     ).fetchone()["n"]
     row = outcome(

@@ -104,7 +104,8 @@ def test_all_thirteen_countries_are_published(db):
     countries = {
         r["country_code"]
         for r in db.execute(
-            "select distinct country_code from marts_candidate.fct_service_use where geography_level = 'national'"
+            "select distinct country_code from marts_candidate.fct_service_use"
+            " where geography_level = 'national'"
         )
     }
     assert countries == BEING_COUNTRIES

@@ -1,6 +1,7 @@
-"""A failed task alerts, in a real Airflow run: `airflow dags test knowdo_ingest` with a registry that
-cannot be read fails `list_feeds` after its retries, and the shared failure notifier
-(knowdo.dag_defaults) records a task_failed alert in ops.alerts naming the DAG, task, run and why."""
+"""A failed task alerts, in a real Airflow run: `airflow dags test knowdo_ingest` with a registry
+that cannot be read fails `list_feeds` after its retries, and the shared failure notifier
+(knowdo.dag_defaults) records a task_failed alert in ops.alerts naming the DAG, task, run and
+why."""
 
 from __future__ import annotations
 

@@ -54,7 +54,8 @@ def test_published_national_counts_equal_the_raw_feed(analyst, settings):
     published = dict(
         analyst.execute(
             "select period_start, numerator from marts.fct_service_use"
-            " where geography_code = 'GHA' and stratifier = 'all' and indicator_code = 'mh_outpatient_contacts'"
+            " where geography_code = 'GHA' and stratifier = 'all'"
+            " and indicator_code = 'mh_outpatient_contacts'"
         ).fetchall()
     )
     assert len(published) == 60 and published == expected  # 2021-2025, monthly
@@ -100,8 +101,8 @@ def test_gate_outcome_is_recorded(settings):
 
     with connect(settings.transformer_url) as conn:
         success, published = conn.execute(
-            "select success, published from ops.quality_gate_runs where suite_name = 'fct_service_use'"
-            " order by checked_at desc limit 1"
+            "select success, published from ops.quality_gate_runs"
+            " where suite_name = 'fct_service_use' order by checked_at desc limit 1"
         ).fetchone()
     assert success and published
 
@@ -137,7 +138,8 @@ def test_feed_health_shows_the_gate_of_the_run_that_published_it(pipeline_run, a
         expected = dict(
             conn.execute(
                 "with feed_tables as (select distinct on (feed_id) feed_id, raw_table"
-                "   from ops.load_batches where raw_table is not null order by feed_id, batch_id desc)"
+                "   from ops.load_batches where raw_table is not null"
+                "   order by feed_id, batch_id desc)"
                 " select t.feed_id, g.success from feed_tables t"
                 " join ops.quality_gate_runs g on g.table_name = t.raw_table and g.layer = 'raw'"
                 " where g.run_id = %s",

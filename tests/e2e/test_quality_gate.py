@@ -96,8 +96,9 @@ def _transform(expect_success: bool):
     started = datetime.now(UTC)
     run_id = f"test_quality_gate__{started:%Y%m%dT%H%M%S%f}"
     env = os.environ.copy()
-    # models and seeds only: dbt's own data tests may catch a planted error first (the DAG then fails
-    # at that dbt task, which also keeps marts as they were); this scenario is about the GX gate
+    # models and seeds only: dbt's own data tests may catch a planted error first (the DAG then
+    # fails at that dbt task, which also keeps marts as they were); this scenario is about the
+    # GX gate
     dbt_exe = env.get("KNOWDO_DBT_VENV", str(REPO / ".venvs" / "dbt")) + "/bin/dbt"
     # the stats functions once before the models, as the transform DAG does
     dbt = subprocess.run(
@@ -263,8 +264,8 @@ def scenario(cluster, settings, analyst, tmp_path_factory, pipeline_run):
         with connect(settings.transformer_url) as conn:
             seen["bad_runs"] = _runs_since(conn, started)
             seen["bad_records"] = conn.execute(
-                "select suite_name, success, published, failures, table_name from ops.quality_gate_runs"
-                " where run_id = any(%s)",
+                "select suite_name, success, published, failures, table_name"
+                " from ops.quality_gate_runs where run_id = any(%s)",
                 (seen["bad_runs"],),
             ).fetchall()
             seen["bad_alerts"] = conn.execute(

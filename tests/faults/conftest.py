@@ -3,8 +3,8 @@
 * `main_stack`: the checkout's own stack (cluster, Airflow, Superset, watchdog under supervisord),
   the one `make up` runs and the rest of the session uses: one stack, shared by the fault modules.
 * `clean_ingest_fingerprint` / `clean_fingerprint`: the warehouse after a clean ingest / a clean run
-  (ingest and transform, through the stack's scheduler), fingerprinted (tests/faults/fingerprint.py);
-  every fault test ends by comparing with one of them.
+  (ingest and transform, through the stack's scheduler), fingerprinted
+  (tests/faults/fingerprint.py); every fault test ends by comparing with one of them.
 * `ScratchStack`: a folder, cluster and free ports of its own, for start-ups that must fail before
   anything starts (a taken port) without touching the main stack.
 * the helpers the fault modules share (at the end): services' states, outages, runs followed to the
@@ -143,15 +143,16 @@ def scratch_dir() -> Path:
     return local
 
 
-# the watchdog of the main stack as the fault tests run it: checks every 5 s, a run is stalled after 30 s
+# the watchdog of the main stack as the fault tests run it: checks every 5 s, a run is stalled
+# after 30 s
 FAULT_SETTINGS = {"KNOWDO_WATCHDOG_INTERVAL": "5", "KNOWDO_STALL_MINUTES": "0.5"}
 
 
 @pytest.fixture(scope="module")
 def main_stack(cluster):
-    """The main stack of this checkout (the session's cluster, its Airflow, Superset and watchdog under
-    supervisord), started as `make up` starts it, with the watchdog's FAULT_SETTINGS. Left running,
-    restarted with the session's own settings: later tests use it."""
+    """The main stack of this checkout (the session's cluster, its Airflow, Superset and watchdog
+    under supervisord), started as `make up` starts it, with the watchdog's FAULT_SETTINGS. Left
+    running, restarted with the session's own settings: later tests use it."""
     stack = Stack(REPO / ".local", {**os.environ, **FAULT_SETTINGS})
     started = stack.stack("start", timeout=900)
     assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
@@ -161,7 +162,7 @@ def main_stack(cluster):
     Stack(REPO / ".local", dict(os.environ)).stack("start", timeout=900)
 
 
-# --- the warehouse of the main stack: one clean run, fingerprinted once per session -------------------
+# --- the warehouse of the main stack: one clean run, fingerprinted once per session ---------------
 def fingerprint_now(settings):
     from knowdo.db import connect
     from tests.faults.fingerprint import fingerprint
@@ -204,11 +205,11 @@ def clean_ingest_fingerprint(cluster, settings):
 @pytest.fixture(scope="module")
 def clean_fingerprint(main_stack, client, settings):
     """The warehouse as a clean run leaves it: every sample file loaded once (the ingest DAG's own
-    function for every feed; idempotent) and the marts published from exactly those raw rows. When the
-    marts are not current, the stack's own scheduler builds them: the transform runs in flight are
-    followed (one an earlier test's new file scheduled), else one is triggered, as the main job does.
-    (Not `airflow dags test`: beside a running scheduler, two dbt builds would race.) Fingerprinted
-    once per module: every mart, raw and ops table (tests/faults/fingerprint.py)."""
+    function for every feed; idempotent) and the marts published from exactly those raw rows. When
+    the marts are not current, the stack's own scheduler builds them: the transform runs in flight
+    are followed (one an earlier test's new file scheduled), else one is triggered, as the main job
+    does. (Not `airflow dags test`: beside a running scheduler, two dbt builds would race.)
+    Fingerprinted once per module: every mart, raw and ops table (tests/faults/fingerprint.py)."""
     ingest_every_feed(settings)
     deadline = time.monotonic() + 1800
     while not marts_current(settings):
@@ -250,7 +251,7 @@ def client(main_stack, settings):
     return c
 
 
-# --- helpers shared by the fault modules (tests/test_layout.py: never import another test module) ----
+# --- helpers shared by the fault modules (tests/test_layout.py: never import another test module) -
 INGEST, TRANSFORM = "knowdo_ingest", "knowdo_transform"
 AIRFLOW_PROGRAMS = (
     "airflow-api-server",
@@ -262,8 +263,8 @@ SERVICES = (*AIRFLOW_PROGRAMS, "superset", "knowdo-watchdog")
 
 
 def log_server_ports(stack) -> tuple[int, int]:
-    """The stack's own worker and triggerer log-server ports (infra/local/env.sh derives them per stack;
-    the stack runs no log server: --skip-serve-logs, issue 11)."""
+    """The stack's own worker and triggerer log-server ports (infra/local/env.sh derives them per
+    stack; the stack runs no log server: --skip-serve-logs, issue 11)."""
     return (
         int(stack.full_env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"]),
         int(stack.full_env["AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"]),
@@ -271,8 +272,8 @@ def log_server_ports(stack) -> tuple[int, int]:
 
 
 def _quiet(call):
-    """None while Airflow or the database is away (a restart after an outage), else the call's value.
-    (requests' errors are OSErrors.)"""
+    """None while Airflow or the database is away (a restart after an outage), else the call's
+    value. (requests' errors are OSErrors.)"""
     try:
         return call()
     except (AirflowAPIError, OSError, ValueError):
@@ -311,7 +312,8 @@ def finished(client, dag_id: str, run_id: str):
 
 
 def outage(stack, seconds: float = 8) -> None:
-    """PostgreSQL stopped (pg_ctl -m fast: every connection cut) and started again `seconds` later."""
+    """PostgreSQL stopped (pg_ctl -m fast: every connection cut) and started again `seconds`
+    later."""
     stopped = stack.stack("stop-pg", timeout=120)
     assert stopped.returncode == 0, stopped.stderr
     time.sleep(seconds)
@@ -320,7 +322,8 @@ def outage(stack, seconds: float = 8) -> None:
 
 
 def run_to_the_end(stack, client, dag_id: str, run_id: str, timeout: float) -> dict:
-    """Wait for the run; a run the fault failed is healed by running the DAG again (no manual step)."""
+    """Wait for the run; a run the fault failed is healed by running the DAG again (no manual
+    step)."""
     run = stack.wait_for(
         f"{dag_id} run {run_id} to finish",
         lambda: finished(client, dag_id, run_id),
@@ -340,7 +343,8 @@ def run_to_the_end(stack, client, dag_id: str, run_id: str, timeout: float) -> d
 
 
 def services_came_back(stack, before: dict) -> dict:
-    """Every service RUNNING again, and the outage did take some down (they restarted by themselves)."""
+    """Every service RUNNING again, and the outage did take some down (they restarted by
+    themselves)."""
     after = stack.wait_for(
         "every service RUNNING again after the outage",
         lambda: (
@@ -378,11 +382,12 @@ def no_strays(stack) -> bool:
     return bool(supervisor) and not strays(stack.processes(), supervisor)
 
 
-# --- a young monotonic clock (a machine booted seconds ago) ------------------------------------------
+# --- a young monotonic clock (a machine booted seconds ago) ---------------------------------------
 CAN_UNSHARE_TIME = os.geteuid() == 0 and shutil.which("unshare") is not None
 
 
 def young_clock(seconds: int = 2) -> list[str]:
-    """A command prefix running its command with CLOCK_MONOTONIC and CLOCK_BOOTTIME at ~`seconds`."""
+    """A command prefix running its command with CLOCK_MONOTONIC and CLOCK_BOOTTIME at
+    ~`seconds`."""
     offset = int(float(Path("/proc/uptime").read_text().split()[0])) - seconds
     return ["unshare", "--time", f"--monotonic=-{offset}", f"--boottime=-{offset}"]

@@ -1,7 +1,8 @@
-"""A fingerprint of the warehouse: every published mart and every raw and ops table, hashed row by row.
+"""A fingerprint of the warehouse: every published mart and every raw and ops table, hashed
+row by row.
 
-The fault tests compare the warehouse after a fault and its rerun with the fingerprint of a clean run:
-equal fingerprints mean nothing was lost and nothing was duplicated (each table is hashed as a
+The fault tests compare the warehouse after a fault and its rerun with the fingerprint of a clean
+run: equal fingerprints mean nothing was lost and nothing was duplicated (each table is hashed as a
 multiset of rows, so a duplicated row changes its hash as much as a lost one).
 
 Only columns whose values legitimately differ between two runs of the same data are left out, and
@@ -29,7 +30,8 @@ SCHEMAS = ("marts", "raw", "ops")
 
 # (schema.table or schema.* ) -> columns left out, and why
 EXCLUDED_COLUMNS: dict[str, tuple[str, ...]] = {
-    # serial id of the batch: a rerun of the same file gets a new one (file_sha256 identifies the file)
+    # serial id of the batch: a rerun of the same file gets a new one (file_sha256 identifies the
+    # file)
     "raw.*": ("batch_id",),
     "ops.load_batches": ("batch_id", "superseded_by", "started_at", "finished_at"),
     "ops.rejected_rows": ("batch_id", "rejected_at"),
@@ -72,8 +74,8 @@ def table_hash(conn: psycopg.Connection, table: str) -> TableHash:
     columns = [
         c
         for (c,) in conn.execute(
-            "select column_name from information_schema.columns where table_schema = %s and table_name = %s"
-            " order by column_name",
+            "select column_name from information_schema.columns"
+            " where table_schema = %s and table_name = %s order by column_name",
             (schema, name),
         )
         if c not in skip

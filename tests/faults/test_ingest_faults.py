@@ -1,10 +1,12 @@
-"""Faults while files are landed and loaded, on the project's own cluster with the real `knowdo ingest`
-(issue 12): each ends with the warehouse equal to a clean run (tests/faults/fingerprint.py), nothing
-lost, nothing duplicated. Ingest only: no transform runs here, so the marts must not move either.
+"""Faults while files are landed and loaded, on the project's own cluster with the real
+`knowdo ingest` (issue 12): each ends with the warehouse equal to a clean run
+(tests/faults/fingerprint.py), nothing lost, nothing duplicated. Ingest only: no transform runs
+here, so the marts must not move either.
 
 The clean run they compare with is a clean ingest (`clean_ingest_fingerprint`: every sample file
-loaded once). Each test takes one sample file back out of the warehouse (tests/faults/warehouse.py `forget`), hits
-its load with the fault, then loads it again as a user would, and compares fingerprints.
+loaded once). Each test takes one sample file back out of the warehouse (tests/faults/warehouse.py
+`forget`), hits its load with the fault, then loads it again as a user would, and compares
+fingerprints.
 """
 
 from __future__ import annotations
@@ -156,8 +158,8 @@ def test_the_landing_zone_disk_full_during_a_landing(clean_ingest_fingerprint, s
 
 @pytest.mark.timeout(600, func_only=True)
 def test_the_same_feeds_three_times_in_a_row(clean_ingest_fingerprint, settings, loader):
-    """Every feed of the registry, as the ingest DAG's tasks run them (knowdo.pipeline), three times:
-    every file is already received, nothing is added, the fingerprint never moves."""
+    """Every feed of the registry, as the ingest DAG's tasks run them (knowdo.pipeline), three
+    times: every file is already received, nothing is added, the fingerprint never moves."""
     from knowdo.pipeline import ingest_feed, list_feeds
 
     small = sample_file(settings, SMALL_FEED)  # one file arrives new in the first round

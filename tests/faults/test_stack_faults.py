@@ -1,10 +1,11 @@
-"""Faults injected into the running main stack (issue 12): PostgreSQL stopped and started in the middle
-of the ingest DAG, a stalled run, and `make down` (last: it stops and restarts the stack).
+"""Faults injected into the running main stack (issue 12): PostgreSQL stopped and started in the
+middle of the ingest DAG, a stalled run, and `make down` (last: it stops and restarts the stack).
 
 One stack for the whole module (`main_stack`, tests/faults/conftest.py: this checkout's stack under
 supervisord, the watchdog checking every 5 s), one clean-run fingerprint for the session
-(`clean_ingest_fingerprint`: nothing here transforms). The tests run in file order and each leaves the stack healthy for the next;
-each ends with the warehouse equal to the clean run, and each is bounded in time.
+(`clean_ingest_fingerprint`: nothing here transforms). The tests run in file order and each leaves
+the stack healthy for the next; each ends with the warehouse equal to the clean run, and each is
+bounded in time.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from tests.faults.warehouse import batches_of, forget, sample_file
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 
 
-# --- PostgreSQL outages ------------------------------------------------------------------------------
+# --- PostgreSQL outages ---------------------------------------------------------------------------
 @pytest.mark.timeout(900, func_only=True)
 def test_postgres_outage_mid_ingest_dag(main_stack, client, settings, clean_ingest_fingerprint):
     stack = main_stack
@@ -74,11 +75,11 @@ def test_postgres_outage_mid_ingest_dag(main_stack, client, settings, clean_inge
     )
 
 
-# --- a stalled run ---------------------------------------------------------------------------------
+# --- a stalled run --------------------------------------------------------------------------------
 @pytest.mark.timeout(1200, func_only=True)
 def test_a_stalled_run_raises_an_alert(main_stack, client, settings):
-    """No pool slot: the run's first task stays scheduled, nothing moves; the watchdog (stalled after
-    KNOWDO_STALL_MINUTES = 0.5 here) records one stalled_run alert naming the run."""
+    """No pool slot: the run's first task stays scheduled, nothing moves; the watchdog (stalled
+    after KNOWDO_STALL_MINUTES = 0.5 here) records one stalled_run alert naming the run."""
     stack = main_stack
     slots = client.request("GET", "/pools/default_pool")["slots"]
     since = db_now(settings)
@@ -104,12 +105,12 @@ def test_a_stalled_run_raises_an_alert(main_stack, client, settings):
     assert run_to_the_end(stack, client, INGEST, run["dag_run_id"], 900)["state"] == "success"
 
 
-# --- make down ----------------------------------------------------------------------------------------
+# --- make down ------------------------------------------------------------------------------------
 @pytest.mark.timeout(600, func_only=True)
 def test_down_stops_every_process_of_the_stack_and_nothing_else(main_stack):
     """Last in the module. The "nothing else" side is a look-alike service started here (its own
-    process group and session, named `airflow scheduler`): on a shared machine other stacks start and
-    stop by themselves, so only a process this test controls proves anything."""
+    process group and session, named `airflow scheduler`): on a shared machine other stacks start
+    and stop by themselves, so only a process this test controls proves anything."""
     stack = main_stack
     stack.wait_for("every service RUNNING", lambda: all_running(stack), 300)
     ours = {p.pid for p in stack.processes()}

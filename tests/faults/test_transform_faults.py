@@ -1,8 +1,8 @@
 """Faults of the main job and the stack's start, on the running main stack (issue 12): the main job
-with Superset down, the main job's first Airflow calls under a young monotonic clock (a freshly booted
-machine), a caller's own variable not restarting the stack. One module: each fault module's stack is
-started with the fault settings and restarted with the session's at its end. The tests run in file
-order; each leaves the stack healthy for the next and is bounded in time.
+with Superset down, the main job's first Airflow calls under a young monotonic clock (a freshly
+booted machine), a caller's own variable not restarting the stack. One module: each fault module's
+stack is started with the fault settings and restarted with the session's at its end. The tests run
+in file order; each leaves the stack healthy for the next and is bounded in time.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 def test_main_job_with_superset_down_names_the_service_and_its_log_fast(
     main_stack, client, settings
 ):
-    """The main job checks Superset before it triggers anything: with nothing answering at Superset's
-    address it stops within seconds (it used to run the whole pipeline, then wait 180 s), naming the
-    service, its log and what to do."""
+    """The main job checks Superset before it triggers anything: with nothing answering at
+    Superset's address it stops within seconds (it used to run the whole pipeline, then wait 180 s),
+    naming the service, its log and what to do."""
     stack = main_stack
     stack.supervisorctl("stop", "superset")
     try:
@@ -64,11 +64,11 @@ def test_main_job_with_superset_down_names_the_service_and_its_log_fast(
 
 
 # --- `make up` on a freshly booted machine ------------------------------------------------------
-# The main job's first Airflow calls (knowdo.mainjob.airflow_ready: log in, wait for the DAGs, unpause)
-# against the real api-server, in a Linux time namespace whose monotonic clock reads a few seconds
-# (`unshare --time`). The REST client once took "logged in at 0.0" for a fresh token and never logged
-# in during a machine's first ten minutes (HTTP 401). tests/unit/test_airflow_api_clock.py covers the
-# client alone against a local stand-in.
+# The main job's first Airflow calls (knowdo.mainjob.airflow_ready: log in, wait for the DAGs,
+# unpause) against the real api-server, in a Linux time namespace whose monotonic clock reads a few
+# seconds (`unshare --time`). The REST client once took "logged in at 0.0" for a fresh token and
+# never logged in during a machine's first ten minutes (HTTP 401).
+# tests/unit/test_airflow_api_clock.py covers the client alone against a local stand-in.
 @pytest.mark.skipif(
     not CAN_UNSHARE_TIME,
     reason="a time namespace needs root and util-linux unshare (the unit test with a fake clock"

@@ -24,7 +24,10 @@ MAPPING = {"data_elements": ELEMENTS, "org_units": ORG_UNITS, "category_option_c
 # One record each (the cells after the key), every one a case the vectorised path must route
 # through map_value or read exactly as Python's csv does.
 ODD_RECORDS = [
-    'f7n9E0hX8qk,201201,Ou000000001,cocF,aoc,"1,204",admin,2012-01-17T10:21:05.000,"late, checked",false',
+    (
+        'f7n9E0hX8qk,201201,Ou000000001,cocF,aoc,"1,204",admin,2012-01-17T10:21:05.000,'
+        '"late, checked",false'
+    ),
     "f7n9E0hX8qk,201202,Ou000000001,cocF,aoc,-3,,,,",  # negative
     "f7n9E0hX8qk,201203,Ou000000001,cocF,aoc,lots,,,,",  # not a number
     "f7n9E0hX8qk,201204,Ou000000001,cocF,aoc,+5,,,,",  # Decimal takes it

@@ -1,4 +1,5 @@
-"""Values and an encoder call shared by the unit and integration tests of the binary COPY encoder."""
+"""Values and an encoder call shared by the unit and integration tests of the binary COPY
+encoder."""
 
 import pyarrow as pa
 

@@ -74,7 +74,8 @@ def batch_state(conn, batch_id: int) -> dict:
         {
             (kind, source_id): count
             for kind, source_id, count in conn.execute(
-                "select id_kind, source_id, row_count from ops.out_of_scope_ids where batch_id = %s",
+                "select id_kind, source_id, row_count from ops.out_of_scope_ids"
+                " where batch_id = %s",
                 (batch_id,),
             )
         }

@@ -199,7 +199,8 @@ def test_360giving_csv_loads_with_rejections_and_verbatim_text(loader_conn, tmp_
     assert titles["360G-KDTEST-0002"] == "=cmd|' /C calc'!A0"
     assert (
         loader_conn.execute(
-            "select count(*) from ops.rejected_rows where batch_id = %s and field = 'Amount Awarded'",
+            "select count(*) from ops.rejected_rows"
+            " where batch_id = %s and field = 'Amount Awarded'",
             (result.batch_id,),
         ).fetchone()[0]
         == 2

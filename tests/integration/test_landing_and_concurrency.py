@@ -111,7 +111,8 @@ def test_an_ingest_that_meets_a_load_in_flight_waits_and_reports_already_receive
     settings, feed, tmp_path, cleanup
 ):
     """Deterministic: the first load's transaction is held open; the second ingest waits on the
-    batch's unique key and, when the first commits, answers "already received" (no constraint error)."""
+    batch's unique key and, when the first commits, answers "already received" (no constraint
+    error)."""
     from knowdo.landing import land
 
     src = _dhis2_file(tmp_path / "held.json", months=2)
@@ -120,8 +121,8 @@ def test_an_ingest_that_meets_a_load_in_flight_waits_and_reports_already_receive
         tx = first.transaction()
         tx.__enter__()
         first.execute(
-            "insert into ops.load_batches (feed_id, file_sha256, file_name, format, raw_table, status,"
-            " rows_read, rows_loaded, rows_rejected) values (%s, %s, %s, 'dhis2-json',"
+            "insert into ops.load_batches (feed_id, file_sha256, file_name, format, raw_table,"
+            " status, rows_read, rows_loaded, rows_rejected) values (%s, %s, %s, 'dhis2-json',"
             " 'raw.dhis2_data_values', 'loaded', 4, 4, 0)",
             (feed.id, landed.sha256, src.name),
         )
@@ -151,12 +152,14 @@ def _ingest_in_own_connection(settings, feed, src, tmp_path):
 
 
 def test_a_landing_killed_mid_copy_strands_no_partial_copy(settings, feed, tmp_path):
-    """The source is a pipe, so the landing process is certainly in the middle of its copy when killed."""
+    """The source is a pipe, so the landing process is certainly in the middle of its copy when
+    killed."""
     fifo = tmp_path / "slow.json"
     os.mkfifo(fifo)
     landing = tmp_path / "landing"
     code = (
-        "import sys; from pathlib import Path; from knowdo.db import connect; from knowdo.landing import land;"
+        "import sys; from pathlib import Path; from knowdo.db import connect;"
+        " from knowdo.landing import land;"
         "conn = connect(sys.argv[1]); land(conn, Path(sys.argv[2]), 'x', Path(sys.argv[3]))"
     )
     child = subprocess.Popen(
@@ -178,7 +181,8 @@ def test_a_landing_killed_mid_copy_strands_no_partial_copy(settings, feed, tmp_p
 
 
 def test_partial_copies_of_dead_processes_are_swept(tmp_path):
-    """File systems without O_TMPFILE get named partial copies: the next landing sweeps dead ones."""
+    """File systems without O_TMPFILE get named partial copies: the next landing sweeps dead
+    ones."""
     from knowdo.landing import _host_tag
 
     dead = subprocess.Popen(["true"])
@@ -198,7 +202,9 @@ def test_partial_copies_of_dead_processes_are_swept(tmp_path):
 
 @pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("unshare"),
-    reason="a private tmpfs needs root (unshare --mount); the message is built in landing._room_needed",
+    reason=(
+        "a private tmpfs needs root (unshare --mount); the message is built in landing._room_needed"
+    ),
 )
 def test_full_landing_zone_names_the_directory_and_the_space_needed(settings, tmp_path):
     src = tmp_path / "big.json"
@@ -206,7 +212,8 @@ def test_full_landing_zone_names_the_directory_and_the_space_needed(settings, tm
     zone = tmp_path / "zone"
     zone.mkdir()
     code = (
-        "import sys; from pathlib import Path; from knowdo.db import connect; from knowdo.landing import land;\n"
+        "import sys; from pathlib import Path; from knowdo.db import connect;"
+        " from knowdo.landing import land;\n"
         "try:\n land(connect(sys.argv[1]), Path(sys.argv[2]), 'x', Path(sys.argv[3]))\n"
         "except OSError as exc:\n print(exc); sys.exit(3)\n"
     )

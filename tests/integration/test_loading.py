@@ -260,7 +260,8 @@ def test_a_record_pyarrow_cannot_read_late_in_the_file_falls_back_whole(
     )
     assert (
         loader_conn.execute(
-            "select reason from ops.rejected_rows where batch_id = %s and reason like '%%more cell%%'",
+            "select reason from ops.rejected_rows"
+            " where batch_id = %s and reason like '%%more cell%%'",
             (vectorised.batch_id,),
         ).fetchone()
         is not None
@@ -292,7 +293,8 @@ def test_copy_csv_gives_postgresql_null_and_empty_string_apart(loader_conn):
     with (
         loader_conn.cursor() as cur,
         cur.copy(
-            f"copy raw.dhis2_data_values ({', '.join(table.column_names)}) from stdin with (format csv)"
+            f"copy raw.dhis2_data_values ({', '.join(table.column_names)})"
+            " from stdin with (format csv)"
         ) as copy,
     ):
         copy.write(copy_csv(table))
@@ -403,7 +405,8 @@ def test_value_shapes_load_as_the_row_path_loads_them(loader_conn, csv_feeds, tm
     assert raw_as_text_differ(loader_conn, by_rows, vectorised.batch_id) == []
     loaded = dict(
         loader_conn.execute(
-            "select value::text, count(*) from raw.dhis2_data_values where batch_id = %s group by 1",
+            "select value::text, count(*) from raw.dhis2_data_values"
+            " where batch_id = %s group by 1",
             (vectorised.batch_id,),
         ).fetchall()
     )

@@ -18,8 +18,8 @@ def postgres_bytes(conn, values, pg_type: str) -> bytes:
     with (
         conn.cursor() as cur,
         cur.copy(
-            f"copy (select v::{pg_type} from unnest(%s::text[]) with ordinality as t(v, i) order by i)"
-            " to stdout (format binary)",
+            f"copy (select v::{pg_type} from unnest(%s::text[]) with ordinality as t(v, i)"
+            " order by i) to stdout (format binary)",
             ([None if v is None else str(v) for v in values],),
         ) as copy,
     ):
@@ -73,7 +73,8 @@ def test_a_table_of_several_columns_is_one_tuple_per_row(loader_conn):
     with (
         loader_conn.cursor() as cur,
         cur.copy(
-            "copy (select * from (values (1::bigint, 'a'::text, 12.50::numeric, '2012-01-01'::date),"
+            "copy (select * from (values"
+            " (1::bigint, 'a'::text, 12.50::numeric, '2012-01-01'::date),"
             " (null, null, null, null)) as v) to stdout (format binary)"
         ) as copy,
     ):

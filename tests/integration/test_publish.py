@@ -41,8 +41,8 @@ def schemas(cluster, settings):
             for table in TABLES:
                 conn.execute(
                     sql.SQL(
-                        "create table {} as select g as row_key, {} as version, (g * {}) % 97 as amount{}"
-                        " from generate_series(1, {}) g"
+                        "create table {} as select g as row_key, {} as version,"
+                        " (g * {}) % 97 as amount{} from generate_series(1, {}) g"
                     ).format(
                         sql.Identifier(schema, table),
                         sql.Literal(version),

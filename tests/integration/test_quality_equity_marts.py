@@ -309,10 +309,10 @@ def plant_inequality_measures(p: Planter) -> None:
 
 
 SUPPRESS_ARC_CELL = (
-    "is_suppressed = true, suppression_reason = 'disclosure control', numerator = null, value = null,"
-    " lower_95 = null, upper_95 = null, rate_ratio = null, rate_ratio_lower_95 = null,"
-    " rate_ratio_upper_95 = null, rate_difference = null, rate_difference_lower_95 = null,"
-    " rate_difference_upper_95 = null"
+    "is_suppressed = true, suppression_reason = 'disclosure control', numerator = null,"
+    " value = null, lower_95 = null, upper_95 = null, rate_ratio = null,"
+    " rate_ratio_lower_95 = null, rate_ratio_upper_95 = null, rate_difference = null,"
+    " rate_difference_lower_95 = null, rate_difference_upper_95 = null"
 )
 
 

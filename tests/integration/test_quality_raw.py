@@ -101,8 +101,8 @@ def planted(scratch):
             "insert into raw.who_gho_values (batch_id, file_sha256, row_number, feed_id,"
             " export_layout, indicator_code, spatial_type, spatial_code, country_code, period,"
             " period_start, period_end, value_numeric, value_text, is_suppressed)"
-            " values (%s, 'x', 2, %s, 'api', 'GHED_CHE_pc_US_SHA2011', 'COUNTRY', 'GHA', 'GHA', 2020,"
-            " '2020-01-01', '2020-12-31', -85.2, '-85.2', false)",
+            " values (%s, 'x', 2, %s, 'api', 'GHED_CHE_pc_US_SHA2011', 'COUNTRY', 'GHA', 'GHA',"
+            " 2020, '2020-01-01', '2020-12-31', -85.2, '-85.2', false)",
             (who, PLANTED_FEED),
         )
         iati = _plant_batch(conn, "iati_activities", 1, [])
@@ -132,8 +132,12 @@ def planted(scratch):
 
 
 EXPECTED_FAILURE = {
-    "template_ngo_service_use": "everyone reached had at least one session (sessions >= people reached)",
-    "who_gho_values": "health expenditure (GHED) and Mental Health Atlas (MH) values are not negative",
+    "template_ngo_service_use": (
+        "everyone reached had at least one session (sessions >= people reached)"
+    ),
+    "who_gho_values": (
+        "health expenditure (GHED) and Mental Health Atlas (MH) values are not negative"
+    ),
     "iati_activities": "transaction types are IATI TransactionType codes 1-13",
 }
 

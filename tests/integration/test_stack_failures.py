@@ -1,6 +1,7 @@
 """Bad starts of the local stack give one clear message, and a rerun after the fix works.
 
-Each test uses a throw-away cluster folder and a free port of its own, so the main stack is untouched.
+Each test uses a throw-away cluster folder and a free port of its own, so the main stack is
+untouched.
 """
 
 import os

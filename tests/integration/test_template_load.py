@@ -1,4 +1,5 @@
-"""KnowDo CSV templates loaded into their raw tables on the real cluster (rolled back after each test)."""
+"""KnowDo CSV templates loaded into their raw tables on the real cluster (rolled back after each
+test)."""
 
 from datetime import date
 from decimal import Decimal
@@ -60,8 +61,9 @@ def test_a_service_use_file_loads_typed_with_its_suppressed_columns(loader_conn,
     )
     assert (result.status, result.rows_loaded, result.rows_rejected) == ("loaded", 9, 0)
     rows = loader_conn.execute(
-        "select row_number, organisation_id, period, group_code, people_reached, sessions_delivered,"
-        " suppressed_columns, contract_version from raw.template_ngo_service_use"
+        "select row_number, organisation_id, period, group_code, people_reached,"
+        " sessions_delivered, suppressed_columns, contract_version"
+        " from raw.template_ngo_service_use"
         " where batch_id = %s order by row_number",
         (result.batch_id,),
     ).fetchall()

@@ -9,7 +9,8 @@ cluster (the ports and folders in infra/local/env.sh):
   * password and secret files, logs or raw feed files are readable by other OS users;
   * a service of the stack listens on every interface (Airflow's log servers on 0.0.0.0:8793/8794);
   * PUBLIC connects to, or makes temporary tables in, the airflow, superset or postgres databases;
-  * a reader's query or open transaction runs without limit, or a reader opens unlimited connections.
+  * a reader's query or open transaction runs without limit, or a reader opens unlimited
+    connections.
 """
 
 from __future__ import annotations
@@ -203,7 +204,7 @@ def test_root_is_not_the_superuser_without_becoming_the_owner():
     assert 'Peer authentication failed for user "postgres"' in done.stderr, done.stderr
 
 
-# --- TCP --------------------------------------------------------------------------------------------
+# --- TCP ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("pw", ["", "postgres", "wrong"])
 def test_superuser_is_rejected_over_tcp(pw):
     with pytest.raises(psycopg.OperationalError, match="pg_hba.conf rejects connection"):
@@ -242,8 +243,8 @@ def test_pg_hba_trusts_nobody():
     rules = [
         row.split("|")
         for row in admin_sql(
-            "select type, array_to_string(database, ','), array_to_string(user_name, ','), auth_method,"
-            " coalesce(error, '') from pg_hba_file_rules order by line_number"
+            "select type, array_to_string(database, ','), array_to_string(user_name, ','),"
+            " auth_method, coalesce(error, '') from pg_hba_file_rules order by line_number"
         ).splitlines()
     ]
     assert not [r for r in rules if r[4]], f"pg_hba.conf has errors: {rules}"
@@ -268,7 +269,7 @@ def test_role_passwords_are_scram_hashes():
     assert weak == "", f"roles whose password is not a SCRAM-SHA-256 verifier: {weak}"
 
 
-# --- an older cluster is closed on the next start --------------------------------------------------
+# --- an older cluster is closed on the next start -------------------------------------------------
 OLD_PG_HBA = """local   all             all                                     trust
 host    all             all             127.0.0.1/32            scram-sha-256
 host    all             all             ::1/128                 scram-sha-256
@@ -369,10 +370,11 @@ def test_a_cluster_made_open_by_an_older_version_is_closed_on_the_next_start():
         shutil.rmtree(local, ignore_errors=True)
 
 
-# --- files ------------------------------------------------------------------------------------------
+# --- files ----------------------------------------------------------------------------------------
 def secret_files() -> list[Path]:
     """Files that hold a password or a secret: the Airflow simple-auth passwords, airflow.cfg (its
-    generated JWT and API secrets), the cluster's authentication files, and .env when there is one."""
+    generated JWT and API secrets), the cluster's authentication files, and .env when there is
+    one."""
     files = [
         Path(ENV["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]),
         Path(ENV["AIRFLOW_HOME"]) / "airflow.cfg",
@@ -428,7 +430,7 @@ def test_no_file_under_local_is_readable_by_other_os_users():
     assert not open_files, f"other OS users can read these files under {LOCAL}: {open_files[:20]}"
 
 
-# --- listening sockets --------------------------------------------------------------------------------
+# --- listening sockets ----------------------------------------------------------------------------
 def stack_process_groups() -> dict[int, str]:
     """Process group -> service, for the services supervisord runs (issue 12: each program is the
     leader of a process group of its own; `supervisorctl status` names its pid)."""
@@ -464,7 +466,8 @@ def test_the_stack_listens_on_loopback_only():
     groups = stack_process_groups()
     if not any(name.startswith("airflow-") for name in groups.values()):
         pytest.skip(
-            "Airflow is not running (bash infra/local/stack.sh start): its listeners cannot be checked"
+            "Airflow is not running (bash infra/local/stack.sh start): its listeners cannot be"
+            " checked"
         )
     postmaster = int((PG_DATA / "postmaster.pid").read_text().split()[0])
     ours, wide = [], []
@@ -497,8 +500,9 @@ def test_task_logs_are_still_served_without_log_servers(settings):
     from knowdo.airflow_api import AirflowClient
 
     client = AirflowClient(settings.airflow_url, settings.airflow_user, settings.airflow_password)
-    # runs of the scheduler's workers only: `airflow dags test` (tests/conftest.py `pipeline_run`) runs
-    # tasks in its own process and writes no task log files, so the API has nothing local to serve
+    # runs of the scheduler's workers only: `airflow dags test` (tests/conftest.py `pipeline_run`)
+    # runs tasks in its own process and writes no task log files, so the API has nothing local
+    # to serve
     finished = [
         (dag, run["dag_run_id"], ti)
         for dag in ("knowdo_ingest", "knowdo_transform", "knowdo_feed_health")
@@ -526,7 +530,7 @@ def test_task_logs_are_still_served_without_log_servers(settings):
     assert len(events) > 5, events
 
 
-# --- databases other than the warehouse ---------------------------------------------------------------
+# --- databases other than the warehouse -----------------------------------------------------------
 def test_public_cannot_connect_to_or_make_temp_tables_in_any_database():
     with connect_tcp("knowdo_loader") as conn:
         rows = conn.execute(
@@ -551,9 +555,10 @@ def test_the_metadata_owners_still_connect():
             assert conn.execute("select current_database()").fetchone()[0] == role
 
 
-# --- reader limits ---------------------------------------------------------------------------------
+# --- reader limits --------------------------------------------------------------------------------
 def as_ms(duration: str) -> int:
-    """A PostgreSQL duration setting ('30s', '5min', '1500') in milliseconds, parsed by PostgreSQL."""
+    """A PostgreSQL duration setting ('30s', '5min', '1500') in milliseconds, parsed by
+    PostgreSQL."""
     with connect_tcp("knowdo_loader") as conn, conn.transaction(force_rollback=True):
         conn.execute(sql.SQL("set local statement_timeout = {}").format(sql.Literal(duration)))
         return int(

@@ -76,8 +76,9 @@ def number(value):
 def service_use(db):
     """fct_service_use as cells (one count per row) with its additive relations: `all` = the sum of
     a stratifier's groups; a country = the sum of its regions; an ARC = the sum of its ICBs. A
-    relation is used only where it holds for the true counts (restricted.restricted_service_use__unrounded):
-    MHSDS's ethnic groups, rounded by NHS England, do not add up to its total exactly."""
+    relation is used only where it holds for the true counts
+    (restricted.restricted_service_use__unrounded): MHSDS's ethnic groups, rounded by NHS England,
+    do not add up to its total exactly."""
     published = rows(
         db,
         f"""
@@ -292,7 +293,8 @@ def test_year_minus_its_published_months_gives_no_hidden_count_back(db):
         published = rows(
             db,
             f"""
-            select * from {SCHEMA}.{mart} where period_type in ('month', 'year', 'financial_year')""",
+            select * from {SCHEMA}.{mart}
+            where period_type in ('month', 'year', 'financial_year')""",
         )
         cells, relations = annual_cells_and_relations(mart, published)
         ranges = differencing(cells, relations)
@@ -593,7 +595,8 @@ def test_linear_programming_audit_of_every_published_relation(service_use, outco
 
 
 def test_service_use_by_arc_publishes_the_cells_of_fct_service_use(db):
-    """mart_service_use_by_arc is audited through fct_service_use: it must publish the same cells."""
+    """mart_service_use_by_arc is audited through fct_service_use: it must publish the same
+    cells."""
     differing = rows(
         db,
         f"""
@@ -609,7 +612,8 @@ def test_the_audit_catches_the_attacks_of_issue_11():
     """The arithmetic of the attacks on cells made up here, so a passing attack above means the
     marts are safe, not that the audit is blind: national minus published regions pins a region
     shown as under 5; the same with one reason for both hidden cells and a partner of 20 does not;
-    a rate standardised from unrounded bands gives a hidden band back (the issue's GH-UE example)."""
+    a rate standardised from unrounded bands gives a hidden band back (the issue's GH-UE
+    example)."""
     national = ("n",)
     regions = [("r1",), ("r2",), ("r3",)]
     leaky = {

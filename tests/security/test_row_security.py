@@ -1,5 +1,5 @@
-"""Attacker tests for issue 11 (findings 1, 5, 6; SQL Lab metadata of 7): a viewer who gets arbitrary
-SQL into a chart query still receives only their own rows.
+"""Attacker tests for issue 11 (findings 1, 5, 6; SQL Lab metadata of 7): a viewer who gets
+arbitrary SQL into a chart query still receives only their own rows.
 
 Layers under test: Superset's permissions (no SQL Lab, no dataset writes, no SQL Lab query as a
 datasource), the switch to the viewer's own database role (superset/superset_config.py) and the
@@ -92,7 +92,8 @@ def test_setup_sql_protects_existing_marts_before_viewers_get_any_grant():
 # --- the truth, read as the marts' owner ----------------------------------------------------------
 @lru_cache(maxsize=1)
 def marts() -> dict[str, dict]:
-    """table -> {"columns": owner columns it has, "total": rows, "counts": {column: {code: rows}}}."""
+    """table -> {"columns": owner columns it has, "total": rows,
+    "counts": {column: {code: rows}}}."""
     out = {}
     with transformer_connect() as conn:
         tables = [
@@ -147,7 +148,8 @@ def allowed_values(username: str) -> frozenset[str]:
             seen |= {
                 r[0]
                 for r in conn.execute(
-                    f'select distinct j.value from marts."{table}" t, jsonb_each_text(to_jsonb(t)) j'
+                    f'select distinct j.value from marts."{table}" t,'
+                    " jsonb_each_text(to_jsonb(t)) j"
                     f' where t."{viewer.column}" = %s and j.value = any(%s)',
                     (viewer.code, candidates),
                 )
@@ -357,7 +359,7 @@ def test_publishing_gives_every_table_its_policies_in_the_same_transaction(setti
             conn.execute(f"drop schema {src} cascade; drop schema {dst} cascade")
 
 
-# --- through Superset -------------------------------------------------------------------------------
+# --- through Superset -----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def datasets(superset, access_applied) -> dict[str, int]:
     """Asset dataset table name -> Superset id."""
@@ -373,7 +375,8 @@ def datasets(superset, access_applied) -> dict[str, int]:
 
 
 class _Logins(dict):
-    """username -> a client logged in when first asked for (a JWT lives 15 minutes: one per test)."""
+    """username -> a client logged in when first asked for (a JWT lives 15 minutes: one per
+    test)."""
 
     def __init__(self, base: SupersetClient):
         super().__init__()
@@ -563,7 +566,8 @@ def attacks() -> dict[str, dict]:
         "set_config role marts reader": {
             "metrics": [
                 _metric(
-                    f"COUNT(*)::text || set_config('role', 'knowdo_marts_reader', true) || {everything}"
+                    "COUNT(*)::text || set_config('role', 'knowdo_marts_reader', true)"
+                    f" || {everything}"
                 )
             ]
         },
@@ -577,8 +581,8 @@ def attacks() -> dict[str, dict]:
         "current_setting and users": {
             "metrics": [
                 _metric(
-                    "COUNT(*)::text || current_setting('role') || ',' || session_user || ',' || current_user"
-                    f" || ',' || {everything}"
+                    "COUNT(*)::text || current_setting('role') || ',' || session_user"
+                    f" || ',' || current_user || ',' || {everything}"
                 )
             ]
         },
@@ -722,7 +726,7 @@ def test_a_user_with_two_scopes_gets_no_row_rather_than_a_guess(superset, access
         superset.request("DELETE", f"/api/v1/security/users/{user_id}")
 
 
-# --- Superset permissions ----------------------------------------------------------------------------
+# --- Superset permissions -------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def analyst_query_id(superset, access_applied) -> int:
     """A SQL Lab query the analyst ran (finding 5 used one as a viewer's datasource)."""
@@ -863,7 +867,7 @@ def test_the_analysts_sql_lab_lists_only_marts(superset, access_applied):
     assert "country_code" in {c["name"] for c in meta["columns"]}
 
 
-# --- the dashboards still work for every viewer ---------------------------------------------------------
+# --- the dashboards still work for every viewer ---------------------------------------------------
 @pytest.fixture(scope="module")
 def chart_ids(superset, access_applied) -> list[int]:
     rows = superset.request(

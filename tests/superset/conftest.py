@@ -17,7 +17,8 @@ STACK_SH = REPO / "infra" / "local" / "stack.sh"
 
 
 def _load_stack_env() -> None:
-    """Take the local stack's settings from env.sh; values already in the environment win (as there)."""
+    """Take the local stack's settings from env.sh; values already in the environment win (as
+    there)."""
     if not ENV_SH.is_file():
         return
     out = subprocess.run(
@@ -39,8 +40,8 @@ def superset() -> SupersetClient:
     except SupersetError:
         if "start-superset)" not in STACK_SH.read_text(encoding="utf-8"):
             pytest.fail(
-                f"Superset is not answering at {client.base_url} and stack.sh has no start-superset: "
-                "run `make up` (or `bash infra/local/stack.sh start`) first"
+                f"Superset is not answering at {client.base_url} and stack.sh has no"
+                " start-superset: run `make up` (or `bash infra/local/stack.sh start`) first"
             )
         subprocess.run(["bash", str(STACK_SH), "start-superset"], check=True, timeout=300)
         client.wait_healthy(timeout=180)
@@ -59,7 +60,8 @@ def imported(superset: SupersetClient) -> list[str]:
 EXPECTED_SQL = """
 select period_start, geography_name, group_label, max(value) as rate_per_100k
 from marts.fct_service_use
-where stratifier = 'sex' and geography_level = 'national' and indicator_code = 'mh_outpatient_contacts'
+where stratifier = 'sex' and geography_level = 'national'
+  and indicator_code = 'mh_outpatient_contacts'
 group by period_start, geography_name, group_label
 """
 

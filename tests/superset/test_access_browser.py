@@ -58,7 +58,8 @@ def test_ghana_ministry_sees_the_dashboard_draw(ministry_page, superset):
 
 def test_a_funder_sees_the_dashboard_but_no_service_use_rows(ministry_page, superset):
     """Deny by default, in the browser: a funder's role has no rule on fct_service_use's owner
-    column (it has no funder_id), so the same dashboard opens and its chart says there is no data."""
+    column (it has no funder_id), so the same dashboard opens and its chart says there is no
+    data."""
     page = ministry_page
     log_in(page, superset.base_url, "funder_wellcome", demo_password())
     page.goto(f"{superset.base_url}/superset/dashboard/{DASHBOARD['slug']}/")

@@ -1,6 +1,7 @@
-"""The England ARC equity charts of SII and RII by IMD (with CIs) and the WHO HEAT table, read through
-the real Superset: they return the published mart's rows, an ARC viewer sees only its own ARC
-(row-level security), and a reader who sees every country or ARC never gets them mixed in one line.
+"""The England ARC equity charts of SII and RII by IMD (with CIs) and the WHO HEAT table, read
+through the real Superset: they return the published mart's rows, an ARC viewer sees only its own
+ARC (row-level security), and a reader who sees every country or ARC never gets them mixed in one
+line.
 """
 
 from __future__ import annotations

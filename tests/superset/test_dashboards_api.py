@@ -64,7 +64,8 @@ def mart_tables(dataset: dict) -> list[str]:
 
 @pytest.fixture(scope="module")
 def warehouse(request):
-    """Superset's own read-only connection; runs the pipeline once if the marts are not published."""
+    """Superset's own read-only connection; runs the pipeline once if the marts are not
+    published."""
     with connect_as_superset() as conn:
         published = conn.execute("select to_regclass('marts.mart_feed_health')").fetchone()[0]
     if published is None:
@@ -110,7 +111,8 @@ def test_chart_returns_the_marts_rows(slug, chart_uuid, superset, imported, ware
 
 @pytest.fixture(scope="module")
 def ministry_gha(superset, imported):
-    """What Ghana's ministry sees: the Country overview's charts are read through RLS, one country."""
+    """What Ghana's ministry sees: the Country overview's charts are read through RLS, one
+    country."""
     from knowdo.superset_access import (
         apply_access,
         default_access_file,
@@ -136,7 +138,8 @@ def test_suppressed_cells_are_null_and_say_so(ministry_gha, warehouse):
     )
     suppressed_in_mart = warehouse.execute(
         "select count(*) from marts.fct_service_use s where is_suppressed and country_code = 'GHA'"
-        " and period_start = (select max(period_start) from marts.fct_service_use where country_code = 'GHA')"
+        " and period_start = (select max(period_start) from marts.fct_service_use"
+        " where country_code = 'GHA')"
     ).fetchone()[0]
     if suppressed_in_mart == 0:
         pytest.fail("the latest month of marts.fct_service_use has no suppressed cell to check")

@@ -1,4 +1,5 @@
-"""The imported chart reads exactly what marts.fct_service_use holds (real Superset, real warehouse)."""
+"""The imported chart reads exactly what marts.fct_service_use holds (real Superset, real
+warehouse)."""
 
 from __future__ import annotations
 

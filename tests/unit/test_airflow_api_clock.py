@@ -79,7 +79,10 @@ def test_first_call_logs_in_when_the_clock_is_young(airflow_like, monkeypatch):
 
 @pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("unshare"),
-    reason="a time namespace needs root and util-linux unshare; the fake-clock test above covers the logic",
+    reason=(
+        "a time namespace needs root and util-linux unshare; the fake-clock test above covers"
+        " the logic"
+    ),
 )
 def test_client_works_in_a_time_namespace_started_seconds_ago(airflow_like):
     uptime = float(Path("/proc/uptime").read_text().split()[0])

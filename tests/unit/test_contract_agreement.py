@@ -112,7 +112,8 @@ SELECT_ITEM = re.compile(r"^(?:nullif\()?(\w+)(?:, '[^']*'\))?(?:::([\w ]+?))?(?
 
 
 def staging_columns(raw_table: str) -> dict[str, str | None]:
-    """{source column: the type it is cast to, or None} of the one staging model over `raw_table`."""
+    """{source column: the type it is cast to, or None} of the one staging model over
+    `raw_table`."""
     table = raw_table.split(".", 1)[1]
     models = [
         path

@@ -1,4 +1,5 @@
-"""Template contracts: loading (and refusing malformed ones), every record rule, no drift from SQL."""
+"""Template contracts: loading (and refusing malformed ones), every record rule, no drift from
+SQL."""
 
 import csv
 import re

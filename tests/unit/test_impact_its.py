@@ -6,8 +6,8 @@ implementation written in this file: iteratively reweighted least squares in num
 conventions (quasi-Poisson scale = Pearson chi-square / (n - p); Wald intervals with the normal
 quantile as Epi::ci.lin; p-values from t on n - p df for estimated-scale families as summary.glm),
 tsModel::harmonic's sin/cos(2 pi k x / P) columns, and the Newey-West (Bartlett) sandwich by hand.
-The models are the tutorial's Rcode.R model2 (quasi-Poisson, step), model3 (+ harmonic(month, 2, 12))
-and model4 (+ I(time - 36):smokban). Matched to 1e-6.
+The models are the tutorial's Rcode.R model2 (quasi-Poisson, step), model3
+(+ harmonic(month, 2, 12)) and model4 (+ I(time - 36):smokban). Matched to 1e-6.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The quality gate's pure parts: suites as code, house conventions, run-time parameters, the report."""
+"""The quality gate's pure parts: suites as code, house conventions, run-time parameters, the
+report."""
 
 from __future__ import annotations
 
@@ -135,8 +136,8 @@ def test_summary_names_failed_expectations_examples_and_notes():
     assert result.failed_expectations == ["expect_column_values_to_be_between"]
     assert "marts_candidate.fct_x: suite fct_x FAILED (19/20 expectations met)" in text
     assert (
-        "expect_column_values_to_be_between on value (2 rows): rate within 0..100000; e.g. [250000.5, 120000]"
-        in text
+        "expect_column_values_to_be_between on value (2 rows): rate within 0..100000;"
+        " e.g. [250000.5, 120000]" in text
     )
     assert "note: skipped y: because" in text
     assert "raw.y: suite raw_y passed (5/5 expectations met)" in text

@@ -1,4 +1,5 @@
-"""The watchdog's decisions (knowdo.watchdog) and the stack's stray processes (knowdo.stack_processes)."""
+"""The watchdog's decisions (knowdo.watchdog) and the stack's stray processes
+(knowdo.stack_processes)."""
 
 from datetime import UTC, datetime, timedelta
 

@@ -1,7 +1,7 @@
 """Feed formats: each turns one file into raw rows (or rejections) for one raw table.
 
-A parser is a generator of `Row` and `Rejection` objects; it raises `FileRejected` when the file as a
-whole cannot be read as its declared format. Parsers stream: memory stays flat in the file's size.
+A parser is a generator of `Row` and `Rejection` objects; it raises `FileRejected` when the file as
+a whole cannot be read as its declared format. Parsers stream: memory stays flat in the file's size.
 
 The shared types are in `knowdo.formats.base` (re-exported here). `FORMATS`, the registry of every
 format by name, is built on first use, not at import: importing this package (as every DAG file

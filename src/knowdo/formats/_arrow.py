@@ -1,5 +1,6 @@
 """Shared pieces of the loader's vectorised (pyarrow) paths: cells trimmed as Python trims them,
-blocks encoded for PostgreSQL's COPY, and a fixed-size filter that proves a file has no repeated key.
+blocks encoded for PostgreSQL's COPY, and a fixed-size filter that proves a file has no
+repeated key.
 
 Imported only by the loader's fast paths, so `knowdo check` and the DAGs never load pyarrow.
 """

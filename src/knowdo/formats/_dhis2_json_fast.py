@@ -2,9 +2,9 @@
 
 The rows, rejections and out-of-scope values are exactly those of `dhis2.parse_json`, whose
 semantics stay defined by `dhis2.map_value`. Why not ijson here: its C backend (yajl2_c, already the
-row parser's) builds a Python dict per value, ~25-75k values/s on this machine; pyarrow's JSON reader
-(RapidJSON, already in the lock) parses a block of objects straight into columns. pyarrow reads a
-*sequence* of objects, not one document, so the file is cut here into such sequences:
+row parser's) builds a Python dict per value, ~25-75k values/s on this machine; pyarrow's JSON
+reader (RapidJSON, already in the lock) parses a block of objects straight into columns. pyarrow
+reads a *sequence* of objects, not one document, so the file is cut here into such sequences:
 
 1. The file is read in blocks through the same guard as the row parser (`_bounds.guarded_json`:
    depth, number and string lengths are checked before anything parses them).

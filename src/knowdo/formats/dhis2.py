@@ -13,9 +13,10 @@ A file exported with idScheme=CODE names things by code: an entry matches its ke
 A ministry's export spans every programme: a value whose data element, org unit or category
 option combo the mapping does not name is *out of scope* (`OutOfScope`, counted per id), not an
 error. Rejected are values that are malformed (a missing id, an id that is neither a DHIS2 UID nor
-a code, a period that is not a DHIS2 period, a value missing and not deleted) and values of mapped data elements that cannot be
-used (future period, a value its value type does not allow). Without any mapping (`knowdo check`
-without a feed) the structure alone is checked and every well-formed value is out of scope.
+a code, a period that is not a DHIS2 period, a value missing and not deleted) and values of mapped
+data elements that cannot be used (future period, a value its value type does not allow). Without
+any mapping (`knowdo check` without a feed) the structure alone is checked and every well-formed
+value is out of scope.
 
 `value_type` is DHIS2's value type of the data element; by default NUMBER as a count (>= 0).
 NUMBER, INTEGER, INTEGER_POSITIVE, INTEGER_ZERO_OR_POSITIVE, PERCENTAGE and UNIT_INTERVAL load as

@@ -1,5 +1,5 @@
-"""The DHIS2 dataValueSets JSON format: its row parser is `dhis2.parse_json` (shared DHIS2 mapping and
-value rules live in `dhis2`), its loader path is `_dhis2_json_fast` (pyarrow, issue 13 speed).
+"""The DHIS2 dataValueSets JSON format: its row parser is `dhis2.parse_json` (shared DHIS2 mapping
+and value rules live in `dhis2`), its loader path is `_dhis2_json_fast` (pyarrow, issue 13 speed).
 
 A module of its own so that the arrows go one way: `dhis2_json` -> `_dhis2_json_fast` ->
 `_dhis2_csv_fast` -> `dhis2` (import-linter's formats contract, `make lint`)."""

@@ -5,9 +5,9 @@ however many activities a publisher puts in one file.
 
 Safety: IATI files never need a DTD, so a file that declares a DOCTYPE (internal entities as in
 "billion laughs", or external entities/DTDs as in XXE) is rejected as a whole before any activity is
-read. On top of that the parser never resolves entities, loads a DTD or touches the network. We check
-lxml's docinfo ourselves instead of using defusedxml.lxml because that module is deprecated and has no
-streaming iterparse.
+read. On top of that the parser never resolves entities, loads a DTD or touches the network. We
+check lxml's docinfo ourselves instead of using defusedxml.lxml because that module is deprecated
+and has no streaming iterparse.
 
 Values stay as published (raw): a transaction without its own currency keeps NULL (the activity's
 default_currency applies downstream); empty attributes such as percentage="" become NULL.

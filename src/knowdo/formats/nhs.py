@@ -436,7 +436,9 @@ NHS_TALKING_THERAPIES_CSV = FormatSpec(
     raw_table="raw.nhs_talking_therapies_measures",
     columns=TALKING_THERAPIES_COLUMNS,
     parse=parse_talking_therapies,
-    description="NHS Talking Therapies monthly (long) or annual (wide, VariableType breakdowns) CSV",
+    description=(
+        "NHS Talking Therapies monthly (long) or annual (wide, VariableType breakdowns) CSV"
+    ),
     # the annual tables KnowDo does not map are recognised too, so `knowdo check` names them
     sniff=lambda head: (
         _sniff_columns(head, ("GROUP_TYPE", "ORG_CODE1", "MEASURE_ID"))

@@ -1,10 +1,11 @@
 """KnowDo's own CSV templates: one format per contract in feeds/contracts/<template>.v<major>.yml.
 
-Format `knowdo-<template>-csv` loads into `raw.template_<template>` (src/knowdo/sql/030_template_raw.sql)
-with the contract's columns, typed, plus the contract version the file was read with and, where the
-contract allows suppression, which columns were sent suppressed. The header must name the
-contract's columns (any order; optional ones may be left out, unknown ones may not); each record is
-checked with knowdo.contracts.parse_record and a second record with the same grain is rejected.
+Format `knowdo-<template>-csv` loads into `raw.template_<template>`
+(src/knowdo/sql/030_template_raw.sql) with the contract's columns, typed, plus the contract version
+the file was read with and, where the contract allows suppression, which columns were sent
+suppressed. The header must name the contract's columns (any order; optional ones may be left out,
+unknown ones may not); each record is checked with knowdo.contracts.parse_record and a second record
+with the same grain is rejected.
 """
 
 from __future__ import annotations

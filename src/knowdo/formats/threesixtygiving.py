@@ -2,8 +2,8 @@
 
 Both land in raw.threesixtygiving_grants, one row per grant. The CSV uses the standard's column
 titles, "Title:Subtitle" for nested fields with an optional item number ("Recipient Org:Identifier"
-or "Recipient Org:0:Identifier"); CSV rows are turned into the JSON shape first so both formats share
-one mapping.
+or "Recipient Org:0:Identifier"); CSV rows are turned into the JSON shape first so both formats
+share one mapping.
 
 Nothing is lost: `extra` keeps every field that is not a column of its own. Organisation, programme,
 location and planned-dates objects are kept whole in `extra` as well, because the columns take only

@@ -1,9 +1,9 @@
 """WHO Global Health Observatory CSV exports (Mental Health Atlas, GHED health expenditure, ...).
 
 WHO publishes the same facts under three sets of column names, all read here:
-  api     the GHO API's CSV (e.g. MH_6.csv, GHED_*.csv): SpatialDimension, SpatialDimensionValueCode,
-          TimeDim, DisaggregatingDimension1ValueCode, NumericValue, Low, High, Value; GHED files add
-          ParentLocationCode/ParentLocation
+  api     the GHO API's CSV (e.g. MH_6.csv, GHED_*.csv): SpatialDimension,
+          SpatialDimensionValueCode, TimeDim, DisaggregatingDimension1ValueCode, NumericValue, Low,
+          High, Value; GHED files add ParentLocationCode/ParentLocation
   odata   the OData API's field names written as CSV: SpatialDimType, SpatialDim, TimeDim, Dim1Type,
           Dim1, NumericValue, Low, High, Value
   portal  the GHO web portal's "export data" CSV: Location type, SpatialDimValueCode, Period,
@@ -26,9 +26,9 @@ The OData API's own JSON (`{"value": [{IndicatorCode, SpatialDimType, SpatialDim
 `who-gho-json` format: the odata field names, read the same way.
 
 A row with no numeric value is kept, not rejected: GHO carries categorical indicators (Mental Health
-Atlas policy items answer "Yes"/"No") whose text is the fact, so value_numeric is NULL and value_text
-holds it. Where the text too is empty or a missing marker ("No data", "*", "-", ...) the row is kept
-with is_suppressed true, so the gap is visible downstream and never read as zero.
+Atlas policy items answer "Yes"/"No") whose text is the fact, so value_numeric is NULL and
+value_text holds it. Where the text too is empty or a missing marker ("No data", "*", "-", ...) the
+row is kept with is_suppressed true, so the gap is visible downstream and never read as zero.
 """
 
 from __future__ import annotations

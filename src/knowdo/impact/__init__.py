@@ -1,7 +1,8 @@
-"""Implementation impact (issue 15): interrupted time series and staggered difference-in-differences.
+"""Implementation impact (issue 15): interrupted time series and staggered
+difference-in-differences.
 
-Pure functions: a pandas DataFrame in, dataclasses and plain dicts out. The `knowdo evaluate` command
-(knowdo.impact.cli) and, later, the impact marts call the same functions:
+Pure functions: a pandas DataFrame in, dataclasses and plain dicts out. The `knowdo evaluate`
+command (knowdo.impact.cli) and, later, the impact marts call the same functions:
 knowdo.impact.its.interrupted_time_series and knowdo.impact.did.staggered_did.
 docs/impact-methods.md describes the methods and how to read each number.
 """

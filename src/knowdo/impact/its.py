@@ -1,6 +1,7 @@
 """Interrupted time series: segmented regression of a series around one go-live.
 
-    g(E[y_t]) = [log N_t] + b0 + b1*t + b2*I_t + b3*(t - T0)*I_t + sum_k (s_k sin + c_k cos)(2 pi k m_t / P)
+    g(E[y_t]) = [log N_t] + b0 + b1*t + b2*I_t + b3*(t - T0)*I_t
+                + sum_k (s_k sin + c_k cos)(2 pi k m_t / P)
 
 I_t is 0 before go-live and 1 from it, T0 the last time before go-live, m_t the season (month), log
 N_t the optional population offset. Families as R's glm: poisson (scale 1), quasipoisson (scale =
@@ -84,7 +85,8 @@ class ItsResult:
             "slope_change": est(self.slope_change),
             "trend": est(self.trend),
             "autocorrelation": self.autocorrelation,
-            # beyond the keys the issue fixes: the effect 12 periods on and the reasons to be careful
+            # beyond the keys the issue fixes: the effect 12 periods on and the reasons to be
+            # careful
             "n_pre": self.n_pre,
             "n_post": self.n_post,
             "confidence": self.confidence,
@@ -206,7 +208,8 @@ def interrupted_time_series(
     df_resid = n - p
     dispersion = float(fit.pearson_chi2 / df_resid) if df_resid > 0 else None
 
-    # residual autocorrelation: Breusch-Godfrey on the deviance residuals, order = the Newey-West lag
+    # residual autocorrelation: Breusch-Godfrey on the deviance residuals,
+    # order = the Newey-West lag
     resid = np.asarray(fit.resid_deviance)
     nw_lags = max(1, math.floor(4 * (n / 100) ** (2 / 9)))
     bg = acorr_breusch_godfrey(OLS(resid, x).fit(), nlags=nw_lags, result_object=True)

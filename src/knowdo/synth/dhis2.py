@@ -86,7 +86,9 @@ def country_values(rng: random.Random, country: Country, year: int, scale: float
                         "attributeOptionCombo": "HllvX50cXC0",
                         "value": str(count),
                         "storedBy": "knowdo-synth",
-                        "lastUpdated": f"{year + (month == 12)}-{month % 12 + 1:02d}-05T08:00:00.000",
+                        "lastUpdated": (
+                            f"{year + (month == 12)}-{month % 12 + 1:02d}-05T08:00:00.000"
+                        ),
                     }
                 )
     return values

@@ -47,12 +47,27 @@ def _activity(rng: random.Random, publisher, n: int) -> str:
         ("GB-CHC-1089464", "XM-DAC-928", f"{countries[0].iso2}-NGO-{rng.randrange(1000, 9999)}")
     )
     lines = [
-        f'  <iati-activity last-updated-datetime="2026-01-10T09:00:00Z" xml:lang="en" default-currency="{currency}">',
+        (
+            '  <iati-activity last-updated-datetime="2026-01-10T09:00:00Z" xml:lang="en"'
+            f' default-currency="{currency}">'
+        ),
         f"   <iati-identifier>{ref}-KD{n:04d}</iati-identifier>",
-        f'   <reporting-org ref="{ref}" type="{org_type}"><narrative>{escape(name)}</narrative></reporting-org>',
-        f"   <title><narrative>Mental health services and implementation research {n}</narrative></title>",
-        f'   <participating-org ref="{ref}" role="1" type="{org_type}"><narrative>{escape(name)}</narrative></participating-org>',
-        f'   <participating-org ref="{implementer}" role="4" type="21"><narrative>Implementing partner {n}</narrative></participating-org>',
+        (
+            f'   <reporting-org ref="{ref}" type="{org_type}">'
+            f"<narrative>{escape(name)}</narrative></reporting-org>"
+        ),
+        (
+            "   <title><narrative>"
+            f"Mental health services and implementation research {n}</narrative></title>"
+        ),
+        (
+            f'   <participating-org ref="{ref}" role="1" type="{org_type}">'
+            f"<narrative>{escape(name)}</narrative></participating-org>"
+        ),
+        (
+            f'   <participating-org ref="{implementer}" role="4" type="21">'
+            f"<narrative>Implementing partner {n}</narrative></participating-org>"
+        ),
         '   <activity-status code="2" />',
         f'   <activity-date type="2" iso-date="{start}-01-01" />',
     ]
@@ -62,7 +77,8 @@ def _activity(rng: random.Random, publisher, n: int) -> str:
     for code, pct in sectors:
         lines.append(f'   <sector vocabulary="1" code="{code}" percentage="{pct}" />')
     lines.append(
-        f'   <transaction><transaction-type code="2" /><transaction-date iso-date="{start}-01-15" />'
+        '   <transaction><transaction-type code="2" />'
+        f'<transaction-date iso-date="{start}-01-15" />'
         f'<value currency="{currency}" value-date="{start}-01-15">{total}</value></transaction>'
     )
     remaining = total
@@ -72,7 +88,8 @@ def _activity(rng: random.Random, publisher, n: int) -> str:
         if amount <= 0:
             break
         lines.append(
-            f'   <transaction><transaction-type code="3" /><transaction-date iso-date="{year}-06-30" />'
+            '   <transaction><transaction-type code="3" />'
+            f'<transaction-date iso-date="{year}-06-30" />'
             f'<value currency="{currency}" value-date="{year}-06-30">{amount:.0f}</value>'
             f'<receiver-org ref="{implementer}" /></transaction>'
         )
@@ -121,7 +138,10 @@ def _grant(rng: random.Random, funder, n: int, iso_dates: bool) -> dict:
     return {
         "id": f"{prefix}-{n:05d}",
         "title": f"Implementation research: scaling talking therapies {n}",
-        "description": "Evaluating delivery of an evidence-based psychological intervention\nin routine services.",
+        "description": (
+            "Evaluating delivery of an evidence-based psychological intervention\n"
+            "in routine services."
+        ),
         "currency": "GBP",
         "amountAwarded": rng.randrange(50, 2500) * 1000,
         "awardDate": date,
@@ -232,7 +252,8 @@ REGION_NAME = {
 
 def write_gho(out_dir: Path, rng: random.Random, scale: float) -> list[Path]:
     """GHED_GGHE-DCHE_SHA2011 (domestic general government health expenditure, % of current health
-    expenditure) and GHED_CHE_pc_US_SHA2011 (current health expenditure per capita, US$), 2015-2022."""
+    expenditure) and GHED_CHE_pc_US_SHA2011 (current health expenditure per capita, US$),
+    2015-2022."""
     folder = out_dir / "who_gho"
     folder.mkdir(parents=True, exist_ok=True)
     written = []

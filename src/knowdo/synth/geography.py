@@ -226,8 +226,10 @@ SEXES = ("F", "M")
 AGE_BANDS = ("0-14", "15-24", "25-49", "50+")
 AGE_SHARES = {"0-14": 0.33, "15-24": 0.18, "25-49": 0.34, "50+": 0.15}
 
-# England: one ICB per NIHR ARC, with the ARC's code (illustrative pairing; ICB codes are ODS codes).
-ARC_AREAS = (  # (KnowDo ARC code as in dbt seed ref_arcs, ARC name, ICB ODS code, ICB name, population k)
+# England: one ICB per NIHR ARC, with the ARC's code (illustrative pairing; ICB codes are ODS
+# codes). Each entry: (KnowDo ARC code as in dbt seed ref_arcs, ARC name, ICB ODS code, ICB name,
+# population k).
+ARC_AREAS = (
     (
         "arc_east_of_england",
         "East of England",

@@ -1,4 +1,5 @@
-"""Shared pieces of the loader's vectorised paths: trimming, COPY encoding, the repeated-key filter."""
+"""Shared pieces of the loader's vectorised paths: trimming, COPY encoding, the repeated-key
+filter."""
 
 import numpy as np
 import pyarrow as pa

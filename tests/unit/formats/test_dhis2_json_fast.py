@@ -1,5 +1,5 @@
-"""The loader's vectorised DHIS2 JSON path gives exactly the rows, rejections and out-of-scope values
-of `parse_json`, or leaves the file to it (FastPathUnavailable)."""
+"""The loader's vectorised DHIS2 JSON path gives exactly the rows, rejections and out-of-scope
+values of `parse_json`, or leaves the file to it (FastPathUnavailable)."""
 
 import json
 from datetime import datetime
@@ -117,8 +117,8 @@ def test_set_level_defaults_before_the_values(tmp_path, small_blocks):
     [
         # the set's period after the values, which lack one: only a second pass could know
         (
-            '{"dataValues": [{"dataElement": "f7n9E0hX8qk", "orgUnit": "Ou000000001", "value": "1"}],'
-            ' "period": "201201"}'
+            '{"dataValues": [{"dataElement": "f7n9E0hX8qk", "orgUnit": "Ou000000001",'
+            ' "value": "1"}], "period": "201201"}'
         ),
         # an explicit null where the set gives a default (the row parser keeps the null)
         (

@@ -183,7 +183,9 @@ def test_sector_percentages_are_checked_per_vocabulary_and_missing_shares_noted(
         },
         {
             "field": "sector (vocabulary 99)",
-            "reason": "1 of 2 sector (vocabulary 99) entries have no percentage, so the split is unknown",
+            "reason": (
+                "1 of 2 sector (vocabulary 99) entries have no percentage, so the split is unknown"
+            ),
         },
     ]
 

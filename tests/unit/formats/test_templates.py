@@ -1,4 +1,5 @@
-"""KnowDo CSV templates: good and bad files of every template, header rules, sniffing, `knowdo check`."""
+"""KnowDo CSV templates: good and bad files of every template, header rules, sniffing,
+`knowdo check`."""
 
 import json
 import os
