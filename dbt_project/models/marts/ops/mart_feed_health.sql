@@ -32,7 +32,7 @@ raw_tables as (
 
     from {{ ref('stg_ops__load_batches') }}
     where raw_table is not null
-    order by feed_id, batch_id desc
+    order by feed_id asc, batch_id desc
 
 ),
 
@@ -122,9 +122,9 @@ joined as (
         {% if as_of_date %}'{{ as_of_date }}'::date{% else %}current_date{% endif %} as as_of_date
 
     from feeds as f
-    left join per_feed as p on p.feed_id = f.feed_id
-    left join raw_tables as r on r.feed_id = f.feed_id
-    left join latest_gate as g on g.checked_table = r.raw_table_name
+    left join per_feed as p on f.feed_id = p.feed_id
+    left join raw_tables as r on f.feed_id = r.feed_id
+    left join latest_gate as g on r.raw_table_name = g.checked_table
 
 ),
 
@@ -137,10 +137,10 @@ freshness as (
         -- data with periods is as fresh as the last day it covers; files without periods (IATI,
         -- 360Giving) are as fresh as the last one loaded
         case
-            when last_period_end is not null then 'period'
-            when last_loaded_received_on is not null then 'received'
+            when joined.last_period_end is not null then 'period'
+            when joined.last_loaded_received_on is not null then 'received'
         end as freshness_basis,
-        coalesce(last_period_end, last_loaded_received_on) as freshness_reference_date
+        coalesce(joined.last_period_end, joined.last_loaded_received_on) as freshness_reference_date
 
     from joined
 
