@@ -10,6 +10,7 @@ import pytest
 
 from knowdo.db import connect
 from knowdo.feed_health import deadline, read_feed_submissions, run_feed_health
+from knowdo.registry import sync_last_days_covered
 from tests.helpers.scratch_warehouse import create_scratch_warehouse, scratch_settings
 
 pytestmark = pytest.mark.integration
@@ -96,6 +97,8 @@ def _fill(conn):
             " 'x', 'raw.template_ngo_service_use', %s, %s, %s, %s, %s)",
             (feed_id, sha, file_name, status, periods, start, end, received),
         )
+    # the last day each batch covers, as the registry sync backfills it (the loader writes it)
+    sync_last_days_covered(conn, {feed_id: schedule for feed_id, _, schedule, _, _ in FEEDS})
 
 
 @pytest.fixture(scope="module")
@@ -115,11 +118,10 @@ def test_the_sql_reads_each_registered_feeds_last_period_arrival_and_deadline(sc
     # of a loaded file (2026-04-01), not the failed one
     assert (
         ngo.due_within_days,
-        ngo.last_period_start,
-        ngo.last_period_label,
+        ngo.last_day_covered,
         ngo.last_loaded_on,
         ngo.files_received,
-    ) == (45, date(2026, 2, 1), "KD-NGO-1:GHA:2026-02", date(2026, 4, 1), 4)
+    ) == (45, date(2026, 2, 28), date(2026, 4, 1), 4)
     # data to 2026-02-28, one month on (2026-03-28) + 45 days
     assert (
         deadline(ngo, TODAY).reference,
@@ -127,7 +129,7 @@ def test_the_sql_reads_each_registered_feeds_last_period_arrival_and_deadline(sc
         deadline(ngo, TODAY).status,
     ) == (date(2026, 2, 28), date(2026, 5, 12), "late")
     moh = feeds["moh_yearly"]
-    assert (moh.last_period_label, moh.due_within_days) == ("202512", 90)
+    assert (moh.last_day_covered, moh.due_within_days) == (date(2025, 12, 31), 90)
     assert deadline(moh, TODAY).status == "on_time"  # due 2027-03-31
     iati = deadline(feeds["funder_iati"], TODAY)
     assert (iati.basis, iati.reference, iati.due_on, iati.status) == (

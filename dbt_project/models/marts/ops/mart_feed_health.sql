@@ -113,8 +113,8 @@ joined as (
         p.last_period_start,
         p.last_period_end,
         p.last_loaded_received_on,
-        -- cron or no schedule: expect at least one file a year
-        {{ schedule_interval('f.feed_schedule', otherwise="interval '1 year'") }} as schedule_interval,
+        -- one interval of the schedule (knowdo.schedules, via ops.feeds); NULL: no schedule
+        f.schedule_interval,
         g.last_gate_run_id,
         g.last_gate_checked_at,
         g.last_gate_success,
@@ -191,6 +191,8 @@ final as (
         as_of_date - freshness_reference_date as freshness_days,
         (freshness_reference_date + schedule_interval)::date + due_within_days as next_due_on,
         case
+            -- no schedule: no file is ever due (knowdo.feed_health alerts nothing either)
+            when schedule_interval is null then 'unscheduled'
             when freshness_reference_date is null then 'never'
             when as_of_date > (freshness_reference_date + schedule_interval)::date + due_within_days
                 then 'stale'
