@@ -338,29 +338,16 @@ def alert_to_dict(alert: Alert) -> dict:
 # so its last_gate_* columns hold the gate of the run before. After the gate (passed or failed),
 # the published table gets the same rule as the model (the latest raw-layer outcome for the raw
 # table the feed loads into), now including this run's gate.
+# the latest gate per feed is the view ops.feed_latest_raw_gate (055_feed_latest_raw_gate.sql),
+# which mart_feed_health also reads: one rule, read at build time by dbt and again after the gate
 GATE_IN_FEED_HEALTH_SQL = """
-with feed_tables as (
-    select distinct on (feed_id) feed_id, split_part(raw_table, '.', 2) as raw_table_name
-    from ops.load_batches
-    where raw_table is not null
-    order by feed_id, batch_id desc
-),
-latest_gate as (
-    select distinct on (regexp_replace(table_name, '^.*[.]', ''))
-        regexp_replace(table_name, '^.*[.]', '') as checked_table, run_id, checked_at, success,
-        published
-    from ops.quality_gate_runs
-    where layer = 'raw'
-    order by regexp_replace(table_name, '^.*[.]', ''), checked_at desc, run_id desc
-)
 update marts.mart_feed_health m
 set last_gate_status = case when g.success then 'passed' else 'failed' end,
     last_gate_run_id = g.run_id,
     last_gate_checked_at = g.checked_at,
     last_gate_published = g.published
-from feed_tables t
-join latest_gate g on g.checked_table = t.raw_table_name
-where t.feed_id = m.feed_id
+from ops.feed_latest_raw_gate g
+where g.feed_id = m.feed_id
 """
 
 

@@ -187,3 +187,37 @@ def test_a_daily_run_alerts_each_late_submitter_once(filled):
             ).fetchone()[0]
             == 3
         )
+
+
+def test_the_latest_raw_gate_per_feed_is_the_newest_raw_layer_run_over_its_latest_raw_table(
+    scratch,
+):
+    """ops.feed_latest_raw_gate (read by mart_feed_health when dbt builds it and by
+    show_gate_in_feed_health after the gate): per feed, the newest `raw`-layer run over the table
+    of its latest batch, matched by table name whatever the schema; a newer `marts` run or a run
+    over another table does not count; a feed whose table was never checked has no row."""
+    gate_runs = [  # run_id, checked_at, suite, layer, table, success
+        ("r1", "2026-06-01", "raw_template_ngo_service_use", "raw",
+         "raw.template_ngo_service_use", True),
+        ("r2", "2026-06-02", "raw_template_ngo_service_use", "raw",
+         "template_ngo_service_use", False),
+        ("r3", "2026-06-03", "mart_feed_health", "marts", "marts_candidate.mart_feed_health", True),
+        ("r3", "2026-06-03", "raw_dhis2_data_values", "raw", "raw.dhis2_data_values", True),
+    ]  # fmt: skip
+    with connect(scratch.warehouse_url) as conn, conn.transaction(force_rollback=True):
+        _fill(conn)
+        for run_id, checked_at, suite, layer, table, success in gate_runs:
+            conn.execute(
+                "insert into ops.quality_gate_runs (run_id, checked_at, suite_name, success,"
+                " evaluated, failed, layer, table_name) values (%s, %s, %s, %s, 1, 0, %s, %s)",
+                (run_id, checked_at, suite, success, layer, table),
+            )
+        rows = conn.execute(
+            "select feed_id, raw_table_name, run_id, success from ops.feed_latest_raw_gate"
+            " order by feed_id"
+        ).fetchall()
+    # every batch of _fill loads into raw.template_ngo_service_use
+    assert rows == [
+        (feed_id, "template_ngo_service_use", "r2", False)
+        for feed_id in ("funder_iati", "gone_feed", "moh_yearly", "ngo_monthly")
+    ]

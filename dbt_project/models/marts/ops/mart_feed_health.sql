@@ -23,38 +23,11 @@ submissions as (
 
 ),
 
-raw_tables as (
-
-    -- the raw table a feed loads into, from its latest batch
-    select distinct on (feed_id)
-        feed_id,
-        split_part(raw_table, '.', 2) as raw_table_name
-
-    from {{ ref('stg_ops__load_batches') }}
-    where raw_table is not null
-    order by feed_id, batch_id desc
-
-),
-
-gate_runs as (
-
-    select * from {{ ref('stg_ops__quality_gate_runs') }}
-    where gate_layer = 'raw'
-
-),
-
 latest_gate as (
 
-    -- the gate records tables schema-qualified (raw.dhis2_data_values); match on the name
-    select distinct on (regexp_replace(checked_table, '^.*[.]', ''))
-        regexp_replace(checked_table, '^.*[.]', '') as checked_table,
-        run_id as last_gate_run_id,
-        checked_at as last_gate_checked_at,
-        is_success as last_gate_success,
-        is_published as last_gate_published
-
-    from gate_runs
-    order by regexp_replace(checked_table, '^.*[.]', ''), checked_at desc, run_id desc
+    -- the latest gate over the feed's raw table (one view, also read after the gate by
+    -- knowdo.feed_health.show_gate_in_feed_health)
+    select * from {{ ref('stg_ops__feed_latest_raw_gate') }}
 
 ),
 
@@ -123,8 +96,7 @@ joined as (
 
     from feeds as f
     left join per_feed as p on p.feed_id = f.feed_id
-    left join raw_tables as r on r.feed_id = f.feed_id
-    left join latest_gate as g on g.checked_table = r.raw_table_name
+    left join latest_gate as g on g.feed_id = f.feed_id
 
 ),
 
