@@ -253,8 +253,8 @@ def _two_series(
         bg = acorr_breusch_godfrey(OLS(resid[rows], sub).fit(), nlags=lags, result_object=True)
         acf1 = float(np.corrcoef(resid[rows][:-1], resid[rows][1:])[0, 1])
         tests["series" if value == 1.0 else "other"] = {
-            "statistic": float(bg.lm),
-            "p_value": float(bg.lmpval),
+            "statistic": float(bg.fval),
+            "p_value": float(bg.fpval),
             "lag1_acf": acf1,
         }
     autocorrelated = min(v["p_value"] for v in tests.values()) < AUTOCORRELATION_ALPHA
@@ -262,7 +262,11 @@ def _two_series(
         fit = model.fit(
             scale=scale,
             cov_type="hac-panel",
-            cov_kwds={"groups": data["d"].to_numpy().astype(int), "maxlags": lags},
+            cov_kwds={
+                "groups": data["d"].to_numpy().astype(int),
+                "maxlags": lags,
+                "use_correction": "hac",
+            },
         )
         result.cautions.append(
             "residuals are autocorrelated within a series (Breusch-Godfrey p = "
@@ -272,6 +276,7 @@ def _two_series(
     result.autocorrelation = {
         "test": "breusch-godfrey",
         "order": lags,
+        "form": "F",
         **tests,
         "newey_west": autocorrelated,
         "newey_west_lags": lags if autocorrelated else None,
