@@ -251,3 +251,21 @@ def test_an_outcome_or_site_without_a_published_series_says_so():
     assert counterfactual.empty
     with pytest.raises(ColumnError, match="population"):
         evaluate([imp], _series().drop(columns="population"))
+
+
+def test_all_other_sites_means_those_of_the_same_country():
+    series = _series()
+    other = series[series["site_code"].isin(["E", "F"])].assign(
+        site_code=lambda f: f["site_code"] + "2", country_code="ZZZ"
+    )
+    both = pd.concat([series.assign(country_code="GBR"), other], ignore_index=True)
+    imp = Implementation(
+        project="P", intervention="x", site_level="icb", go_live={"A": date(2023, 4, 1)},
+        outcomes=("detentions",), country_code="GBR",
+    )  # fmt: skip
+    impact, _ = evaluate([imp], both)
+    cits = _one(impact, method="controlled_its", effect="level_change")
+    assert "5 site(s) added together" in cits["caution"]  # B to F, not E2 and F2
+    anywhere, _ = evaluate([Implementation(**{**imp.__dict__, "country_code": None})], both)
+    cits = _one(anywhere, method="controlled_its", effect="level_change")
+    assert "7 site(s) added together" in cits["caution"]

@@ -112,6 +112,7 @@ class Implementation:
     site_level: str
     go_live: dict[str, date]  # site code -> go-live (any day of its month)
     comparison: tuple[str, ...] | None = None  # None: all other sites of the same level
+    country_code: str | None = None  # sites (and "all other sites") within this country
     outcomes: tuple[str, ...] = ()
     stratifiers: tuple[str, ...] = ()
 
@@ -327,6 +328,8 @@ def _summed(rows: pd.DataFrame) -> pd.DataFrame:
 
 def _evaluate_outcome(out: _Rows, imp: Implementation, outcome: str, series: pd.DataFrame):
     level = series[(series["outcome"] == outcome) & (series["site_level"] == imp.site_level)]
+    if imp.country_code is not None and "country_code" in level.columns:
+        level = level[level["country_code"] == imp.country_code]
     if level.empty:
         out.impact.append(
             {
