@@ -269,3 +269,36 @@ def test_all_other_sites_means_those_of_the_same_country():
     anywhere, _ = evaluate([Implementation(**{**imp.__dict__, "country_code": None})], both)
     cits = _one(anywhere, method="controlled_its", effect="level_change")
     assert "7 site(s) added together" in cits["caution"]
+
+
+def test_the_registry_rows_become_one_implementation_per_project_country_and_level():
+    from knowdo.impact.evaluation import implementations_from_registry
+
+    def row(project, site, go_live, comparison, indicator, stratifier, level="icb", c="GBR"):
+        return {"project_code": project, "intervention_code": project, "country_code": c,
+                "site_level": level, "site_code": site, "go_live_date": go_live,
+                "comparison_sites": comparison, "indicator_code": indicator,
+                "stratifier": stratifier}  # fmt: skip
+
+    rows = pd.DataFrame(
+        [
+            row("pcref", "QOP", "2023-04-01", "all_same_level", "detained", "ethnicity"),
+            row("pcref", "QOP", "2023-04-01", "all_same_level", "detained", "all"),
+            row("pcref", "QWO", "2023-04-01", "all_same_level", "on_cto", "ethnicity"),
+            row("cbt", "QUE", "2024-01-10", "QT1;QKS", "contacts", "all"),
+            row("cbt", "QYG", "2024-06-01", "QKS;QHM", "contacts", "age_band"),
+            row("mhgap", "CO-DC", "2022-07-01", "all_same_level", "opd", "sex", "region", "COL"),
+        ]
+    )
+    imps = {i.project: i for i in implementations_from_registry(rows)}
+    assert imps["pcref"].go_live == {"QOP": date(2023, 4, 1), "QWO": date(2023, 4, 1)}
+    assert imps["pcref"].comparison is None
+    assert imps["pcref"].outcomes == ("detained", "on_cto")
+    assert imps["pcref"].stratifiers == ("ethnicity",)
+    assert imps["cbt"].comparison == ("QHM", "QKS", "QT1")
+    assert imps["cbt"].go_live["QUE"] == date(2024, 1, 10)
+    assert imps["mhgap"].country_code == "COL" and imps["mhgap"].site_level == "region"
+    clash = pd.concat([rows, pd.DataFrame([row("pcref", "QOP", "2023-05-01", "all_same_level",
+                                               "detained", "sex")])])  # fmt: skip
+    with pytest.raises(ColumnError, match="'QOP' has 2 go-live dates"):
+        implementations_from_registry(clash)

@@ -566,3 +566,49 @@ def evaluate(
     impact = pd.DataFrame(out.impact, columns=list(IMPACT_COLUMNS))
     counterfactual = pd.DataFrame(out.counterfactual, columns=list(COUNTERFACTUAL_COLUMNS))
     return impact, counterfactual
+
+
+ALL_SAME_LEVEL = "all_same_level"
+
+
+def implementations_from_registry(rows: pd.DataFrame) -> list[Implementation]:
+    """The implementations of the registry's current rows (one row per project x site x outcome
+    indicator x stratifier, as the implementation-registry template sends them): one
+    Implementation per project, intervention, country and site level. Comparison sites are the
+    union of the sites' lists, or every other site of the level in the country when any row says
+    all_same_level; outcomes and stratifiers are those any row names (`all` is the site total,
+    always evaluated)."""
+    needed = ("project_code", "intervention_code", "country_code", "site_level", "site_code",
+              "go_live_date", "comparison_sites", "indicator_code", "stratifier")  # fmt: skip
+    missing = [c for c in needed if c not in rows.columns]
+    if missing:
+        raise ColumnError(f"registry: missing column(s) {', '.join(missing)}")
+    implementations = []
+    keys = ["project_code", "intervention_code", "country_code", "site_level"]
+    for (project, intervention, country, level), group in rows.groupby(keys, sort=True):
+        go_live: dict[str, date] = {}
+        for site, dates in group.groupby("site_code")["go_live_date"]:
+            values = sorted(set(pd.to_datetime(dates).dt.date))
+            if len(values) > 1:
+                raise ColumnError(
+                    f"registry: project {project!r} site {site!r} has {len(values)} go-live "
+                    f"dates ({', '.join(map(str, values))}); one per site"
+                )
+            go_live[str(site)] = values[0]
+        lists = {str(v).strip() for v in group["comparison_sites"]}
+        comparison = None
+        if ALL_SAME_LEVEL not in lists:
+            comparison = tuple(sorted({c for v in lists for c in v.split(";") if c}))
+        implementations.append(
+            Implementation(
+                project=str(project),
+                intervention=str(intervention),
+                site_level=str(level),
+                go_live=go_live,
+                comparison=comparison,
+                country_code=str(country),
+                outcomes=tuple(sorted(set(group["indicator_code"]))),
+                stratifiers=tuple(sorted(set(group["stratifier"]) - {TOTAL})),
+            )
+        )
+    return implementations
