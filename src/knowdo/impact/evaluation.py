@@ -56,6 +56,8 @@ SERIES_COLUMNS = (
 IMPACT_COLUMNS = (
     "project",
     "intervention",
+    "country_code",
+    "arc_code",
     "site_level",
     "site_code",
     "outcome",
@@ -86,6 +88,8 @@ IMPACT_COLUMNS = (
 COUNTERFACTUAL_COLUMNS = (
     "project",
     "intervention",
+    "country_code",
+    "arc_code",
     "site_level",
     "site_code",
     "outcome",
@@ -565,7 +569,34 @@ def evaluate(
             _evaluate_outcome(out, imp, outcome, series)
     impact = pd.DataFrame(out.impact, columns=list(IMPACT_COLUMNS))
     counterfactual = pd.DataFrame(out.counterfactual, columns=list(COUNTERFACTUAL_COLUMNS))
-    return impact, counterfactual
+    return _with_places(impact, implementations, series), _with_places(
+        counterfactual, implementations, series
+    )
+
+
+def _with_places(
+    rows: pd.DataFrame, implementations: Iterable[Implementation], series: pd.DataFrame
+) -> pd.DataFrame:
+    """Fill country_code (the implementation's) and arc_code (the site's, from the series; for a
+    row about several sites, their ARC when they share one): row-level security keys on them."""
+    arcs: dict[tuple[str, str], str] = {}
+    if "arc_code" in series.columns:
+        known = series.dropna(subset=["arc_code"]).drop_duplicates(["site_level", "site_code"])
+        arcs = {
+            (lvl, site): arc
+            for lvl, site, arc in known[["site_level", "site_code", "arc_code"]].itertuples(False)
+        }
+    country, project_arc = {}, {}
+    for imp in implementations:
+        country[imp.project] = imp.country_code
+        shared = {arcs.get((imp.site_level, s)) for s in imp.go_live}
+        project_arc[imp.project] = shared.pop() if len(shared) == 1 else None
+    rows["country_code"] = rows["project"].map(country)
+    rows["arc_code"] = [
+        arcs.get((lvl, site)) if isinstance(site, str) else project_arc.get(project)
+        for project, lvl, site in rows[["project", "site_level", "site_code"]].itertuples(False)
+    ]
+    return rows
 
 
 ALL_SAME_LEVEL = "all_same_level"
