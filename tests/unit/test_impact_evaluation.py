@@ -302,3 +302,19 @@ def test_the_registry_rows_become_one_implementation_per_project_country_and_lev
                                                "detained", "sex")])])  # fmt: skip
     with pytest.raises(ColumnError, match="'QOP' has 2 go-live dates"):
         implementations_from_registry(clash)
+
+
+def test_a_group_with_every_month_suppressed_is_a_reason_not_a_failure():
+    series = _series()
+    black_a = (series["site_code"] == "A") & (series["group_name"] == "Black")
+    series.loc[black_a, "count"] = np.nan
+    impact, _ = evaluate([PCREF], series)
+    gap = _one(impact, site_code="A", method="gap_change", group_name="Black")
+    assert gap["status"] == "not estimated" and gap["verdict"] == "not estimated"
+    assert "cannot be fitted" in gap["caution"]
+    its = _one(impact, site_code="A", method="its", group_name="Black", effect="level_change")
+    assert its["status"] == "not estimated" and pd.isna(its["estimate"])
+    # the other site is untouched
+    ok = _one(impact, site_code="B", method="gap_change", group_name="Black",
+              effect="rate_ratio_change")  # fmt: skip
+    assert ok["status"] == "estimated"

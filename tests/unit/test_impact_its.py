@@ -292,3 +292,12 @@ def test_on_independent_monthly_counts_the_checks_rarely_cry_wolf_and_intervals_
         covered += res.level_change.lower <= 1 <= res.level_change.upper
     assert flagged / runs <= 0.17, f"autocorrelation flagged in {flagged} of {runs} series"
     assert covered / runs >= 0.88, f"95% interval covered no effect in {covered} of {runs}"
+
+
+def test_a_series_with_no_events_before_go_live_is_not_estimated():
+    frame = pd.DataFrame(
+        {"y": [0] * 12 + [3] * 12, "t": range(24), "i": [0] * 12 + [1] * 12, "pop": 1e5}
+    )
+    res = interrupted_time_series(frame, outcome="y", time="t", intervention="i", offset="pop")
+    assert res.level_change is None
+    assert "no events before go-live" in res.cautions[0]

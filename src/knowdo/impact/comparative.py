@@ -222,10 +222,11 @@ def _two_series(
         )
         return result
     if family != "gaussian":
-        empty = [s for s, rows in data.groupby("d") if rows["y"].sum() == 0]
+        empty = [s for s, rows in data.groupby("d") if rows.loc[rows["i"] == 0, "y"].sum() == 0]
         if empty:
             result.cautions.append(
-                f"series {series} = {empty[0]:g} has no events at all: no ratio can be estimated"
+                f"series {series} = {empty[0]:g} has no events before go-live: "
+                "no ratio can be estimated"
             )
             return result
 

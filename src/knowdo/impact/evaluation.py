@@ -280,11 +280,44 @@ def _counterfactual_rows(
     ]
 
 
+def _attempt(out: _Rows, base: dict[str, Any], effect: str, scale: str, fit, *args, **kwargs):
+    """`fit(*args, **kwargs)`, or a not-estimated row saying why the data could not be fitted
+    (a series all suppressed, one group with no month left, ...): the marts never fail on data."""
+    try:
+        return fit(*args, **kwargs)
+    except (ColumnError, ValueError, np.linalg.LinAlgError) as exc:
+        # ColumnError is a ValueError; the others are the fit's own numerical failures
+        out.impact.append(
+            {
+                **base,
+                "effect": effect,
+                "scale": scale,
+                **_estimate_cols(None),
+                "n": None,
+                "n_pre": None,
+                "n_post": None,
+                "family": None,
+                "dispersion": None,
+                "autocorrelation_p": None,
+                "newey_west": None,
+                "status": "not estimated",
+                "caution": "cannot be fitted: " + str(exc).removeprefix("data: "),
+            }
+        )
+        return None
+
+
 def _its(
     out: _Rows, imp: Implementation, site: str, outcome: str, rows, go_live: int, strat, group
 ):
     frame, cautions = _prepared(rows, go_live)
-    result = interrupted_time_series(
+    base = {**_base(imp, site, outcome, "its"), "stratifier": strat, "group_name": group}
+    result = _attempt(
+        out,
+        base,
+        "level_change",
+        "ratio",
+        interrupted_time_series,
         frame,
         outcome="y",
         time="t",
@@ -294,7 +327,8 @@ def _its(
         harmonics=_harmonics(len(frame)),
         family="quasipoisson",
     )
-    base = {**_base(imp, site, outcome, "its"), "stratifier": strat, "group_name": group}
+    if result is None:
+        return
     relative = None
     if result.effect_12 is not None:
         relative = {k: v + 1 for k, v in result.effect_12["relative"].items()}
@@ -380,7 +414,17 @@ def _evaluate_outcome(out: _Rows, imp: Implementation, outcome: str, series: pd.
         if comparison:
             others = _summed(totals[totals["site_code"].isin(comparison)])
             frame, cautions = _pair_frame(site_total, others, go_live)
-            result = controlled_its(
+            base = {
+                **_base(imp, site, outcome, "controlled_its"),
+                "stratifier": TOTAL,
+                "group_name": TOTAL,
+            }
+            result = _attempt(
+                out,
+                base,
+                "level_change",
+                "ratio",
+                controlled_its,
                 frame,
                 outcome="y",
                 time="t",
@@ -390,11 +434,7 @@ def _evaluate_outcome(out: _Rows, imp: Implementation, outcome: str, series: pd.
                 season="season",
                 harmonics=_harmonics(len(frame) // 2),
             )
-            base = {
-                **_base(imp, site, outcome, "controlled_its"),
-                "stratifier": TOTAL,
-                "group_name": TOTAL,
-            }
+        if comparison and result is not None:
             out.impact += _fit_rows(
                 base,
                 result,
@@ -433,7 +473,19 @@ def _evaluate_outcome(out: _Rows, imp: Implementation, outcome: str, series: pd.
                 frame, cautions = _pair_frame(
                     group_rows, rows[rows["group_name"] == reference], go_live
                 )
-                result = gap_change(
+                base = {
+                    **_base(imp, site, outcome, "gap_change"),
+                    "stratifier": strat,
+                    "group_name": group,
+                    "reference_group": reference,
+                    "verdict": "not estimated",
+                }
+                result = _attempt(
+                    out,
+                    base,
+                    "rate_ratio_change",
+                    "ratio of rate ratios",
+                    gap_change,
                     frame,
                     outcome="y",
                     time="t",
@@ -443,12 +495,8 @@ def _evaluate_outcome(out: _Rows, imp: Implementation, outcome: str, series: pd.
                     season="season",
                     harmonics=_harmonics(len(frame) // 2),
                 )
-                base = {
-                    **_base(imp, site, outcome, "gap_change"),
-                    "stratifier": strat,
-                    "group_name": group,
-                    "reference_group": reference,
-                }
+                if result is None:
+                    continue
                 base["verdict"] = result.verdict
                 out.impact += _fit_rows(
                     base,

@@ -197,6 +197,12 @@ def interrupted_time_series(
         )
         return empty
 
+    if family != "gaussian" and (data.loc[data["i"] == 0, "y"].sum() == 0 or data["y"].sum() == 0):
+        empty.cautions.append(
+            "no events before go-live: a ratio to a count of zero cannot be estimated"
+        )
+        return empty
+
     t0 = float(data.loc[data["i"] == 0, "t"].max())
     x, names = _design(data, t0, slope_change, harmonics, period)
     log_offset = np.log(data["pop"].to_numpy()) if offset is not None else None

@@ -21,7 +21,6 @@ from __future__ import annotations
 import io
 import logging
 import math
-from datetime import date
 from typing import Any
 
 import pandas as pd
@@ -40,6 +39,7 @@ log = logging.getLogger(__name__)
 
 REGISTRY_VIEW = ("intermediate", "int_implementation__registry_current")
 SERIES_TABLE = ("marts_candidate", "fct_service_use")
+ICB_ARCS = ("seeds", "ref_icb_arcs")  # the ARC of an England ICB (row-level security)
 TARGET_SCHEMA = "marts_candidate"
 IMPACT_TABLE = "mart_implementation_impact"
 COUNTERFACTUAL_TABLE = "mart_implementation_counterfactual"
@@ -80,21 +80,26 @@ def read_series(conn: psycopg.Connection, indicators: list[str]) -> pd.DataFrame
     query = sql.SQL(
         """
         select
-            indicator_code as outcome,
-            geography_level as site_level,
-            geography_code as site_code,
-            country_code,
-            arc_code,
-            stratifier,
-            group_code as group_name,
-            coalesce(is_reference_group, false) as is_reference,
-            period_start as month,
-            case when is_suppressed then null else numerator end::float8 as count,
-            denominator::float8 as population
-        from {}
-        where period_type = 'month' and indicator_code = any(%s)
+            s.indicator_code as outcome,
+            s.geography_level as site_level,
+            s.geography_code as site_code,
+            s.country_code,
+            case
+                when s.geography_level = 'arc' then s.geography_code
+                else icb_arcs.arc_code
+            end as arc_code,
+            s.stratifier,
+            s.group_code as group_name,
+            coalesce(s.is_reference_group, false) as is_reference,
+            s.period_start as month,
+            case when s.is_suppressed then null else s.numerator end::float8 as count,
+            s.denominator::float8 as population
+        from {} as s
+        left join {} as icb_arcs
+            on s.geography_level = 'icb' and icb_arcs.icb_code = s.geography_code
+        where s.period_type = 'month' and s.indicator_code = any(%s)
         """
-    ).format(sql.Identifier(*SERIES_TABLE))
+    ).format(sql.Identifier(*SERIES_TABLE), sql.Identifier(*ICB_ARCS))
     return _frame(conn, query, (indicators,))
 
 
@@ -123,24 +128,24 @@ def _copy(conn: psycopg.Connection, table: str, frame: pd.DataFrame):
 
 
 def _clean(frame: pd.DataFrame) -> pd.DataFrame:
-    """NaN and infinities as NULL; dates as ISO text for COPY."""
-
-    def value(v: Any) -> Any:
-        if v is None or (isinstance(v, float) and not math.isfinite(v)):
-            return None
-        if isinstance(v, date):
-            return v.isoformat()
-        return v
-
-    out = frame.astype(object).map(value)
+    """For COPY: infinities as NULL (NaN and None already are), whole-number columns as integers
+    (NULL-able), dates as ISO text."""
+    out = frame.copy()
+    numeric = out.select_dtypes("number").columns
+    out[numeric] = out[numeric].replace([math.inf, -math.inf], float("nan"))
     for column in INTEGER_COLUMNS:
         if column in out.columns:
-            out[column] = [None if v is None else int(v) for v in out[column]]
+            out[column] = pd.array(
+                [None if pd.isna(v) else int(v) for v in out[column]], dtype="Int64"
+            )
     return out
 
 
 def refresh(
-    settings: Settings | None = None, run_id: str | None = None, test: bool = True
+    settings: Settings | None = None,
+    run_id: str | None = None,
+    test: bool = True,
+    env: dict[str, str] | None = None,
 ) -> dict[str, int]:
     """Evaluate the registry on the candidate fct_service_use and write the impact marts' rows
     (then run their dbt tests); the row counts written."""
@@ -171,5 +176,5 @@ def refresh(
     if test:
         from knowdo.dbt_operations import DAG_PROFILE_FLAGS, run_dbt
 
-        run_dbt(["test", "--select", DBT_SELECTOR, *DAG_PROFILE_FLAGS], settings)
+        run_dbt(["test", "--select", DBT_SELECTOR, *DAG_PROFILE_FLAGS], settings, env=env)
     return counts

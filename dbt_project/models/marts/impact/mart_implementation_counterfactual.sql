@@ -10,6 +10,7 @@
 -#}
 -- depends_on: {{ ref('fct_service_use') }}
 -- depends_on: {{ ref('int_implementation__registry_current') }}
+-- depends_on: {{ ref('ref_icb_arcs') }}
 
 select
     null::text as project,
