@@ -7,6 +7,7 @@ here) so that every error is one line naming the file and the field, e.g.
 
 from __future__ import annotations
 
+import csv
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +20,7 @@ from knowdo.contracts.model import (
     CODELISTS_FILE,
     NUMERIC_TYPES,
     RESERVED_COLUMNS,
+    SEEDS_LABEL,
     TIME_TYPES,
     TYPES,
     UNITS,
@@ -206,11 +208,53 @@ def _column(
     )
 
 
+def load_seed_codes(seed: Any, column: Any, where: str, seeds_dir: Path | None = None) -> Allowed:
+    """The codes of one column of a dbt seed (Settings.dbt_project_dir/seeds/<seed>.csv).
+
+    Issue 16: a code list that dbt also needs (the lived-experience codebook) is kept once, as a
+    seed, and the contract reads it from there, so the two never disagree.
+    """
+    if not isinstance(seed, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", seed):
+        raise ContractError(
+            f"{where}: 'seed' must name a dbt seed (lower_snake_case), got {seed!r}"
+        )
+    if not isinstance(column, str) or not column:
+        raise ContractError(f"{where}: 'column' must name the seed's column of codes")
+    seeds_dir = seeds_dir or Settings.from_env().dbt_project_dir / "seeds"
+    path = seeds_dir / f"{seed}.csv"
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            reader = csv.DictReader(f)
+            if column not in (reader.fieldnames or []):
+                raise ContractError(
+                    f"{where}: seed {seed} ({SEEDS_LABEL}/{seed}.csv) has no column {column!r} "
+                    f"(it has {', '.join(reader.fieldnames or [])})"
+                )
+            codes = [(row.get(column) or "").strip() for row in reader]
+    except FileNotFoundError:
+        raise ContractError(f"{where}: seed {seed}: no such file {path}") from None
+    if not codes or "" in codes:
+        raise ContractError(
+            f"{where}: seed {seed} ({SEEDS_LABEL}/{seed}.csv): column {column} "
+            "must hold a code on every row"
+        )
+    return Allowed(codes=frozenset(codes), source=f"seed {seed} ({SEEDS_LABEL}/{seed}.csv)")
+
+
 def _allowed(spec: Any, codelists: dict[str, Allowed], where: str) -> Allowed:
     if isinstance(spec, list):
         return Allowed(codes=_code_set(spec, where))
+    if isinstance(spec, dict) and "seed" in spec:
+        if unknown := sorted(set(spec) - {"seed", "column"}):
+            raise ContractError(
+                f"{where}: unknown field(s) {', '.join(unknown)} (known with seed: seed, column)"
+            )
+        return load_seed_codes(spec["seed"], spec.get("column"), where)
     if not isinstance(spec, dict) or "codelist" not in spec:
-        raise ContractError(f"{where}: expected a list of codes or {{codelist: <name>}}")
+        raise ContractError(
+            f"{where}: expected a list of codes, {{codelist: <name>}} or "
+            "{seed: <dbt seed>, column: <its column of codes>}"
+        )
     if unknown := sorted(set(spec) - {"codelist", "within", "key"}):
         raise ContractError(
             f"{where}: unknown field(s) {', '.join(unknown)} (known: codelist, within, key)"

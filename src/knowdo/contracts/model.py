@@ -36,6 +36,7 @@ RESERVED_COLUMNS = (
     "suppressed_columns",
 )
 CODELISTS_FILE = "codelists.yml"  # beside the contracts: named in rejection reasons
+SEEDS_LABEL = "dbt_project/seeds"  # where a code list kept as a dbt seed lives, for messages
 
 
 class ContractError(ValueError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -112,6 +113,10 @@ def _check_code(column: Column, value: str, values: dict[str, Any]) -> str | Non
         where = f"a group of {column.allowed.within} '{values.get(column.allowed.within)}'"
     elif column.allowed.source.startswith("code list"):
         where = f"in {column.allowed.source} (feeds/contracts/{CODELISTS_FILE})"
+    elif column.allowed.source.startswith("seed "):
+        close = difflib.get_close_matches(value, codes, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        where = f"a {column.name} in {column.allowed.source}{hint}"
     else:
         where = "an allowed code"
     listing = f" (allowed: {', '.join(sorted(codes, key=_natural))})" if len(codes) <= 12 else ""
