@@ -244,3 +244,25 @@ def test_the_codebook_holds_the_issues_themes_each_defined_and_placed_in_cfir_2(
     assert {r["theme_code"] for r in rows if r["cfir_domain"] == "outcomes_addendum"} == {
         "outcome_experienced"
     }
+
+
+def test_a_rejected_quote_names_the_column_and_reason_never_the_text():
+    long_quote = "Mon nom est Fatou Diop, 77 123 45 67. " * 120  # over max_length 4000
+    (found,) = parse_record(CONTRACT, {**RECORD, "quote": long_quote}, TODAY).problems
+    assert found.field == "quote" and "longer than 4000 characters" in found.reason
+    assert found.value == f"(withheld: personal data, {len(long_quote)} characters)"
+    assert "Fatou" not in found.reason + found.value
+    assert CONTRACT.column("summary").personal_data
+    assert not CONTRACT.column("evidence_id").personal_data
+
+
+def test_personal_data_applies_to_text_columns_only(tmp_path):
+    text = (CONTRACTS_DIR / "lived-experience.v1.yml").read_text(encoding="utf-8")
+    text = text.replace(
+        "    allowed: [barrier, facilitator]\n",
+        "    allowed: [barrier, facilitator]\n    personal_data: true\n",
+    )
+    shutil.copy(CONTRACTS_DIR / "codelists.yml", tmp_path / "codelists.yml")
+    (tmp_path / "lived-experience.v1.yml").write_text(text, encoding="utf-8")
+    with pytest.raises(ContractError, match="'personal_data' applies only to text columns"):
+        load_contract(tmp_path / "lived-experience.v1.yml")

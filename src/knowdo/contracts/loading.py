@@ -51,6 +51,7 @@ _COLUMN_KEYS = {
     "max_length",
     "suppressible",
     "not_future",
+    "personal_data",
 }
 
 
@@ -163,6 +164,7 @@ def _column(
         ("max_length", ("code", "text")),
         ("suppressible", NUMERIC_TYPES),
         ("not_future", TIME_TYPES),
+        ("personal_data", ("text",)),
     ):
         only_for(key, types)
 
@@ -189,7 +191,7 @@ def _column(
     max_length = entry.get("max_length")
     if max_length is not None and (not isinstance(max_length, int) or max_length < 1):
         raise ContractError(f"{where}.max_length: expected a positive whole number")
-    for flag in ("suppressible", "not_future"):
+    for flag in ("suppressible", "not_future", "personal_data"):
         if not isinstance(entry.get(flag, False), bool):
             raise ContractError(f"{where}: '{flag}' must be true or false")
     return Column(
@@ -205,6 +207,7 @@ def _column(
         max_length=max_length,
         suppressible=entry.get("suppressible", False),
         not_future=entry.get("not_future", False),
+        personal_data=entry.get("personal_data", False),
     )
 
 

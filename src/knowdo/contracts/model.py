@@ -81,6 +81,8 @@ class Column:
     max_length: int | None = None
     suppressible: bool = False
     not_future: bool = False
+    # issue 16: the cell may hold personal data (a quote): a rejection never repeats its value
+    personal_data: bool = False
 
     @property
     def sql_type(self) -> str:

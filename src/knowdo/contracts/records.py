@@ -184,7 +184,20 @@ def parse_record(
             if _evaluate(rule._check, values) is False:
                 shown = ", ".join(f"{c}={_show(values.get(c))}" for c in rule.columns)
                 problems.append(Problem(",".join(rule.columns), shown, rule.message))
+    personal = {c.name for c in contract.columns if c.personal_data}
+    if personal:
+        problems = [_withheld(p) if p.field in personal else p for p in problems]
     return ParsedRecord(values, suppressed, problems)
+
+
+def _withheld(problem: Problem) -> Problem:
+    """Issue 16: a rejection of a personal-data cell (a quote) keeps its reason, not its text:
+    rejections are stored (ops.rejected_rows) and shown."""
+    if not problem.value:
+        return problem
+    return Problem(
+        problem.field, f"(withheld: personal data, {len(problem.value)} characters)", problem.reason
+    )
 
 
 def _show(value: Any) -> str:
