@@ -495,8 +495,8 @@ def _name_recognisers() -> list[EntityRecognizer]:
             rf"(?<![\p{{Arabic}}])[{ARABIC_PREFIXES}]?(?:{_RELATIVES_AR})\s+(?P<pii>{ar_name})",
             gazetteer_only=True,
         ),
-        # someone who spoke: "Fatou said", "dijo Ana", "قالت فاطمة"
-        _RegexRecognizer(
+        # someone who spoke: "Fatou said", "dijo Ana", "قالت فاطمة" (not "We asked")
+        _VouchedWordsDropped(
             "PERSON",
             [
                 rf"(?P<pii>{cap_name})\s+(?:{_SPEECH_AFTER})\b",
@@ -525,6 +525,19 @@ def _arabic_name(word: str, ambiguous_too: bool) -> bool:
     names, ambiguous = _arabic_names()
     forms = {word} | ({word[1:]} if word[:1] in ARABIC_PREFIXES and len(word) > 3 else set())
     return any(f in names or (ambiguous_too and f in ambiguous) for f in forms)
+
+
+class _VouchedWordsDropped(_RegexRecognizer):
+    """A capitalised span after or before a cue, unless every word of it is vouched for (a stop
+    word, a month, a word of KnowDo's seeds: "We asked", "Nurse said")."""
+
+    def analyze(self, text, entities, nlp_artifacts=None):
+        allowed = _allowed_words()
+        return [
+            r
+            for r in super().analyze(text, entities, nlp_artifacts)
+            if not all(w.lower().strip("'’") in allowed for w in text[r.start : r.end].split())
+        ]
 
 
 class _CueNameRecognizer(_RegexRecognizer):
