@@ -41,8 +41,6 @@ def test_every_template_has_a_contract_with_its_format_and_raw_table():
         "ngo-outcomes": ("knowdo-ngo-outcomes-csv", "raw.template_ngo_outcomes", 1),
         "population": ("knowdo-population-csv", "raw.template_population", 1),
         "prevalence": ("knowdo-prevalence-csv", "raw.template_prevalence", 1),
-        # issue 16
-        "lived-experience": ("knowdo-lived-experience-csv", "raw.template_lived_experience", 1),
     }
 
 

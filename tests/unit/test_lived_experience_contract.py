@@ -26,7 +26,7 @@ from knowdo.contracts import (
 
 REPO = Path(__file__).resolve().parents[2]
 CODEBOOK = REPO / "dbt_project" / "seeds" / "lived_experience_codebook.csv"
-CONTRACT = load_contracts()["knowdo-lived-experience-csv"]
+CONTRACT = load_contracts(include_drafts=True)["knowdo-lived-experience-csv"]
 TODAY = date(2024, 6, 30)
 # CFIR 2.0 (Damschroder et al. 2022, Implementation Science 17:75): its five domains; the
 # Outcomes Addendum (Implementation Science 17:7) for innovation outcomes.
@@ -146,6 +146,25 @@ def test_the_contract_has_the_fields_the_issue_lists():
     ]
     assert {"en", "fr", "es", "ar"} <= codes["language"] and len(codes["language"]) == 183
     assert CONTRACT.column("quote").type == "text" and CONTRACT.column("summary").type == "text"
+
+
+def test_the_contract_is_a_draft_until_the_feed_is_wired():
+    """No raw table, sample file or feed exists yet: the template is not served as a format."""
+    assert CONTRACT.draft
+    assert "knowdo-lived-experience-csv" not in load_contracts()
+    from knowdo.formats import FORMATS
+
+    assert "knowdo-lived-experience-csv" not in FORMATS
+
+
+def test_a_status_other_than_active_or_draft_is_refused(tmp_path):
+    text = (CONTRACTS_DIR / "lived-experience.v1.yml").read_text(encoding="utf-8")
+    shutil.copy(CONTRACTS_DIR / "codelists.yml", tmp_path / "codelists.yml")
+    (tmp_path / "lived-experience.v1.yml").write_text(
+        text.replace("status: draft", "status: beta"), encoding="utf-8"
+    )
+    with pytest.raises(ContractError, match="'status' must be one of active, draft, got 'beta'"):
+        load_contract(tmp_path / "lived-experience.v1.yml")
 
 
 def test_a_valid_record_has_no_problems():

@@ -50,6 +50,7 @@ def test_the_corpus_covers_every_kind_language_and_country_it_claims():
         "[NAME]",
         "[PHONE]",
         "[EMAIL]",
+        "[HANDLE]",
         "[ADDRESS]",
         "[POSTCODE]",
         "[NHS_NUMBER]",
@@ -191,6 +192,8 @@ def test_the_sql_residual_patterns_catch_planted_data_and_pass_scrubbed_text():
             kind = kinds.get(_masks(item)[0])
             if kind == "long_number" and len(regex.findall(r"\d", item["value"])) < 7:
                 continue
+            if kind == "email" and "@" not in item["value"]:
+                continue  # spelled out ("at ... dot com"): residual_pii's, not SQL's
             if kind:
                 assert patterns[kind].search(item["value"]), (kind, item["value"])
                 checked += 1

@@ -37,7 +37,17 @@ CONTRACTS_DIR = REPO_ROOT / "feeds" / "contracts"
 _NAME = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
 _COLUMN = re.compile(r"^[a-z][a-z0-9_]*$")
 _SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
-_CONTRACT_KEYS = {"name", "version", "description", "grain", "period_column", "columns", "rules"}
+_CONTRACT_KEYS = {
+    "name",
+    "version",
+    "description",
+    "status",
+    "grain",
+    "period_column",
+    "columns",
+    "rules",
+}
+STATUSES = ("active", "draft")
 _COLUMN_KEYS = {
     "name",
     "type",
@@ -359,6 +369,11 @@ def load_contract(path: Path, codelists: dict[str, Allowed] | None = None) -> Co
                 f"{fname}: period_column {period_column!r} must be a required "
                 "date, month or year column"
             )
+    status = doc.get("status", "active")
+    if status not in STATUSES:
+        raise ContractError(
+            f"{fname}: 'status' must be one of {', '.join(STATUSES)}, got {status!r}"
+        )
     rules = doc.get("rules") or []
     if not isinstance(rules, list):
         raise ContractError(f"{fname}: 'rules' must be a list")
@@ -371,16 +386,24 @@ def load_contract(path: Path, codelists: dict[str, Allowed] | None = None) -> Co
         rules=tuple(_rule(r, i, columns, fname) for i, r in enumerate(rules)),
         period_column=period_column,
         path=path,
+        draft=status == "draft",
     )
 
 
-def load_contracts(directory: Path | None = None) -> dict[str, Contract]:
-    """Every contract in `directory` (default feeds/contracts), by format name."""
+def load_contracts(
+    directory: Path | None = None, include_drafts: bool = False
+) -> dict[str, Contract]:
+    """Every contract in `directory` (default feeds/contracts), by format name.
+
+    Drafts (`status: draft`) are read and validated too, but returned only with include_drafts:
+    they are no format yet (no raw table, no sample file, no feed)."""
     directory = directory or Settings.from_env().contracts_dir
     codelists = load_codelists(directory / CODELISTS_FILE)
     contracts: dict[str, Contract] = {}
     for path in sorted(directory.glob("*.v*.yml")):
         contract = load_contract(path, codelists)
+        if contract.draft and not include_drafts:
+            continue
         if contract.format_name in contracts:
             raise ContractError(f"{path.name}: template {contract.slug} is defined twice")
         contracts[contract.format_name] = contract

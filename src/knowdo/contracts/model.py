@@ -116,6 +116,9 @@ class Contract:
     rules: tuple[Rule, ...] = ()
     period_column: str | None = None
     path: Path | None = None
+    # issue 16: a draft is validated like any contract but not yet served as a format (no raw
+    # table, no registered feed): `status: draft` in the file
+    draft: bool = False
 
     @property
     def major(self) -> int:

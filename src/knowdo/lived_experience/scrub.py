@@ -1,10 +1,10 @@
 """Masking personal data in lived-experience quotes and summaries, before anything is readable.
 
 `scrub(text)` returns the text with every piece of personal data it finds replaced by a mask
-(`[NAME]`, `[PHONE]`, `[EMAIL]`, `[ADDRESS]`, `[POSTCODE]`, `[NHS_NUMBER]`, `[ID]`, `[DOB]`,
-`[DATE]`, `[URL]`, ...); `residual_pii(text)` lists what would still be masked in a text (empty for
-a scrubbed one), for the marts' quality gate. `RESIDUAL_SQL_PATTERNS` holds the high-precision
-subset as PostgreSQL regular expressions, for a GX expectation that runs in the warehouse.
+(`[NAME]`, `[PHONE]`, `[EMAIL]`, `[HANDLE]`, `[ADDRESS]`, `[POSTCODE]`, `[NHS_NUMBER]`, `[ID]`,
+`[DOB]`, `[DATE]`, `[URL]`, ...); `residual_pii(text)` lists what would still be masked in a text
+(empty for a scrubbed one), for the marts' quality gate. `RESIDUAL_SQL_PATTERNS` holds the
+high-precision subset as PostgreSQL regular expressions, for a GX expectation in the warehouse.
 
 The library: Microsoft Presidio (presidio-analyzer finds, presidio-anonymizer replaces; MIT,
 maintained by Microsoft, the usual open PII toolkit). Presidio's named-entity recogniser needs a
@@ -103,6 +103,7 @@ MASKS = {
     "PERSON": "[NAME]",
     "PHONE_NUMBER": "[PHONE]",
     "EMAIL_ADDRESS": "[EMAIL]",
+    "SOCIAL_HANDLE": "[HANDLE]",
     "POSTAL_ADDRESS": "[ADDRESS]",
     "UK_POSTCODE": "[POSTCODE]",
     "UK_NHS": "[NHS_NUMBER]",
@@ -149,6 +150,7 @@ COMMON_CAPITALISED = (
     "english french spanish arabic wolof darija berber amazigh quechua kichwa hindi urdu bengali "
     "swahili twi pidgin romanian vietnamese indonesian african european british muslim christian "
     "islam ramadan eid easter christmas noël navidad god dieu dios allah covid whatsapp facebook "
+    "instagram tiktok twitter youtube telegram messenger viber imo zoom skype "
     "google internet okay ok hello hi yes no oui non sí si bonjour hola gracias merci thanks "
     "ministry ministère ministerio hospital hôpital clinic clinique clínica centre center centro "
     "health santé salud service services servicio servicios council mosque church school "
@@ -376,9 +378,18 @@ def _identifier_recognisers() -> list[EntityRecognizer]:
 
 def _contact_recognisers() -> list[EntityRecognizer]:
     email = r"(?<![\p{L}\p{N}._%+-])[\p{L}\p{N}._%+-]+@[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)+"
+    # written out so no form takes it: "fatou.diop at gmail dot com", "arroba", "arobase"
+    spelled = (
+        r"(?i)(?<![\p{L}\p{N}._-])[\p{L}\p{N}._-]+\s*[\[(]?\s*(?:at|arobase|arroba|chez)\s*[\])]?\s*"
+        r"[\p{L}\p{N}-]+(?:\s*[\[(]?\s*(?:dot|point|punto|\.)\s*[\])]?\s*"
+        r"(?:com|org|net|fr|es|sn|ma|co|ec|eg|gh|uk|in|pk|id|ro|sl|tz|vn|edu|gov|info))+\b"
+    )
+    # a social-media or messaging handle: @fatou_diop (an e-mail's @ is taken above)
+    handle = r"(?<![\p{L}\p{N}._%+-])@[\p{L}\p{N}_.]{3,30}\b"
     postcode = UkPostcodeRecognizer.PATTERNS[0].regex
     return [
-        _RegexRecognizer("EMAIL_ADDRESS", [email], 1.0),
+        _RegexRecognizer("EMAIL_ADDRESS", [email, spelled], 1.0),
+        _RegexRecognizer("SOCIAL_HANDLE", [handle], 0.9),
         PatternRecognizer(
             "UK_POSTCODE",
             name="UkPostcode",

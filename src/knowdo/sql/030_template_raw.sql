@@ -108,37 +108,3 @@ create table if not exists raw.template_prevalence (
 create index if not exists template_prevalence_batch on raw.template_prevalence (batch_id);
 comment on table raw.template_prevalence is
     'KnowDo prevalence CSV template (feeds/contracts/prevalence.v1.yml), as sent.';
-
--- --- issue 16: the lived-experience template (feeds/contracts/lived-experience.v1.yml) ---------
--- quote and summary as sent: they may hold personal data; only the transformer reads raw, and
--- nothing is readable before knowdo.lived_experience.scrub has masked it (docs/lived-experience.md).
-create table if not exists raw.template_lived_experience (
-    batch_id            bigint not null,
-    file_sha256         text not null,
-    row_number          bigint not null,
-    feed_id             text not null,
-    organisation_id     text not null,
-    evidence_id         text not null,
-    contributor_id      text not null,
-    country_code        text not null,
-    geography_code      text not null,
-    month_collected     date not null,
-    intervention_code   text not null,
-    stratifier          text not null,
-    group_code          text not null,
-    source_kind         text not null,
-    contributor_role    text not null,
-    language            text not null,
-    consent_scope       text not null,
-    theme_code          text not null,
-    direction           text not null,
-    quote               text not null,
-    summary             text not null,
-    contract_version    text not null
-);
-create index if not exists template_lived_experience_batch
-    on raw.template_lived_experience (batch_id);
-comment on table raw.template_lived_experience is
-    'KnowDo lived-experience CSV template (feeds/contracts/lived-experience.v1.yml), as sent: '
-    'quotes and summaries unmasked (personal data), read by the transformer only.';
--- --- end issue 16 ---------------------------------------------------------------------------
