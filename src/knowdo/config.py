@@ -131,6 +131,14 @@ class Settings:
     superset_db_password: str = field(default="", repr=False)  # KNOWDO_SUPERSET_DB_PASSWORD
     # KNOWDO_ALERT_REPEAT_HOURS: feed health does not repeat the same alert within this many hours
     alert_repeat_hours: float = 24.0
+    # row-level security (knowdo.row_security): KNOWDO_VIEWER_ROLE_SECRET derives the viewer
+    # roles' passwords (the local default is refused outside local mode); the viewer roles' limits
+    viewer_role_secret: str = field(default="", repr=False)
+    viewer_statement_timeout: str = "30s"  # KNOWDO_VIEWER_STATEMENT_TIMEOUT
+    viewer_idle_in_transaction_timeout: str = "30s"  # KNOWDO_VIEWER_IDLE_IN_TRANSACTION_TIMEOUT
+    viewer_connection_limit: str = "20"  # KNOWDO_VIEWER_CONNECTION_LIMIT
+    # KNOWDO_DEMO_USER_PASSWORD: the local demo users' password (knowdo.superset_access)
+    demo_user_password: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -183,4 +191,11 @@ class Settings:
             superset_admin_password=_env("KNOWDO_SUPERSET_ADMIN_PASSWORD", ""),
             superset_db_password=_env("KNOWDO_SUPERSET_DB_PASSWORD", ""),
             alert_repeat_hours=_positive_number("KNOWDO_ALERT_REPEAT_HOURS", 24.0),
+            viewer_role_secret=_env("KNOWDO_VIEWER_ROLE_SECRET", ""),
+            viewer_statement_timeout=_env("KNOWDO_VIEWER_STATEMENT_TIMEOUT", "30s"),
+            viewer_idle_in_transaction_timeout=_env(
+                "KNOWDO_VIEWER_IDLE_IN_TRANSACTION_TIMEOUT", "30s"
+            ),
+            viewer_connection_limit=_env("KNOWDO_VIEWER_CONNECTION_LIMIT", "20"),
+            demo_user_password=_env("KNOWDO_DEMO_USER_PASSWORD", ""),
         )
