@@ -168,9 +168,9 @@ def knowdo_transform():
     def impact_marts(**context) -> dict[str, int]:
         """Evaluate the implementation registry on this run's candidate counts and write the rows
         of the impact marts dbt built empty (knowdo.impact.marts), then run their dbt tests."""
-        from knowdo.impact.marts import refresh
+        from knowdo.pipeline import impact_marts as run_impact_marts
 
-        return refresh(run_id=context["run_id"])
+        return run_impact_marts(context["run_id"])
 
     @task
     def quality_gate(**context) -> list[str]:

@@ -2,7 +2,7 @@
 
 In a scratch warehouse on the project's cluster: the sample feeds ingested as the ingest DAG does
 (knowdo.pipeline.ingest_feed), dbt builds fct_service_use, the current registry and the two impact
-marts (empty, with their contracts), then knowdo.impact.marts.refresh, the transform's
+marts (empty, with their contracts), then knowdo.pipeline.impact_marts, the transform's
 `impact_marts` task, writes their rows and runs their dbt tests, and the quality gate's suites for
 the two marts pass. The effects the generator planted (knowdo.synth.implementation.PLANTED) are
 recovered in the mart, and the projects where nothing was planted show nothing.
@@ -30,7 +30,7 @@ PLANTED_PROJECTS = {project for project, *_ in implementation.PLANTED}
 
 @pytest.fixture(scope="module")
 def marts(cluster):
-    from knowdo.impact.marts import refresh
+    from knowdo.pipeline import impact_marts
 
     env = create_scratch_warehouse(SCRATCH_DB)
     run([DBT, "run-operation", "create_stats_functions", *DBT_ARGS], env)
@@ -38,7 +38,7 @@ def marts(cluster):
     run([DBT, "build", "--full-refresh", *DBT_ARGS, "--select", *selected,
          "--exclude-resource-type", "test", "unit_test"], env)  # fmt: skip
     with scratch_settings(SCRATCH_DB) as settings:
-        counts = refresh(settings, run_id="test_impact_marts", test=True, env=env)
+        counts = impact_marts("test_impact_marts", settings, env=env)
         with connect(settings.transformer_url) as conn:
             frames = {
                 m: pd.read_sql_query(f"select * from marts_candidate.{m}", conn) for m in MARTS

@@ -10,8 +10,8 @@ Runs in the transform after dbt built the candidate marts and before the quality
 3. writes the rows of marts_candidate.mart_implementation_impact and
    mart_implementation_counterfactual in one transaction: dbt defines and builds those two tables
    empty (columns, types, contracts, docs), this step fills them;
-4. runs their dbt data tests (`dbt test --select path:models/marts/impact`), and the quality gate
-   then audits them with the other candidate marts.
+4. (knowdo.pipeline.impact_marts) runs their dbt data tests, and the quality gate then audits them
+   with the other candidate marts.
 
 Nothing here computes a statistic: that is knowdo.impact.
 """
@@ -141,14 +141,10 @@ def _clean(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def refresh(
-    settings: Settings | None = None,
-    run_id: str | None = None,
-    test: bool = True,
-    env: dict[str, str] | None = None,
-) -> dict[str, int]:
+def refresh(settings: Settings | None = None, run_id: str | None = None) -> dict[str, int]:
     """Evaluate the registry on the candidate fct_service_use and write the impact marts' rows
-    (then run their dbt tests); the row counts written."""
+    (in one transaction); the row counts written. knowdo.pipeline.impact_marts then runs the
+    marts' dbt tests."""
     from knowdo.db import connect
 
     settings = settings or Settings.from_env()
@@ -173,8 +169,4 @@ def refresh(
             _copy(conn, COUNTERFACTUAL_TABLE, _clean(counterfactual))
     counts = {IMPACT_TABLE: len(impact), COUNTERFACTUAL_TABLE: len(counterfactual)}
     log.info("impact marts: %s (%d implementations)", counts, len(implementations))
-    if test:
-        from knowdo.dbt_operations import DAG_PROFILE_FLAGS, run_dbt
-
-        run_dbt(["test", "--select", DBT_SELECTOR, *DAG_PROFILE_FLAGS], settings, env=env)
     return counts

@@ -24,4 +24,20 @@ current_registry as (
 
 )
 
-select * from current_registry
+select
+    batch_id,
+    feed_id,
+    project_code,
+    project_name,
+    intervention_code,
+    country_code,
+    site_level,
+    site_code,
+    pilot_date,
+    go_live_date,
+    scale_up_date,
+    de_implementation_date,
+    comparison_sites,
+    indicator_code,
+    stratifier
+from current_registry
