@@ -328,3 +328,106 @@ def test_staggered_did_recovers_the_pcref_fall_against_never_treated_icbs(
     assert ratio[1] <= expected <= ratio[2], (group, ratio)
     if expected != 1.0:
         assert ratio[2] < 1, (group, ratio)
+
+
+PLANTED_FEED = "zz_planted_registry"
+
+
+def test_the_raw_suite_fails_on_what_no_single_row_shows(scratch):
+    """Rows the parser would pass, planted straight into raw: an ICB code that is no ICB KnowDo
+    holds, a site listed as its own comparison, and one site with two go-lives. The registry's raw
+    suite fails on exactly those, naming the planted batch; the sample's registry passes."""
+    from knowdo.quality import run_gate
+
+    settings, _env, _seconds = scratch
+    columns = (
+        "project_code, project_name, intervention_code, country_code, site_level, site_code,"
+        " go_live_date, comparison_sites, outcome_indicator, stratifier"
+    )
+    rows = [
+        (
+            "p1",
+            "P",
+            "pcref",
+            "GBR",
+            "icb",
+            "QZZ",
+            "2023-04-01",
+            "all_same_level",
+            "mha_people_detained",
+            "all",
+        ),
+        (
+            "p1",
+            "P",
+            "pcref",
+            "GBR",
+            "icb",
+            "QOP",
+            "2023-04-01",
+            "QT1;QOP",
+            "mha_people_detained",
+            "all",
+        ),
+        (
+            "p1",
+            "P",
+            "pcref",
+            "GBR",
+            "icb",
+            "QOP",
+            "2023-05-01",
+            "QT1;QOP",
+            "mha_people_detained",
+            "ethnicity",
+        ),
+    ]
+    with connect(settings.warehouse_url) as conn, conn.transaction():
+        sha = f"planted-registry-{os.getpid()}"
+        conn.execute(
+            "insert into ops.landed_files (file_sha256, feed_id, file_name, size_bytes,"
+            " landing_path) values (%s, %s, 'planted.csv', 1, '/dev/null')",
+            (sha, PLANTED_FEED),
+        )
+        batch = conn.execute(
+            "insert into ops.load_batches (feed_id, file_sha256, file_name, format, raw_table,"
+            " status, rows_read, rows_loaded) values (%s, %s, 'planted.csv', 'planted',"
+            " 'raw.template_implementation_registry', 'loaded', 3, 3) returning batch_id",
+            (PLANTED_FEED, sha),
+        ).fetchone()[0]
+        for number, row in enumerate(rows, start=1):
+            conn.execute(
+                "insert into raw.template_implementation_registry (batch_id, file_sha256,"
+                f" row_number, feed_id, {columns}, contract_version)"
+                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '1.0.0')",
+                (batch, sha, number, PLANTED_FEED, *row),
+            )
+    try:
+        result = run_gate(settings=settings, layers=("raw",))
+    finally:
+        with connect(settings.warehouse_url) as conn, conn.transaction():
+            conn.execute(
+                "delete from raw.template_implementation_registry where feed_id = %s",
+                (PLANTED_FEED,),
+            )
+            conn.execute("delete from ops.load_batches where feed_id = %s", (PLANTED_FEED,))
+            conn.execute("delete from ops.landed_files where feed_id = %s", (PLANTED_FEED,))
+    outcome = next(o for o in result.outcomes if o.table == "template_implementation_registry")
+    text = result.summary()
+    assert not outcome.success, text
+    failed = {f.description: f for f in outcome.failures}
+    assert set(failed) == {
+        (
+            "every site is a geography KnowDo holds at its level (seeds ref_arcs,"
+            " ref_england_geography, ref_countries, ref_geography)"
+        ),
+        "a site is not its own comparison site",
+        (
+            "a project's site has one intervention, level, country and one set of phase dates"
+            " on all its rows"
+        ),
+    }, text
+    for failure in failed.values():
+        assert failure.batches == [f"{PLANTED_FEED} batch {batch}"], text
+    others = [o for o in result.outcomes if o.table != "template_implementation_registry"]
+    assert all(o.success for o in others), text
