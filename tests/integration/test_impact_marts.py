@@ -55,7 +55,9 @@ def test_the_step_writes_what_it_counts_and_the_dbt_tests_pass(marts):
         > 0
     )
     impact = frames["mart_implementation_impact"]
-    assert (impact["run_id"] == "test_impact_marts").all()
+    # nothing run-specific: a rerun on the same data publishes identical rows (tests/faults compare
+    # the warehouse after a fault with a clean run)
+    assert "run_id" not in impact.columns
     registry_projects = {p.code for p in implementation.PROJECTS}
     assert set(impact["project"]) == registry_projects
 

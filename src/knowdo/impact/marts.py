@@ -98,6 +98,8 @@ def read_series(conn: psycopg.Connection, indicators: list[str]) -> pd.DataFrame
         left join {} as icb_arcs
             on s.geography_level = 'icb' and icb_arcs.icb_code = s.geography_code
         where s.period_type = 'month' and s.indicator_code = any(%s)
+        order by s.indicator_code, s.geography_level, s.geography_code, s.stratifier,
+            s.group_code, s.period_start
         """
     ).format(sql.Identifier(*SERIES_TABLE), sql.Identifier(*ICB_ARCS))
     return _frame(conn, query, (indicators,))
@@ -143,8 +145,10 @@ def _clean(frame: pd.DataFrame) -> pd.DataFrame:
 
 def refresh(settings: Settings | None = None, run_id: str | None = None) -> dict[str, int]:
     """Evaluate the registry on the candidate fct_service_use and write the impact marts' rows
-    (in one transaction); the row counts written. knowdo.pipeline.impact_marts then runs the
-    marts' dbt tests."""
+    (in one transaction); the row counts written. The rows carry no run id: they are a function of
+    the registry and the published counts only, so a rerun on the same data is identical (the
+    gate's history records which run audited them); `run_id` is only logged.
+    knowdo.pipeline.impact_marts then runs the marts' dbt tests."""
     from knowdo.db import connect
 
     settings = settings or Settings.from_env()
@@ -162,11 +166,9 @@ def refresh(settings: Settings | None = None, run_id: str | None = None) -> dict
         else:
             impact = pd.DataFrame(columns=list(IMPACT_COLUMNS))
             counterfactual = pd.DataFrame(columns=list(COUNTERFACTUAL_COLUMNS))
-        impact["run_id"] = run_id
-        counterfactual["run_id"] = run_id
         with conn.transaction():
             _copy(conn, IMPACT_TABLE, _clean(impact))
             _copy(conn, COUNTERFACTUAL_TABLE, _clean(counterfactual))
     counts = {IMPACT_TABLE: len(impact), COUNTERFACTUAL_TABLE: len(counterfactual)}
-    log.info("impact marts: %s (%d implementations)", counts, len(implementations))
+    log.info("impact marts (run %s): %s (%d implementations)", run_id, counts, len(implementations))
     return counts

@@ -30,6 +30,5 @@ select
     null::double precision as fitted,
     null::double precision as counterfactual,
     null::double precision as counterfactual_lower_95,
-    null::double precision as counterfactual_upper_95,
-    null::text as run_id
+    null::double precision as counterfactual_upper_95
 where false

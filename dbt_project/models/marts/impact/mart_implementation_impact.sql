@@ -42,6 +42,5 @@ select
     null::double precision as pretrend_p,
     null::text as verdict,
     null::text as status,
-    null::text as caution,
-    null::text as run_id
+    null::text as caution
 where false
