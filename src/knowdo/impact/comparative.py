@@ -35,17 +35,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.genmod.generalized_linear_model import GLM
 from statsmodels.regression.linear_model import OLS
 from statsmodels.stats.diagnostic import acorr_breusch_godfrey
 
 from knowdo.impact.its import (
     AUTOCORRELATION_ALPHA,
-    FAMILIES,
     HORIZON,
     MIN_POINTS_EACH_SIDE,
     Estimate,
-    _family,
+    check_arguments,
+    fit_glm,
+    overdispersion_cautions,
 )
 from knowdo.impact.table import ColumnError, numeric_column
 
@@ -196,16 +196,7 @@ def _two_series(
     family: str,
     confidence: float,
 ) -> TwoSeriesResult:
-    if family not in FAMILIES:
-        raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be between 0 and 1, not {confidence}")
-    if offset is not None and family == "gaussian":
-        raise ValueError("a population offset needs a log link: use poisson or quasipoisson")
-    if season is not None and not 1 <= harmonics <= period / 2:
-        raise ValueError(
-            f"harmonics must be between 1 and period/2 ({period / 2:g}), not {harmonics}"
-        )
+    check_arguments(family, confidence, offset, season, harmonics, period)
     data = _stacked(frame, outcome, time, intervention, series, offset, season, family)
     one = data[data["d"] == 1.0]
     n = len(data)
@@ -234,12 +225,7 @@ def _two_series(
     x, names = _design(data, t0, slope_change, harmonics, period)
     log_offset = np.log(data["pop"].to_numpy()) if offset is not None else None
     y = data["y"].to_numpy()
-    model = GLM(y, x, family=_family(family), offset=log_offset)
-    scale = 1.0 if family == "poisson" else "X2"
-    fit = model.fit(scale=scale)
-    p = x.shape[1]
-    df_resid = n - p
-    dispersion = float(fit.pearson_chi2 / df_resid) if df_resid > 0 else None
+    model, scale, fit, df_resid, dispersion = fit_glm(y, x, family, log_offset)
 
     # autocorrelation within each series
     resid = np.asarray(fit.resid_deviance)
@@ -282,11 +268,7 @@ def _two_series(
         "newey_west": autocorrelated,
         "newey_west_lags": lags if autocorrelated else None,
     }
-    if family == "poisson" and dispersion is not None and dispersion > 1.5:
-        result.cautions.append(
-            f"overdispersed counts (Pearson dispersion {dispersion:.2f} > 1.5): "
-            "poisson intervals are too narrow; use quasipoisson"
-        )
+    result.cautions += overdispersion_cautions(family, dispersion)
 
     beta = np.asarray(fit.params)
     cov = np.asarray(fit.cov_params())

@@ -153,6 +153,51 @@ def _family(family: str):
     return families.Gaussian() if family == "gaussian" else families.Poisson()
 
 
+def check_arguments(
+    family: str,
+    confidence: float,
+    offset: str | None,
+    season: str | None,
+    harmonics: int,
+    period: float,
+) -> None:
+    """The arguments every segmented regression here shares (ITS, controlled ITS, gap change);
+    ValueError naming the one that is wrong."""
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1, not {confidence}")
+    if offset is not None and family == "gaussian":
+        raise ValueError("a population offset needs a log link: use poisson or quasipoisson")
+    if season is not None and not 1 <= harmonics <= period / 2:
+        raise ValueError(
+            f"harmonics must be between 1 and period/2 ({period / 2:g}), not {harmonics}"
+        )
+
+
+def fit_glm(y: np.ndarray, x: np.ndarray, family: str, log_offset: np.ndarray | None):
+    """The GLM as R's `glm` fits it: Poisson with scale 1, quasi-Poisson and Gaussian with the
+    Pearson chi-square / (n - p) scale. Returns (model, scale, fit, residual df, dispersion); the
+    model and scale refit it with robust errors."""
+    model = GLM(y, x, family=_family(family), offset=log_offset)
+    scale = 1.0 if family == "poisson" else "X2"
+    fit = model.fit(scale=scale)
+    df_resid = len(y) - x.shape[1]
+    dispersion = float(fit.pearson_chi2 / df_resid) if df_resid > 0 else None
+    return model, scale, fit, df_resid, dispersion
+
+
+def overdispersion_cautions(family: str, dispersion: float | None) -> list[str]:
+    if family == "poisson" and dispersion is not None and dispersion > 1.5:
+        return [
+            (
+                f"overdispersed counts (Pearson dispersion {dispersion:.2f} > 1.5): "
+                "poisson intervals are too narrow; use quasipoisson"
+            )
+        ]
+    return []
+
+
 def interrupted_time_series(
     frame: pd.DataFrame,
     *,
@@ -169,16 +214,7 @@ def interrupted_time_series(
 ) -> ItsResult:
     """Segmented regression of `outcome` on `time` with a level change at go-live (and a slope
     change with `slope_change`), harmonic seasonality on `season`, and a log `offset`."""
-    if family not in FAMILIES:
-        raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be between 0 and 1, not {confidence}")
-    if offset is not None and family == "gaussian":
-        raise ValueError("a population offset needs a log link: use poisson or quasipoisson")
-    if season is not None and not 1 <= harmonics <= period / 2:
-        raise ValueError(
-            f"harmonics must be between 1 and period/2 ({period / 2:g}), not {harmonics}"
-        )
+    check_arguments(family, confidence, offset, season, harmonics, period)
     data = _series(frame, outcome, time, intervention, offset, season, family)
     n = len(data)
     n_pre = int((data["i"] == 0).sum())
@@ -207,12 +243,7 @@ def interrupted_time_series(
     x, names = _design(data, t0, slope_change, harmonics, period)
     log_offset = np.log(data["pop"].to_numpy()) if offset is not None else None
     y = data["y"].to_numpy()
-    model = GLM(y, x, family=_family(family), offset=log_offset)
-    scale = 1.0 if family == "poisson" else "X2"
-    fit = model.fit(scale=scale)
-    p = x.shape[1]
-    df_resid = n - p
-    dispersion = float(fit.pearson_chi2 / df_resid) if df_resid > 0 else None
+    model, scale, fit, df_resid, dispersion = fit_glm(y, x, family, log_offset)
 
     # residual autocorrelation: Breusch-Godfrey on the deviance residuals, order = the Newey-West
     # lag, in its F form (R's lmtest::bgtest(type = "F")): the chi-square (LM) form rejects far too
@@ -245,11 +276,7 @@ def interrupted_time_series(
         "newey_west": autocorrelated,
         "newey_west_lags": nw_lags if autocorrelated else None,
     }
-    if family == "poisson" and dispersion is not None and dispersion > 1.5:
-        cautions.append(
-            f"overdispersed counts (Pearson dispersion {dispersion:.2f} > 1.5): "
-            "poisson intervals are too narrow; use quasipoisson"
-        )
+    cautions += overdispersion_cautions(family, dispersion)
 
     beta = np.asarray(fit.params)
     cov = np.asarray(fit.cov_params())
