@@ -73,11 +73,25 @@ def pipeline_run(cluster):
     return {"ingest": ingest, "transform": transform}
 
 
+# --- issue 12: the scratch warehouses' shared work, once per session -----------------------------
+@pytest.fixture(scope="session")
+def scratch_template(cluster):
+    """The template warehouse (tests/helpers/scratch_warehouse.build_template: the sample feeds
+    ingested, the marts built), built once per session; its environment. Read it, or write to a
+    copy (clone_template), never to it."""
+    from tests.helpers.scratch_warehouse import build_template
+
+    return build_template()
+
+
+# --- end issue 12 -------------------------------------------------------------------------------
+
+
 # --- tiers -------------------------------------------------------------------------------------
 # A test that needs the cluster is an integration test whatever its folder, so `make test-fast`
 # (-m "not integration ...") never needs a running stack; tests/test_layout.py keeps such tests out
 # of tests/unit.
-SERVICE_FIXTURES = {"cluster", "loader_conn", "pipeline_run", "superset"}
+SERVICE_FIXTURES = {"cluster", "loader_conn", "pipeline_run", "superset", "scratch_template"}
 # Folders whose tests all run against the stack: a fixture can ask for the cluster through
 # request.getfixturevalue (tests/dbt's autouse sample_feeds_loaded does), which fixturenames misses.
 SERVICE_DIRS = {"dbt", "integration", "e2e", "faults", "security", "superset"}

@@ -92,6 +92,28 @@ def stats_functions(run_dbt) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+# --- issue 12: the marts the modules only read are built once per session, in the template
+@pytest.fixture(scope="session")
+def template_conninfo(scratch_template: dict[str, str]) -> str:
+    """The transformer's connection to the session's template warehouse (tests/conftest.py
+    scratch_template: every sample feed ingested, the marts built by dbt). Read only: the modules
+    that write copy it (tests/helpers/scratch_warehouse.clone_template), and a copy can only be
+    made while nobody is connected, so a module closes its connection at its end."""
+    from psycopg.conninfo import make_conninfo
+
+    return make_conninfo(
+        host=setting("KNOWDO_PG_HOST"),
+        port=setting("KNOWDO_PG_PORT"),
+        dbname=scratch_template["KNOWDO_WAREHOUSE_DB"],
+        user="knowdo_transformer",
+        password=setting("KNOWDO_TRANSFORMER_PASSWORD"),
+        connect_timeout=10,
+    )
+
+
+# --- end issue 12
+
+
 @pytest.fixture
 def warehouse(transformer_conninfo: str, stats_functions: None):
     import psycopg

@@ -52,8 +52,10 @@ def rounded_to_5(count: float) -> int:
 
 
 @pytest.fixture(scope="module")
-def db(run_dbt, transformer_conninfo):
-    with psycopg.connect(transformer_conninfo) as conn:
+def db(template_conninfo):
+    """The session's template warehouse (tests/dbt/conftest.py): the sample feeds ingested,
+    +fct_service_use and +mart_know_do_gap built by dbt (seeds and models)."""
+    with psycopg.connect(template_conninfo) as conn:
         loaded = conn.execute(
             "select count(*) from ops.load_batches"
             " where feed_id = 'mhsds_arcs' and status = 'loaded'"
@@ -62,17 +64,7 @@ def db(run_dbt, transformer_conninfo):
         pytest.fail(
             "the MHSDS sample feed is not loaded in this warehouse: run `knowdo ingest` first"
         )
-    result = run_dbt(
-        "build",
-        "--select",
-        "+fct_service_use",
-        "+mart_know_do_gap",
-        "--exclude-resource-type",
-        "test",
-        "unit_test",
-    )
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    with psycopg.connect(transformer_conninfo, autocommit=True, row_factory=dict_row) as conn:
+    with psycopg.connect(template_conninfo, autocommit=True, row_factory=dict_row) as conn:
         yield conn
 
 

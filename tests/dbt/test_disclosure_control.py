@@ -57,20 +57,11 @@ COUNT_MARTS = {
 
 
 @pytest.fixture(scope="module")
-def db(run_dbt, transformer_conninfo):
-    result = run_dbt(
-        "build",
-        "--select",
-        "+fct_service_use",
-        "+fct_outcomes",
-        "+mart_know_do_gap",
-        "+mart_service_use_by_arc",
-        "--exclude-resource-type",
-        "test",
-        "unit_test",
-    )
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    with psycopg.connect(transformer_conninfo, autocommit=True, row_factory=dict_row) as conn:
+def db(template_conninfo):
+    """The session's template warehouse (tests/dbt/conftest.py): the sample feeds ingested,
+    +fct_service_use, +fct_outcomes, +mart_know_do_gap and +mart_service_use_by_arc built by dbt
+    (seeds and models)."""
+    with psycopg.connect(template_conninfo, autocommit=True, row_factory=dict_row) as conn:
         yield conn
 
 

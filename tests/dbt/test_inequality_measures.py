@@ -313,17 +313,10 @@ def published_standard_error(kind, numerator, denominator, multiplier):
 
 
 @pytest.fixture(scope="module")
-def built_mart(run_dbt, transformer_conninfo):
-    result = run_dbt(
-        "build",
-        "--select",
-        "+mart_inequality_measures",
-        "--exclude-resource-type",
-        "test",
-        "unit_test",
-    )
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    with psycopg.connect(transformer_conninfo, autocommit=True) as connection:
+def built_mart(template_conninfo):
+    """The session's template warehouse (tests/dbt/conftest.py): the sample feeds ingested,
+    +mart_inequality_measures built by dbt (seeds and models)."""
+    with psycopg.connect(template_conninfo, autocommit=True) as connection:
         yield connection
 
 

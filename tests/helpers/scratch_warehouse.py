@@ -1,17 +1,26 @@
 """A scratch warehouse: another database on the project's cluster, made by the same `init-db` as the
-real one, so a test can plant rows without touching the shared `warehouse` database."""
+real one, so a test can plant rows without touching the shared `warehouse` database.
+
+Issue 12 (test time): ingesting every sample feed and building the marts is the same expensive work
+for every module that needs it, so it is done once per session, in the template warehouse
+(`build_template`, the `scratch_template` fixture of tests/conftest.py). A module that only reads
+reads the template; a module that writes gets its own copy (`clone_template`: PostgreSQL's
+`CREATE DATABASE ... TEMPLATE`, a file copy, seconds), so nothing it plants leaks into another."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import subprocess
+import time
 
 import pytest
+from psycopg import sql
 
 from knowdo.config import Settings
 from knowdo.db import connect
 from tests.conftest import REPO, SAMPLE_FEEDS
+from tests.helpers.cluster_admin import admin_sql
 
 # settings env.sh derives from KNOWDO_WAREHOUSE_DB (only when unset): cleared to point at another db
 DERIVED = (
@@ -105,3 +114,86 @@ def scratch_settings(database: str):
         mp.setenv("KNOWDO_GX_WAREHOUSE_URL", env["KNOWDO_GX_WAREHOUSE_URL"])
         mp.setenv("KNOWDO_WAREHOUSE_URL", env["KNOWDO_WAREHOUSE_URL"])
         yield Settings.from_env()
+
+
+# --- issue 12: one template warehouse per session, copied by the modules that write -------------
+# KNOWDO_TEST_TEMPLATE_DB lets an engineer point the session at a template database of their own
+TEMPLATE_DB = os.environ.get("KNOWDO_TEST_TEMPLATE_DB", "knowdo_test_template")
+DBT = str(REPO / ".venvs" / "dbt" / "bin" / "dbt")
+DBT_ARGS = ("--project-dir", str(REPO / "dbt_project"), "--profiles-dir", str(REPO / "dbt_project"))
+# what the modules that use the template read, and what it needs (`+`); every seed is loaded too
+TEMPLATE_SELECTION = (
+    # integration/test_implementation_effects, dbt/test_arc_measures, dbt/test_disclosure_control
+    "+fct_service_use",
+    "stg_templates_implementation__registry",  # integration/test_implementation_effects
+    # integration/test_quality_equity_marts, dbt/test_disclosure_control (and arc: mart_know_do_gap)
+    "+fct_outcomes",
+    "+mart_know_do_gap",
+    "+mart_service_use_by_arc",
+    "+mart_inequality_measures",  # the same and dbt/test_inequality_measures
+    # integration/test_impact_marts: empty, with their contracts (the test's step writes the rows)
+    "+mart_implementation_impact",
+    "+mart_implementation_counterfactual",
+)
+TEMPLATE_SECONDS: dict[str, float] = {}  # how long the template's steps took (for the record)
+
+
+def build_template(database: str = TEMPLATE_DB) -> dict[str, str]:
+    """The template warehouse: every migration, the reference seeds, every sample feed ingested
+    through knowdo.pipeline.ingest_feed (what the ingest DAG runs per feed), the stats functions
+    (once, before the models, as the transform DAG does), then `dbt build` of TEMPLATE_SELECTION:
+    seeds and models only (dbt's own tests are not what the modules check), full refresh since the
+    raw tables were just reloaded under new batch ids. Returns its environment (scratch_env)."""
+    started = time.monotonic()
+    env = create_scratch_warehouse(database)
+    TEMPLATE_SECONDS["ingest"] = time.monotonic() - started
+    run([DBT, "run-operation", "create_stats_functions", *DBT_ARGS], env)
+    run(
+        [
+            DBT,
+            "build",
+            "--full-refresh",
+            *DBT_ARGS,
+            "--select",
+            *TEMPLATE_SELECTION,
+            "--exclude-resource-type",
+            "test",
+            "unit_test",
+        ],
+        env,
+    )
+    TEMPLATE_SECONDS["build"] = time.monotonic() - started
+    return env
+
+
+def clone_template(template_env: dict[str, str], database: str) -> dict[str, str]:
+    """A copy of the template warehouse named `database` (any earlier copy dropped first), with the
+    template's database privileges (CREATE DATABASE copies the contents, not the database's own
+    grants). Returns its environment (scratch_env). Nothing may be connected to the template."""
+    template = template_env["KNOWDO_WAREHOUSE_DB"]
+    assert database != template, f"{database} is the template itself: a module writes to its copy"
+    ident = sql.Identifier(database).as_string(None)
+    admin_sql(f"drop database if exists {ident} with (force)")
+    users = admin_sql(
+        "select string_agg(usename || ' (' || application_name || ')', ', ')"
+        f" from pg_stat_activity where datname = {sql.Literal(template).as_string(None)}"
+        " and backend_type = 'client backend'"
+    )
+    assert not users, (
+        f"cannot copy the template warehouse {template}: still connected: {users}; a module that"
+        " reads the template must close its connections at its end"
+    )
+    admin_sql(f"create database {ident} template {sql.Identifier(template).as_string(None)}")
+    # the template's grants on the database itself (init-db's warehouse_init.sql made them)
+    grants = admin_sql(
+        "select string_agg(format('grant %s on database %I to %s', a.privilege_type,"
+        f" {sql.Literal(database).as_string(None)},"
+        " case when a.grantee = 0 then 'public' else quote_ident(r.rolname) end), '; ')"
+        " from pg_database d cross join aclexplode(d.datacl) a"
+        " left join pg_roles r on r.oid = a.grantee"
+        f" where d.datname = {sql.Literal(template).as_string(None)}"
+    )
+    admin_sql(f"revoke all on database {ident} from public")
+    for grant in filter(None, grants.split("; ")):
+        admin_sql(grant)
+    return scratch_env(database)

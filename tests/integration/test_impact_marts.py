@@ -17,26 +17,22 @@ import pytest
 
 from knowdo.db import connect
 from knowdo.synth import implementation
-from tests.conftest import REPO
-from tests.helpers.scratch_warehouse import create_scratch_warehouse, run, scratch_settings
+from tests.helpers.scratch_warehouse import clone_template, scratch_settings
 
 pytestmark = pytest.mark.integration
 SCRATCH_DB = os.environ.get("KNOWDO_TEST_IMPACT_DB", "knowdo_test_impact_marts")
-DBT = str(REPO / ".venvs" / "dbt" / "bin" / "dbt")
-DBT_ARGS = ("--project-dir", str(REPO / "dbt_project"), "--profiles-dir", str(REPO / "dbt_project"))
 MARTS = ("mart_implementation_impact", "mart_implementation_counterfactual")
 PLANTED_PROJECTS = {project for project, *_ in implementation.PLANTED}
 
 
 @pytest.fixture(scope="module")
-def marts(cluster):
+def marts(scratch_template):
+    """A copy of the session's template warehouse (tests/helpers/scratch_warehouse.build_template:
+    the sample feeds ingested; fct_service_use, the current registry and the two impact marts built,
+    empty), where the step writes the marts' rows."""
     from knowdo.pipeline import impact_marts
 
-    env = create_scratch_warehouse(SCRATCH_DB)
-    run([DBT, "run-operation", "create_stats_functions", *DBT_ARGS], env)
-    selected = [f"+{m}" for m in MARTS]
-    run([DBT, "build", "--full-refresh", *DBT_ARGS, "--select", *selected,
-         "--exclude-resource-type", "test", "unit_test"], env)  # fmt: skip
+    env = clone_template(scratch_template, SCRATCH_DB)
     with scratch_settings(SCRATCH_DB) as settings:
         counts = impact_marts("test_impact_marts", settings, env=env)
         with connect(settings.transformer_url) as conn:

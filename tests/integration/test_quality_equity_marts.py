@@ -20,7 +20,7 @@ import pytest
 
 from knowdo.db import connect
 from tests.conftest import REPO
-from tests.helpers.scratch_warehouse import create_scratch_warehouse, run, scratch_settings
+from tests.helpers.scratch_warehouse import clone_template, scratch_settings
 
 pytestmark = pytest.mark.integration
 # KNOWDO_TEST_QUALITY_MARTS_DB lets an engineer point the module at a warehouse of their own
@@ -36,41 +36,11 @@ ARC_SET = ("period_start", "geography_code", "indicator_code")
 
 
 @pytest.fixture(scope="module")
-def scratch(cluster, tmp_path_factory):
-    """The sample feeds loaded and the four marts (and what they need) built in marts_candidate."""
-    env = create_scratch_warehouse(SCRATCH_DB, seeds=False)
-    # the stats functions, once, before the models (as the transform DAG does)
-    run(
-        [
-            str(REPO / ".venvs" / "dbt" / "bin" / "dbt"),
-            "run-operation",
-            "create_stats_functions",
-            "--project-dir",
-            str(REPO / "dbt_project"),
-            "--profiles-dir",
-            str(REPO / "dbt_project"),
-        ],
-        env,
-    )
-    # seeds and models only: dbt's own tests are not what this module checks; full refresh, since
-    # the raw tables were just reloaded under new batch ids
-    run(
-        [
-            str(REPO / ".venvs" / "dbt" / "bin" / "dbt"),
-            "build",
-            "--full-refresh",
-            "--project-dir",
-            str(REPO / "dbt_project"),
-            "--profiles-dir",
-            str(REPO / "dbt_project"),
-            "--select",
-            *(f"+{mart}" for mart in MARTS),
-            "--exclude-resource-type",
-            "test",
-            "unit_test",
-        ],
-        env,
-    )
+def scratch(scratch_template, tmp_path_factory):
+    """The sample feeds loaded and the four marts (and what they need) built in marts_candidate: a
+    copy of the session's template warehouse (tests/helpers/scratch_warehouse.build_template), since
+    the plants below are committed in schemas of their own."""
+    clone_template(scratch_template, SCRATCH_DB)
     with scratch_settings(SCRATCH_DB) as settings:
         settings = replace(settings, gx_docs_dir=tmp_path_factory.mktemp("data_docs"))
         yield settings

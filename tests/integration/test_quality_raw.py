@@ -11,7 +11,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from knowdo.db import connect
-from tests.helpers.scratch_warehouse import RAW_TABLES, create_scratch_warehouse, scratch_settings
+from tests.helpers.scratch_warehouse import RAW_TABLES, clone_template, scratch_settings
 
 pytestmark = pytest.mark.integration
 SCRATCH_DB = "knowdo_test_quality_raw"
@@ -19,8 +19,10 @@ PLANTED_FEED = "zz_planted_raw"
 
 
 @pytest.fixture(scope="module")
-def scratch(cluster, tmp_path_factory):
-    create_scratch_warehouse(SCRATCH_DB)
+def scratch(scratch_template, tmp_path_factory):
+    """A copy of the session's template warehouse (the sample feeds ingested): the plants below are
+    committed, and the gate's outcomes recorded in ops."""
+    clone_template(scratch_template, SCRATCH_DB)
     with scratch_settings(SCRATCH_DB) as settings:
         yield replace(settings, gx_docs_dir=tmp_path_factory.mktemp("data_docs"))
 
