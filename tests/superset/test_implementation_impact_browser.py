@@ -189,9 +189,9 @@ def open_dashboard(browser, superset, username: str, password: str, chart_ids: s
         settled()
         page.wait_for_timeout(1000)  # ECharts' entry animation, so the screenshot shows the data
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(
-            path=str(SCREENSHOTS / f"{DASHBOARD['slug']}-{username}.png"), full_page=True
-        )
+        # the viewport holds the whole dashboard: a full-page capture resizes the page, and
+        # Superset then redraws its grid (the picture came out blank)
+        page.screenshot(path=str(SCREENSHOTS / f"{DASHBOARD['slug']}-{username}.png"))
         # judged after the screenshot, so the picture shows what the assertions saw
         states = {s["name"]: s for s in page.evaluate(CHART_STATES)}
         errors = [e.inner_text() for e in page.query_selector_all(ERROR_SELECTORS)]
