@@ -1,4 +1,4 @@
-"""Every chart of the four KnowDo dashboards returns the mart's data through Superset's chart API.
+"""Every chart of the KnowDo dashboards below returns the mart's data through Superset's chart API.
 
 Real Superset, real warehouse: after the import, GET /api/v1/chart/{id}/data/ (as admin, who sees
 every row) runs each chart's saved query. A chart whose mart has rows must return rows; a mart that
@@ -24,6 +24,7 @@ SLUGS = [
     "knowdo-arc-equity",
     "knowdo-funding-flows",
     "knowdo-data-health",
+    "knowdo-implementation-impact",
 ]
 
 
@@ -81,7 +82,7 @@ def rows_in(conn, table: str) -> int | None:
     return conn.execute(f'select count(*) from marts."{table}"').fetchone()[0]
 
 
-def test_the_four_dashboards_exist(superset, imported):
+def test_the_dashboards_exist(superset, imported):
     for slug in SLUGS:
         dashboard = superset.dashboard(slug)
         assert dashboard["dashboard_title"] == DASHBOARDS[slug]["dashboard_title"]
