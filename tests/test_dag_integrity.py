@@ -126,6 +126,76 @@ def test_transform_runs_dbt_once_with_one_task_per_model(dagbag):
     assert "test" not in producers[0].dbt_cmd_flags
 
 
+def test_model_tasks_start_in_the_triggerer_as_the_scheduler_reads_them(dagbag):
+    """Every model's sensor is started by the scheduler in the triggerer (start_from_trigger) with
+    KnowDo's trigger, which resumes a failed/retried model in cosmos' `execute` on a worker; read
+    back from the serialized DAG (what the scheduler and triggerer use), not the Python objects."""
+    from airflow.serialization.serialized_objects import BaseSerialization, DagSerialization
+    from cosmos.operators.watcher import DbtRunWatcherOperator
+
+    from knowdo.dbt_watcher import RESUME_METHOD, TRIGGER_CLASSPATH, ModelResultTrigger
+
+    dag = dagbag.dags["knowdo_transform"]
+    models = [t for t in _dbt_tasks(dag) if isinstance(t, DbtRunWatcherOperator)]
+    assert len(models) > 40, f"expected the sample's models, got {len(models)}"
+    scheduled = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+    for model in models:
+        task = scheduled.get_task(model.task_id)
+        assert task.start_from_trigger is True, f"{model.task_id} would go to a worker"
+        args = task.start_trigger_args
+        assert (args.trigger_cls, args.next_method) == (TRIGGER_CLASSPATH, RESUME_METHOD)
+        kwargs = BaseSerialization.deserialize(args.trigger_kwargs)  # stored encoded
+        assert kwargs["model_unique_id"] == model.model_unique_id
+        assert kwargs["producer_task_id"] == "dbt.dbt_producer_watcher"
+        ModelResultTrigger(**kwargs)  # the triggerer can build it from its kwargs
+    others = [t for t in dag.tasks if t not in models]
+    assert not [t.task_id for t in others if t.start_from_trigger], "only the model sensors"
+
+
+def test_a_retried_model_task_resumes_on_a_worker_to_rerun_dbt():
+    """try_number > 1 (a retry or a cleared task): the trigger does not read the producer's old
+    result but hands the task to the worker (cosmos reruns the model there); a task with no task
+    instance is refused with a message naming the node."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from airflow.triggers.base import TaskSuccessEvent
+
+    from knowdo.dbt_watcher import ModelResultTrigger
+
+    def first_event(trigger):
+        async def first():
+            async for event in trigger.run():
+                return event
+
+        return asyncio.run(first())
+
+    kwargs = {
+        "model_unique_id": "model.knowdo.fct_service_use",
+        "producer_task_id": "dbt.dbt_producer_watcher",
+        "dag_id": "knowdo_transform",
+        "run_id": "",
+        "map_index": -1,
+    }
+    trigger = ModelResultTrigger(**kwargs)
+    trigger.task_instance = SimpleNamespace(
+        dag_id="knowdo_transform",
+        task_id="dbt.fct_service_use_run",
+        run_id="manual__1",
+        map_index=-1,
+        try_number=2,
+    )
+    event = first_event(trigger)
+    assert not isinstance(event, TaskSuccessEvent)
+    assert event.payload == {"status": "rerun", "try_number": 2}
+    assert trigger.run_id == "manual__1"
+
+    orphan = ModelResultTrigger(**kwargs)
+    orphan.task_instance = None
+    with pytest.raises(RuntimeError, match="model.knowdo.fct_service_use"):
+        first_event(orphan)
+
+
 def test_transform_renders_from_the_parsed_manifest():
     """stack.sh builds the manifest before Airflow starts: the DAG file does not run `dbt ls` each
     time it is parsed (every task's process parses it); a manifest older than the project is not
