@@ -40,19 +40,22 @@ test-faults: setup ## the fault-injection suite (tests/faults: kills, outages, f
 test-fast: ## unit and guard tests only (no services)
 	@$(ENV) .venv/bin/python -m pytest -m "not integration and not e2e and not browser and not faults" $(PYTEST_ARGS)
 
-lint: ## ruff on Python, import-linter (layers, no cycle)
+lint: ## ruff on Python, import-linter (layers, no cycle), sqlfluff on the dbt SQL (lint-sql)
 	@.venv/bin/ruff check src dags tests bench
 	@.venv/bin/ruff format --check src dags tests bench
 	@# issue 14: the package's layers and no import cycle ([tool.importlinter] in pyproject.toml)
 	@.venv/bin/lint-imports --no-cache
+	@# issue 14: the dbt models and tests (sqlfluff, dbt templater; needs PostgreSQL, see lint-sql)
+	@$(MAKE) --no-print-directory lint-sql
 
-# --- issue 14: sqlfluff (dbt templater) on the dbt models, from the dbt environment (the templater
-# needs dbt-core beside it; config in dbt_project/.sqlfluff). dbt compiles the incremental models
-# against the warehouse (is_incremental looks the table up), so PostgreSQL alone is started, not the
-# stack. Not yet part of `lint`: the models do not pass yet.
-lint-sql: ## sqlfluff with the dbt templater on the dbt models (starts PostgreSQL only; not yet clean, so not yet in `lint`)
-	@bash $(STACK) start-pg
-	@$(ENV) cd dbt_project && $$KNOWDO_DBT_VENV/bin/sqlfluff lint models
+# --- issue 14: sqlfluff (dbt templater) on the dbt models and tests, from the dbt environment (the
+# templater needs dbt-core beside it; config in dbt_project/.sqlfluff). dbt compiles the incremental
+# models against the warehouse (is_incremental looks the table up), so PostgreSQL and the warehouse's
+# database and roles are made sure of (init-db: idempotent; after `make test` in CI the cluster may be
+# stopped), not the stack. Part of `lint`.
+lint-sql: ## sqlfluff with the dbt templater on the dbt models and tests (starts PostgreSQL only)
+	@bash $(STACK) init-db >/dev/null
+	@$(ENV) cd dbt_project && $$KNOWDO_DBT_VENV/bin/sqlfluff lint models tests --processes 2
 # --- end issue 14
 
 dbt-docs: ## build dbt docs (catalog and manifest) into .local/dbt/target

@@ -185,8 +185,10 @@ def knowdo_transform():
             raise AirflowFailException(str(exc)) from None
 
     @task(outlets=[MARTS_ASSET])
-    def publish(tables: list[str], **context) -> dict[str, int]:
-        """Swap exactly what the gate audited into `marts`, in one transaction."""
+    def publish(**context) -> dict[str, int]:
+        """Swap exactly what the gate audited into `marts`, in one transaction. What was audited
+        is read from ops (the gate's records of this run, with each table's fingerprint), not from
+        the gate task's return value: publish refuses a table changed since its audit."""
         from airflow.sdk.exceptions import AirflowFailException
 
         from knowdo.pipeline import publish_audited_marts
@@ -200,8 +202,7 @@ def knowdo_transform():
     if WATCHER:
         _watch_after_the_build(dbt_build)
     gate = quality_gate()
-    create_stats_functions() >> dbt_build >> gate
-    publish(gate)
+    create_stats_functions() >> dbt_build >> gate >> publish()
 
 
 knowdo_transform()

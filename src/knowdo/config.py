@@ -129,6 +129,8 @@ class Settings:
     superset_admin_user: str = "admin"  # KNOWDO_SUPERSET_ADMIN_USER / _PASSWORD: the REST client
     superset_admin_password: str = field(default="", repr=False)
     superset_db_password: str = field(default="", repr=False)  # KNOWDO_SUPERSET_DB_PASSWORD
+    # KNOWDO_ALERT_REPEAT_HOURS: feed health does not repeat the same alert within this many hours
+    alert_repeat_hours: float = 24.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -180,4 +182,5 @@ class Settings:
             superset_admin_user=_env("KNOWDO_SUPERSET_ADMIN_USER", "admin"),
             superset_admin_password=_env("KNOWDO_SUPERSET_ADMIN_PASSWORD", ""),
             superset_db_password=_env("KNOWDO_SUPERSET_DB_PASSWORD", ""),
+            alert_repeat_hours=_positive_number("KNOWDO_ALERT_REPEAT_HOURS", 24.0),
         )

@@ -5,7 +5,7 @@ The late-submitter rule is the one the Data health dashboard shows (mart_feed_he
 data is as fresh as the last day its loaded files cover (the day its last file arrived when the
 format has no periods, e.g. IATI, 360Giving); the next file covers one more schedule interval and
 is due `due_within_days` after that interval ends (ops.feeds, synced from feeds/registry.yml; a feed
-that does not set it gets its schedule's default, knowdo.registry.default_due_within_days). A feed
+that does not set it gets its schedule's default, knowdo.schedules). A feed
 is late once today is past that date. A feed without a schedule is not checked.
 
 A warehouse with nothing loaded yet (a fresh install) has nothing to check: the run succeeds and
@@ -20,46 +20,18 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import re
 import subprocess
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
-
-from dateutil.relativedelta import relativedelta
 
 from knowdo.alerts import Alert, raise_alert
 from knowdo.config import Settings
-from knowdo.registry import default_due_within_days
+from knowdo.schedules import next_due_on, schedule_interval
 
 log = logging.getLogger("knowdo.feed_health")
-# one interval of each preset schedule: the same as dbt_project/macros/feeds/schedule_interval.sql
-SCHEDULE_INTERVALS = {
-    "@daily": relativedelta(days=1),
-    "@weekly": relativedelta(days=7),
-    "@monthly": relativedelta(months=1),
-    "@quarterly": relativedelta(months=3),
-    "@yearly": relativedelta(years=1),
-    "@annually": relativedelta(years=1),
-}
-# How long one period lasts, by the shape of its label (after an optional `<scope>:` prefix): every
-# DHIS2 period type (knowdo.periods) and the templates' labels. The same table, in the same order,
-# as fct_feed_submissions (which the Data health dashboard reads); tests/unit/test_deadline_rule.py
-# fails when the two differ.
-_PERIOD_LENGTHS = (
-    (re.compile(r"^\d{8}$"), relativedelta(days=1)),
-    (re.compile(r"^\d{4}(Wed|Thu|Sat|Sun)?W\d{1,2}$"), relativedelta(days=7)),
-    (re.compile(r"^\d{4}BiW\d{1,2}$"), relativedelta(days=14)),
-    (re.compile(r"^(\d{6}|\d{4}-\d{2})$"), relativedelta(months=1)),
-    (re.compile(r"^\d{6}B$"), relativedelta(months=2)),
-    (re.compile(r"^\d{4}Q[1-4]$"), relativedelta(months=3)),
-    (re.compile(r"^\d{4}(April|Nov)?S[12]$"), relativedelta(months=6)),
-    (re.compile(r"^\d{4}(April|July|Oct|Nov)?$"), relativedelta(years=1)),
-)
-_DATE_RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})/(\d{4}-\d{2}-\d{2})$")
 
 
 @dataclass(frozen=True)
@@ -69,9 +41,8 @@ class FeedSubmissions:
     feed_id: str
     publisher_name: str
     schedule: str | None
-    due_within_days: int | None
-    last_period_start: date | None = None  # first day of the last period a loaded file covers
-    last_period_label: str | None = None  # that file's last period label (202512, GHA:2025, ...)
+    due_within_days: int
+    last_day_covered: date | None = None  # the last day of data the loaded files cover
     last_loaded_on: date | None = None  # the day the last loaded file arrived
     files_received: int = 0
 
@@ -86,52 +57,18 @@ class Deadline:
     days_late: int = 0
 
 
-def schedule_interval(schedule: str | None) -> relativedelta | None:
-    """One interval of a feed's schedule (None: no schedule or @once)."""
-    if not schedule or schedule == "@once":
-        return None
-    if schedule in SCHEDULE_INTERVALS:
-        return SCHEDULE_INTERVALS[schedule]
-    from croniter import croniter
-
-    runs = croniter(schedule, datetime(2026, 1, 1))
-    first = runs.get_next(datetime)
-    return relativedelta(seconds=int((runs.get_next(datetime) - first).total_seconds()))
-
-
-def last_day_covered(
-    period_start: date | None, label: str | None, schedule: str | None = None
-) -> date | None:
-    """The last day of the period starting `period_start` whose label is `label` (pure)."""
-    if label:
-        bare = label.rsplit(":", 1)[-1]
-        if match := _DATE_RANGE.match(bare):  # NHS labels carry their own last day
-            return date.fromisoformat(match.group(2))
-    if period_start is None:
-        return None
-    bare = (label or "").rsplit(":", 1)[-1]
-    length = next((n for pattern, n in _PERIOD_LENGTHS if pattern.match(bare)), None)
-    length = length or schedule_interval(schedule)
-    if length is None:
-        return None
-    return period_start + length - timedelta(days=1)
-
-
 def deadline(feed: FeedSubmissions, today: date) -> Deadline:
-    """Is this feed's next file late today? The decision, without I/O."""
-    interval = schedule_interval(feed.schedule)
-    if interval is None:
+    """Is this feed's next file late today? The decision (knowdo.schedules), without I/O."""
+    if schedule_interval(feed.schedule) is None:
         return Deadline(feed.feed_id, "unscheduled")
-    covered = last_day_covered(feed.last_period_start, feed.last_period_label, feed.schedule)
-    basis, reference = ("period", covered) if covered else ("received", feed.last_loaded_on)
+    basis, reference = (
+        ("period", feed.last_day_covered)
+        if feed.last_day_covered
+        else ("received", feed.last_loaded_on)
+    )
     if reference is None:
         return Deadline(feed.feed_id, "never")
-    due_days = (
-        feed.due_within_days
-        if feed.due_within_days is not None
-        else default_due_within_days(feed.schedule)
-    )
-    due_on = reference + interval + timedelta(days=due_days)
+    due_on = next_due_on(reference, feed.schedule, feed.due_within_days)
     if today > due_on:
         return Deadline(feed.feed_id, "late", basis, reference, due_on, (today - due_on).days)
     return Deadline(feed.feed_id, "on_time", basis, reference, due_on)
@@ -143,11 +80,7 @@ def late_submitter_alerts(feeds: list[FeedSubmissions], today: date) -> list[Ale
     for feed in sorted(feeds, key=lambda f: f.feed_id):
         d = deadline(feed, today)
         who = f"{feed.publisher_name} ({feed.feed_id}, {feed.schedule})"
-        due_days = (
-            feed.due_within_days
-            if feed.due_within_days is not None
-            else default_due_within_days(feed.schedule)
-        )
+        due_days = feed.due_within_days
         if d.status == "never":
             received = (
                 f"{feed.files_received} file(s) received, none loaded (see ops.load_batches"
@@ -270,30 +203,21 @@ def run_source_freshness(settings: Settings | None = None) -> dict:
 
 FEED_SUBMISSIONS_SQL = """
 with loaded as (
-    select b.batch_id, b.feed_id, b.period_end as last_period_start,
-        b.periods[cardinality(b.periods)] as last_period_label, l.received_at
+    select b.feed_id, max(b.last_day_covered) as last_day_covered,
+        max(l.received_at) as last_received_at
     from ops.load_batches b
     join ops.landed_files l on l.file_sha256 = b.file_sha256
     where b.status = 'loaded'
-),
-latest_period as (
-    select distinct on (feed_id) feed_id, last_period_start, last_period_label
-    from loaded
-    where last_period_start is not null
-    order by feed_id, last_period_start desc, batch_id desc
-),
-last_loaded as (
-    select feed_id, max(received_at) as last_received_at from loaded group by feed_id
+    group by b.feed_id
 ),
 received as (
     select feed_id, count(*) as files_received from ops.load_batches group by feed_id
 )
-select f.feed_id, f.publisher_name, f.schedule, f.due_within_days, p.last_period_start,
-    p.last_period_label, (ll.last_received_at at time zone 'UTC')::date as last_loaded_on,
+select f.feed_id, f.publisher_name, f.schedule, f.due_within_days, ld.last_day_covered,
+    (ld.last_received_at at time zone 'UTC')::date as last_loaded_on,
     coalesce(r.files_received, 0) as files_received
 from ops.feeds f
-left join latest_period p on p.feed_id = f.feed_id
-left join last_loaded ll on ll.feed_id = f.feed_id
+left join loaded ld on ld.feed_id = f.feed_id
 left join received r on r.feed_id = f.feed_id
 where f.in_registry
 order by f.feed_id
@@ -378,7 +302,7 @@ def check_stale_sources(settings: Settings | None = None) -> list[Alert]:
 def send(alerts: list[Alert], settings: Settings | None = None) -> list[Alert]:
     """Dispatch each alert (not repeated within KNOWDO_ALERT_REPEAT_HOURS); returns those sent."""
     settings = settings or Settings.from_env()
-    repeat = float(os.environ.get("KNOWDO_ALERT_REPEAT_HOURS") or 24)
+    repeat = settings.alert_repeat_hours
     return [a for a in alerts if raise_alert(a, settings, repeat_hours=repeat) is not None]
 
 
@@ -414,29 +338,16 @@ def alert_to_dict(alert: Alert) -> dict:
 # so its last_gate_* columns hold the gate of the run before. After the gate (passed or failed),
 # the published table gets the same rule as the model (the latest raw-layer outcome for the raw
 # table the feed loads into), now including this run's gate.
+# the latest gate per feed is the view ops.feed_latest_raw_gate (055_feed_latest_raw_gate.sql),
+# which mart_feed_health also reads: one rule, read at build time by dbt and again after the gate
 GATE_IN_FEED_HEALTH_SQL = """
-with feed_tables as (
-    select distinct on (feed_id) feed_id, split_part(raw_table, '.', 2) as raw_table_name
-    from ops.load_batches
-    where raw_table is not null
-    order by feed_id, batch_id desc
-),
-latest_gate as (
-    select distinct on (regexp_replace(table_name, '^.*[.]', ''))
-        regexp_replace(table_name, '^.*[.]', '') as checked_table, run_id, checked_at, success,
-        published
-    from ops.quality_gate_runs
-    where layer = 'raw'
-    order by regexp_replace(table_name, '^.*[.]', ''), checked_at desc, run_id desc
-)
 update marts.mart_feed_health m
 set last_gate_status = case when g.success then 'passed' else 'failed' end,
     last_gate_run_id = g.run_id,
     last_gate_checked_at = g.checked_at,
     last_gate_published = g.published
-from feed_tables t
-join latest_gate g on g.checked_table = t.raw_table_name
-where t.feed_id = m.feed_id
+from ops.feed_latest_raw_gate g
+where g.feed_id = m.feed_id
 """
 
 

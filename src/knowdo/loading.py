@@ -33,6 +33,7 @@ from knowdo.formats import (
 )
 from knowdo.landing import LandedFile, land
 from knowdo.registry import Feed
+from knowdo.schedules import last_day_covered
 
 BATCH_COLUMNS = ("batch_id", "file_sha256", "row_number", "feed_id")
 
@@ -194,7 +195,8 @@ def _load_landed(
             conn.execute(
                 "update ops.load_batches set status = 'loaded', rows_read = %s, rows_loaded = %s,"
                 " rows_rejected = %s, rows_out_of_scope = %s, periods = %s, period_start = %s,"
-                " period_end = %s, submitted_at = %s, finished_at = now() where batch_id = %s",
+                " period_end = %s, last_day_covered = %s, submitted_at = %s, finished_at = now()"
+                " where batch_id = %s",
                 (
                     copied.read,
                     loaded,
@@ -203,6 +205,9 @@ def _load_landed(
                     periods,
                     copied.first_period,
                     copied.last_period,
+                    last_day_covered(
+                        copied.last_period, periods[-1] if periods else None, feed.schedule
+                    ),
                     spec.submitted_at(landed.path) if spec.submitted_at else None,
                     batch_id,
                 ),

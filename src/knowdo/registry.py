@@ -10,21 +10,9 @@ from typing import Any
 
 import yaml
 
+from knowdo import schedules
+
 PUBLISHER_KINDS = {"ministry", "ngo", "arc", "funder", "reference"}
-# Days after the end of the period a file covers by which it is due, unless the feed says
-# `due_within_days`; used for the on-time measure and the late-submitter alerts of feed health.
-DEFAULT_DUE_DAYS = {
-    "@daily": 2,
-    "@weekly": 10,
-    "@monthly": 45,
-    "@quarterly": 60,
-    "@yearly": 120,
-    "@annually": 120,
-}
-# A cron schedule gets the default of the preset whose interval its own does not exceed (in days);
-# no schedule at all: one file a year is expected.
-_DUE_DAYS_BY_INTERVAL = ((1, 2), (7, 10), (31, 45), (92, 60))
-_DUE_DAYS_UNSCHEDULED = 120
 DOMAINS = {"funding", "service_use", "outcome", "reference"}
 
 
@@ -60,38 +48,14 @@ class Feed:
         )
 
 
-def default_due_within_days(schedule: str | None) -> int:
-    """The deadline (days after the period a file covers) of a feed that does not set one: its
-    schedule's default; a cron schedule is judged by the interval between two of its runs."""
-    if schedule in DEFAULT_DUE_DAYS:
-        return DEFAULT_DUE_DAYS[schedule]
-    if not schedule or schedule == "@once":
-        return _DUE_DAYS_UNSCHEDULED
-    from datetime import datetime
-
-    from croniter import croniter
-
-    try:
-        runs = croniter(schedule, datetime(2026, 1, 1))
-    except (ValueError, KeyError):
-        raise RegistryError(
-            f"schedule '{schedule}' is neither a cron expression nor one of "
-            f"{', '.join(sorted(DEFAULT_DUE_DAYS))}"
-        ) from None
-    first = runs.get_next(datetime)
-    days = (runs.get_next(datetime) - first).total_seconds() / 86400
-    return next(
-        (due for limit, due in _DUE_DAYS_BY_INTERVAL if days <= limit), _DUE_DAYS_UNSCHEDULED
-    )
-
-
 def _due_within_days(entry: dict, where: str) -> int:
     value = entry.get("due_within_days")
+    try:  # the schedule is checked even when due_within_days is given: its interval is needed
+        default = schedules.default_due_within_days(entry.get("schedule"))
+    except schedules.ScheduleError as exc:
+        raise RegistryError(f"{where}: {exc}") from None
     if value is None:
-        try:
-            return default_due_within_days(entry.get("schedule"))
-        except RegistryError as exc:
-            raise RegistryError(f"{where}: {exc}") from None
+        return default
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise RegistryError(
             f"{where}: due_within_days must be a whole number of days >= 0, not {value!r}"
@@ -167,11 +131,13 @@ def sync_to_warehouse(conn, feeds: dict[str, Feed]) -> None:
         for f in feeds.values():
             conn.execute(
                 "insert into ops.feeds (feed_id, publisher_name, publisher_kind, country_code,"
-                " domain, format, schedule, due_within_days, source, in_registry, synced_at)"
-                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, true, now())"
+                " domain, format, schedule, schedule_interval, due_within_days, source,"
+                " in_registry, synced_at)"
+                " values (%s, %s, %s, %s, %s, %s, %s, %s::interval, %s, %s, true, now())"
                 " on conflict (feed_id) do update set publisher_name = excluded.publisher_name,"
                 " publisher_kind = excluded.publisher_kind, country_code = excluded.country_code,"
                 " domain = excluded.domain, format = excluded.format, schedule = excluded.schedule,"
+                " schedule_interval = excluded.schedule_interval,"
                 " due_within_days = excluded.due_within_days, source = excluded.source,"
                 " in_registry = true, synced_at = now()",
                 (
@@ -182,6 +148,7 @@ def sync_to_warehouse(conn, feeds: dict[str, Feed]) -> None:
                     f.domain,
                     f.format,
                     f.schedule,
+                    schedules.interval_literal(schedules.schedule_interval(f.schedule)),
                     f.due_within_days,
                     json.dumps(f.source),
                 ),
@@ -189,3 +156,25 @@ def sync_to_warehouse(conn, feeds: dict[str, Feed]) -> None:
         conn.execute(
             "update ops.feeds set in_registry = false where not (feed_id = any(%s))", (list(feeds),)
         )
+        sync_last_days_covered(conn, {f.id: f.schedule for f in feeds.values()})
+
+
+def sync_last_days_covered(conn, schedules_by_feed: dict[str, str | None]) -> None:
+    """ops.load_batches.last_day_covered for every batch of a registered feed, where it differs
+    from what knowdo.schedules says today: batches loaded before the column existed, and labels of
+    unknown shape (one schedule interval) after a feed's schedule changed. A few rows per feed."""
+    rows = conn.execute(
+        "select batch_id, feed_id, period_end, periods[cardinality(periods)], last_day_covered"
+        " from ops.load_batches where feed_id = any(%s) and period_end is not null",
+        (list(schedules_by_feed),),
+    ).fetchall()
+    changed = []
+    for batch_id, feed_id, last_start, last_label, stored in rows:
+        covered = schedules.last_day_covered(last_start, last_label, schedules_by_feed[feed_id])
+        if covered != stored:
+            changed.append((covered, batch_id))
+    if changed:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "update ops.load_batches set last_day_covered = %s where batch_id = %s", changed
+            )

@@ -195,3 +195,28 @@ def test_gate_status_is_the_latest_run_over_the_feeds_raw_table(db):
         ).fetchall()
     )
     assert actual == expected
+
+
+def test_the_dashboard_and_the_late_submitter_alerts_agree_on_every_feed(db):
+    """mart_feed_health (the Data health dashboard) and knowdo.feed_health (the alerts) both take
+    the deadline rule from knowdo.schedules: for every feed of the sample, the same next due date
+    and the same verdict (stale = late, fresh = on time)."""
+    from knowdo.feed_health import deadline, read_feed_submissions
+
+    verdict = {"late": "stale", "on_time": "fresh", "never": "never", "unscheduled": "unscheduled"}
+    mart = {
+        feed_id: (due, status)
+        for feed_id, due, status, as_of in db.execute(
+            "select feed_id, next_due_on, freshness_status, as_of_date"
+            " from marts_candidate.mart_feed_health where is_in_registry"
+        )
+    }
+    (as_of,) = db.execute(
+        "select distinct as_of_date from marts_candidate.mart_feed_health"
+    ).fetchone()
+    python = {}
+    for feed in read_feed_submissions(db):
+        d = deadline(feed, as_of)
+        python[feed.feed_id] = (d.due_on, verdict[d.status])
+    assert len(mart) >= 40
+    assert python == mart

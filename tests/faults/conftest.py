@@ -144,8 +144,13 @@ def scratch_dir() -> Path:
 
 
 # the watchdog of the main stack as the fault tests run it: checks every 5 s, a run is stalled
-# after 30 s
-FAULT_SETTINGS = {"KNOWDO_WATCHDOG_INTERVAL": "5", "KNOWDO_STALL_MINUTES": "0.5"}
+# after 30 s. A task whose worker died with a killed scheduler is failed (and retried) once it has
+# not heartbeat for 60 s, not Airflow's default 300 s.
+FAULT_SETTINGS = {
+    "KNOWDO_WATCHDOG_INTERVAL": "5",
+    "KNOWDO_STALL_MINUTES": "0.5",
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
+}
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,13 @@
-"""Faults of the main job and the stack's start, on the running main stack (issue 12): the main job
-with Superset down, the main job's first Airflow calls under a young monotonic clock (a freshly
-booted machine), a caller's own variable not restarting the stack. One module: each fault module's
-stack is started with the fault settings and restarted with the session's at its end. The tests run
-in file order; each leaves the stack healthy for the next and is bounded in time.
+"""Faults that involve the transform and the main job, on the running main stack (issue 12):
+PostgreSQL stopped and started in the middle of the transform DAG, the main job with Superset down,
+the main job's first Airflow calls under a young monotonic clock (a freshly booted machine), a
+caller's own variable not restarting the stack. One module: each fault module's stack is started
+with the fault settings and restarted with the session's at its end.
+
+They compare with a full clean run (`clean_fingerprint`, tests/faults/conftest.py: every sample file
+loaded once and the marts published from exactly those raw rows by a transform run of this stack's
+scheduler). The tests run in file order; each leaves the stack healthy for the next and is bounded
+in time.
 """
 
 from __future__ import annotations
@@ -19,11 +24,66 @@ from tests.conftest import REPO
 from tests.faults.conftest import (
     CAN_UNSHARE_TIME,
     INGEST,
+    TRANSFORM,
+    alerts,
     all_running,
+    db_now,
+    fingerprint_now,
+    outage,
+    run_to_the_end,
+    services_came_back,
+    task_running,
     young_clock,
 )
+from tests.faults.fingerprint import assert_same
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
+
+
+def transform_run_in_flight(client, wait: float = 15) -> dict:
+    """A transform run queued or running (one the ingest of an earlier test scheduled, created once
+    the DAG is unpaused), or one triggered here."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        active = [
+            r for r in client.latest_runs(TRANSFORM, limit=5) if r["state"] in ("queued", "running")
+        ]
+        if active:
+            return active[0]
+        time.sleep(2)
+    return client.trigger(TRANSFORM)
+
+
+# --- PostgreSQL stopped in the middle of the transform DAG ---------------------------------------
+@pytest.mark.timeout(1500, func_only=True)
+def test_postgres_outage_mid_transform_dag(main_stack, clean_fingerprint, client, settings):
+    stack = main_stack
+    before = stack.wait_for("every service RUNNING", lambda: all_running(stack), 300)
+    run = transform_run_in_flight(client)
+    since = db_now(settings)
+    # in the middle: dbt's build is running (its producer task, or a model's task) and some tasks
+    # of the run have already succeeded
+    stack.wait_for(
+        "dbt running after some tasks succeeded",
+        lambda: task_running(client, TRANSFORM, run["dag_run_id"], "dbt.", at_least_done=2),
+        600,
+        every=1,
+    )
+
+    outage(stack)
+
+    services_came_back(stack, before)
+    run_to_the_end(stack, client, TRANSFORM, run["dag_run_id"], 1200)
+    found = stack.wait_for(
+        "a db_outage alert in ops.alerts", lambda: alerts(settings, "db_outage", since), 120
+    )
+    assert len(found) == 1, found  # one outage, one alert
+    assert found[0][0].startswith("PostgreSQL was unreachable for"), found
+    assert_same(
+        clean_fingerprint,
+        fingerprint_now(settings),
+        "PostgreSQL stopped mid-transform DAG and the rerun",
+    )
 
 
 # --- the main job with Superset down -------------------------------------------------------------

@@ -10,6 +10,7 @@ import pytest
 
 from knowdo.db import connect
 from knowdo.feed_health import deadline, read_feed_submissions, run_feed_health
+from knowdo.registry import sync_last_days_covered
 from tests.helpers.scratch_warehouse import create_scratch_warehouse, scratch_settings
 
 pytestmark = pytest.mark.integration
@@ -96,6 +97,8 @@ def _fill(conn):
             " 'x', 'raw.template_ngo_service_use', %s, %s, %s, %s, %s)",
             (feed_id, sha, file_name, status, periods, start, end, received),
         )
+    # the last day each batch covers, as the registry sync backfills it (the loader writes it)
+    sync_last_days_covered(conn, {feed_id: schedule for feed_id, _, schedule, _, _ in FEEDS})
 
 
 @pytest.fixture(scope="module")
@@ -115,11 +118,10 @@ def test_the_sql_reads_each_registered_feeds_last_period_arrival_and_deadline(sc
     # of a loaded file (2026-04-01), not the failed one
     assert (
         ngo.due_within_days,
-        ngo.last_period_start,
-        ngo.last_period_label,
+        ngo.last_day_covered,
         ngo.last_loaded_on,
         ngo.files_received,
-    ) == (45, date(2026, 2, 1), "KD-NGO-1:GHA:2026-02", date(2026, 4, 1), 4)
+    ) == (45, date(2026, 2, 28), date(2026, 4, 1), 4)
     # data to 2026-02-28, one month on (2026-03-28) + 45 days
     assert (
         deadline(ngo, TODAY).reference,
@@ -127,7 +129,7 @@ def test_the_sql_reads_each_registered_feeds_last_period_arrival_and_deadline(sc
         deadline(ngo, TODAY).status,
     ) == (date(2026, 2, 28), date(2026, 5, 12), "late")
     moh = feeds["moh_yearly"]
-    assert (moh.last_period_label, moh.due_within_days) == ("202512", 90)
+    assert (moh.last_day_covered, moh.due_within_days) == (date(2025, 12, 31), 90)
     assert deadline(moh, TODAY).status == "on_time"  # due 2027-03-31
     iati = deadline(feeds["funder_iati"], TODAY)
     assert (iati.basis, iati.reference, iati.due_on, iati.status) == (
@@ -185,3 +187,37 @@ def test_a_daily_run_alerts_each_late_submitter_once(filled):
             ).fetchone()[0]
             == 3
         )
+
+
+def test_the_latest_raw_gate_per_feed_is_the_newest_raw_layer_run_over_its_latest_raw_table(
+    scratch,
+):
+    """ops.feed_latest_raw_gate (read by mart_feed_health when dbt builds it and by
+    show_gate_in_feed_health after the gate): per feed, the newest `raw`-layer run over the table
+    of its latest batch, matched by table name whatever the schema; a newer `marts` run or a run
+    over another table does not count; a feed whose table was never checked has no row."""
+    gate_runs = [  # run_id, checked_at, suite, layer, table, success
+        ("r1", "2026-06-01", "raw_template_ngo_service_use", "raw",
+         "raw.template_ngo_service_use", True),
+        ("r2", "2026-06-02", "raw_template_ngo_service_use", "raw",
+         "template_ngo_service_use", False),
+        ("r3", "2026-06-03", "mart_feed_health", "marts", "marts_candidate.mart_feed_health", True),
+        ("r3", "2026-06-03", "raw_dhis2_data_values", "raw", "raw.dhis2_data_values", True),
+    ]  # fmt: skip
+    with connect(scratch.warehouse_url) as conn, conn.transaction(force_rollback=True):
+        _fill(conn)
+        for run_id, checked_at, suite, layer, table, success in gate_runs:
+            conn.execute(
+                "insert into ops.quality_gate_runs (run_id, checked_at, suite_name, success,"
+                " evaluated, failed, layer, table_name) values (%s, %s, %s, %s, 1, 0, %s, %s)",
+                (run_id, checked_at, suite, success, layer, table),
+            )
+        rows = conn.execute(
+            "select feed_id, raw_table_name, run_id, success from ops.feed_latest_raw_gate"
+            " order by feed_id"
+        ).fetchall()
+    # every batch of _fill loads into raw.template_ngo_service_use
+    assert rows == [
+        (feed_id, "template_ngo_service_use", "r2", False)
+        for feed_id in ("funder_iati", "gone_feed", "moh_yearly", "ngo_monthly")
+    ]

@@ -15,7 +15,6 @@ cluster (the ports and folders in infra/local/env.sh):
 
 from __future__ import annotations
 
-import glob
 import os
 import pwd
 import re
@@ -33,14 +32,20 @@ import pytest
 from psycopg import errors, sql
 
 from tests.conftest import REPO, STACK
+from tests.helpers.cluster_admin import (
+    IS_ROOT,
+    SOCKET_DIR,
+    admin_sql,
+    pg_bin,
+    psql_socket,
+    role_statement_timeout,
+)
 
 pytestmark = pytest.mark.integration
 
 ENV = os.environ
-IS_ROOT = os.geteuid() == 0
 LOCAL = Path(ENV["KNOWDO_LOCAL_DIR"])
 PG_DATA = Path(ENV.get("KNOWDO_PG_DATA") or LOCAL / "pg" / "data")
-SOCKET_DIR = Path(ENV.get("KNOWDO_PG_SOCKET_DIR") or LOCAL / "pg" / "run")
 PG_HOST, PG_PORT = ENV["KNOWDO_PG_HOST"], ENV["KNOWDO_PG_PORT"]
 WAREHOUSE = ENV["KNOWDO_WAREHOUSE_DB"]
 # the cluster belongs to `postgres` when the stack runs as root, to the current user otherwise
@@ -87,75 +92,6 @@ def connect_tcp(
         connect_timeout=10,
         **kwargs,
     )
-
-
-def pg_bin(name: str) -> str:
-    candidates = [
-        shutil.which("pg_config")
-        and str(
-            Path(
-                subprocess.run(
-                    ["pg_config", "--bindir"], capture_output=True, text=True, check=False
-                ).stdout.strip()
-            )
-            / name
-        )
-    ]
-    candidates += sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)
-    for candidate in candidates:
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    pytest.fail(f"{name} not found (install the PostgreSQL server binaries: `make setup` does)")
-
-
-def psql_socket(
-    *,
-    as_user: str | None,
-    query: str,
-    db: str = "postgres",
-    role: str = "postgres",
-    socket_dir: Path = SOCKET_DIR,
-    port: str = PG_PORT,
-) -> subprocess.CompletedProcess:
-    """psql over the socket as OS user `as_user` (None: this process's user)."""
-    cmd = [
-        pg_bin("psql"),
-        "-X",
-        "-At",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-h",
-        str(socket_dir),
-        "-p",
-        str(port),
-        "-U",
-        role,
-        "-d",
-        db,
-        "-c",
-        query,
-    ]
-    if as_user is not None:
-        cmd = ["runuser", "-u", as_user, "--", *cmd]
-    # cwd /: an OS user without access to the checkout must still be able to start psql
-    return subprocess.run(
-        cmd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd="/",
-        env={**ENV, "PGCONNECT_TIMEOUT": "10", "PGPASSWORD": ""},
-    )
-
-
-def admin_sql(query: str, db: str = "postgres") -> str:
-    """A query as the cluster's superuser, the only way in: the cluster's OS owner on the socket."""
-    done = psql_socket(as_user="postgres" if IS_ROOT else None, query=query, db=db)
-    assert done.returncode == 0, (
-        f"the cluster's owner could not administer it over the socket: {done.stderr}"
-    )
-    return done.stdout.strip()
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -597,12 +533,19 @@ def test_reader_roles_carry_the_configured_timeouts_and_limit(role):
 
 
 def test_a_viewer_query_longer_than_the_timeout_is_cancelled():
-    timeout_s = as_ms(ENV["KNOWDO_VIEWER_STATEMENT_TIMEOUT"]) / 1000
-    with connect_tcp("knowdo_superset") as conn:
-        started = time.monotonic()
-        with pytest.raises(errors.QueryCanceled, match="statement timeout"):
-            conn.execute("select pg_sleep(%s)", (timeout_s + 5,))
-        elapsed = time.monotonic() - started
+    """The role's own statement_timeout cancels a longer query, after that time and not before.
+    The role's timeout is set to 3s for this test (instead of the configured
+    KNOWDO_VIEWER_STATEMENT_TIMEOUT, which test_reader_roles_carry_the_configured_timeouts_and_limit
+    asserts), so the test waits 3 seconds rather than 30."""
+    short = "3s"
+    timeout_s = as_ms(short) / 1000
+    with role_statement_timeout("knowdo_superset", short) as configured:
+        assert as_ms(configured) == as_ms(ENV["KNOWDO_VIEWER_STATEMENT_TIMEOUT"])
+        with connect_tcp("knowdo_superset") as conn:
+            started = time.monotonic()
+            with pytest.raises(errors.QueryCanceled, match="statement timeout"):
+                conn.execute("select pg_sleep(%s)", (timeout_s + 5,))
+            elapsed = time.monotonic() - started
     assert timeout_s - 1 <= elapsed <= timeout_s + 4, (
         f"cancelled after {elapsed:.1f}s, timeout {timeout_s}s"
     )

@@ -29,10 +29,10 @@ from knowdo.feed_health import (
     FeedSubmissions,
     deadline,
     freshness_alerts,
-    last_day_covered,
     late_submitter_alerts,
 )
-from knowdo.registry import RegistryError, default_due_within_days, load_registry
+from knowdo.registry import RegistryError, load_registry
+from knowdo.schedules import default_due_within_days, last_day_covered
 
 ALERT = Alert(
     "gate_failed",
@@ -215,7 +215,12 @@ def _feed(
     files=1,
     name="MindBridge Ghana",
 ):
-    return FeedSubmissions(feed_id, name, schedule, due, start, label, received, files)
+    """A feed as ops.feeds and ops.load_batches hold it: the registry resolves `due` (None: the
+    schedule's default) and the loader the last day the latest period `start`/`label` covers."""
+    if due is None:
+        due = default_due_within_days(schedule)
+    covered = last_day_covered(start, label, schedule)
+    return FeedSubmissions(feed_id, name, schedule, due, covered, received, files)
 
 
 @pytest.mark.parametrize(

@@ -1,55 +1,45 @@
-"""The feed-deadline rule is written twice: in Python (knowdo.feed_health, for the late-submitter
-alerts) and in SQL (fct_feed_submissions and the schedule_interval macro, for the Data health
-dashboard). The days a file may take (`due_within_days`) are in one place already: the registry
-resolves each feed's default and writes it to ops.feeds, which both read. These tests fail when the
-two tables of the rule differ: the interval of each preset schedule, and the length of a period by
-the shape of its label (same patterns, same order: the first match wins in both)."""
+"""The feed-deadline rule is written once, in knowdo.schedules. The late-submitter alerts call it;
+the Data health dashboard's models read what it computed (ops.feeds.schedule_interval,
+ops.load_batches.last_day_covered). These tests pin the rule itself and that the dbt models hold no
+copy of it; tests/dbt/test_feed_health.py checks that the mart and the alerts agree feed by feed on
+the sample warehouse."""
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
 import pytest
 from dateutil.relativedelta import relativedelta
 
-from knowdo import feed_health
+from knowdo import schedules
 from tests.conftest import REPO
 
 DBT = REPO / "dbt_project"
-_INTERVAL = re.compile(r"^(\d+) (day|month|year)s?$")
 
 
-def _interval(text: str) -> relativedelta:
-    match = _INTERVAL.match(text)
-    assert match, f"an interval this test cannot read: {text!r}"
-    n, unit = int(match.group(1)), match.group(2)
-    return relativedelta(**{f"{unit}s": n})
+@pytest.mark.parametrize(
+    "schedule, interval, literal",
+    [
+        ("@daily", relativedelta(days=1), "1 days"),
+        ("@weekly", relativedelta(days=7), "7 days"),
+        ("@monthly", relativedelta(months=1), "1 mons"),
+        ("@quarterly", relativedelta(months=3), "3 mons"),
+        ("@yearly", relativedelta(years=1), "1 years"),
+        ("@annually", relativedelta(years=1), "1 years"),
+        ("0 6 * * 1", relativedelta(days=7), "7 days"),  # weekly cron
+        ("0 */6 * * *", relativedelta(hours=6), "21600 secs"),
+        (None, None, None),
+        ("@once", None, None),
+    ],
+)
+def test_a_schedules_interval_and_how_postgres_receives_it(schedule, interval, literal):
+    assert schedules.schedule_interval(schedule) == interval
+    assert schedules.interval_literal(schedules.schedule_interval(schedule)) == literal
 
 
-def sql_schedule_intervals() -> dict[str, relativedelta]:
-    macro = (DBT / "macros" / "feeds" / "schedule_interval.sql").read_text(encoding="utf-8")
-    found = re.findall(r"when '(@\w+)' then interval '([^']+)'", macro)
-    assert found, "no `when '@...' then interval '...'` in schedule_interval.sql"
-    return {schedule: _interval(text) for schedule, text in found}
-
-
-def sql_period_lengths() -> list[tuple[str, relativedelta]]:
-    model = (DBT / "models" / "marts" / "ops" / "fct_feed_submissions.sql").read_text(
-        encoding="utf-8"
-    )
-    found = re.findall(r"when last_period_label ~ '([^']+)' then interval '([^']+)'", model)
-    assert found, "no `when last_period_label ~ '...' then interval '...'` in fct_feed_submissions"
-    return [(pattern, _interval(text)) for pattern, text in found]
-
-
-def test_every_preset_schedule_has_the_same_interval_in_python_and_sql():
-    assert feed_health.SCHEDULE_INTERVALS == sql_schedule_intervals()
-
-
-def test_period_lengths_by_label_are_the_same_table_in_python_and_sql():
-    python = [(p.pattern, length) for p, length in feed_health._PERIOD_LENGTHS]
-    assert python == sql_period_lengths()
+def test_a_schedule_that_is_neither_preset_nor_cron_is_an_error_naming_it():
+    with pytest.raises(schedules.ScheduleError, match="schedule 'every tuesday' is neither"):
+        schedules.schedule_interval("every tuesday")
 
 
 @pytest.mark.parametrize(
@@ -64,18 +54,35 @@ def test_period_lengths_by_label_are_the_same_table_in_python_and_sql():
         ("202511B", date(2025, 11, 1), date(2025, 12, 31)),
         ("2025Q4", date(2025, 10, 1), date(2025, 12, 31)),
         ("2025AprilS2", date(2025, 10, 1), date(2026, 3, 31)),
+        ("2019NovS1", date(2018, 11, 1), date(2019, 4, 30)),
         ("GHA:2025", date(2025, 1, 1), date(2025, 12, 31)),
         ("2025July", date(2025, 7, 1), date(2026, 6, 30)),
-        ("2024-04-01/2025-03-31", date(2024, 4, 1), date(2025, 3, 31)),
+        ("2024-04-01/2025-03-31", date(2024, 4, 1), date(2025, 3, 31)),  # NHS: its own last day
     ],
 )
-def test_the_last_day_a_label_covers_matches_the_first_sql_pattern_it_fits(label, start, last_day):
-    """Python's last day for every label shape, and the SQL's pattern table (read with Python's
-    re: these patterns mean the same in PostgreSQL's) gives the same length to the same label."""
-    assert feed_health.last_day_covered(start, label, "@monthly") == last_day
-    bare = label.rsplit(":", 1)[-1]
-    if "/" in bare:  # NHS: the label carries its own last day, in both
-        return
-    length = next((n for pattern, n in sql_period_lengths() if re.match(pattern, bare)), None)
-    assert length is not None, f"no SQL pattern fits {bare!r}"
-    assert start + length - relativedelta(days=1) == last_day
+def test_the_last_day_a_label_covers(label, start, last_day):
+    assert schedules.last_day_covered(start, label, "@daily") == last_day
+
+
+def test_a_label_of_unknown_shape_covers_one_schedule_interval():
+    assert schedules.last_day_covered(date(2026, 1, 31), "odd", "@monthly") == date(2026, 2, 27)
+    assert schedules.last_day_covered(date(2026, 1, 1), "odd", "0 */6 * * *") == date(2025, 12, 31)
+    assert schedules.last_day_covered(date(2026, 1, 1), "odd", None) is None
+
+
+def test_next_due_adds_calendar_months_as_postgres_does_and_truncates_to_a_day():
+    # (date '2026-01-31' + interval '1 month')::date = 2026-02-28 in PostgreSQL
+    assert schedules.next_due_on(date(2026, 1, 31), "@monthly", 45) == date(2026, 4, 14)
+    assert schedules.next_due_on(date(2026, 1, 1), "0 */6 * * *", 2) == date(2026, 1, 3)
+    assert schedules.next_due_on(date(2026, 1, 1), None, 45) is None
+
+
+def test_the_dbt_project_holds_no_copy_of_the_rule():
+    """The models read ops.feeds.schedule_interval and ops.load_batches.last_day_covered; a
+    schedule table or a period-label pattern in SQL would be a second copy that can drift."""
+    copies = []
+    for path in sorted((DBT / "models").rglob("*.sql")) + sorted((DBT / "macros").rglob("*.sql")):
+        text = path.read_text(encoding="utf-8")
+        if "'@monthly'" in text or r"Q[1-4]" in text or "BiW" in text:
+            copies.append(str(path.relative_to(REPO)))
+    assert copies == []

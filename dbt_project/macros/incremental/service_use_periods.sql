@@ -9,8 +9,8 @@
 
 {% macro service_use_stale_periods(relation=none) -%}
     {%- set built = relation if relation is not none else this -%}
-    select load_state.period_start
-    from {{ ref('int_service_use__load_state') }} as load_state
+    select period_load_state.period_start
+    from {{ ref('int_service_use__load_state') }} as period_load_state
     {#- built before the load keys existed (a warehouse from an earlier version): every month is
         stale, so the run rebuilds them all and on_schema_change='append_new_columns' adds the key
         columns; no manual --full-refresh is needed to upgrade -#}
@@ -19,9 +19,9 @@
         select 1
         from {{ built }} as built
         where
-            built.period_start = load_state.period_start
-            and built.source_batch_id = load_state.source_batch_id
-            and built.source_batch_count = load_state.source_batch_count
+            built.period_start = period_load_state.period_start
+            and built.source_batch_id = period_load_state.source_batch_id
+            and built.source_batch_count = period_load_state.source_batch_count
     )
     {%- endif %}
 {%- endmacro %}

@@ -17,13 +17,13 @@ alpha2 as (
     select *
     from (
         values
-            ('COL', 'CO'), ('ECU', 'EC'), ('EGY', 'EG'), ('GHA', 'GH'), ('IDN', 'ID'),
-            ('IND', 'IN'), ('MAR', 'MA'), ('PAK', 'PK'), ('ROU', 'RO'), ('SEN', 'SN'),
-            ('SLE', 'SL'), ('TZA', 'TZ'), ('VNM', 'VN'), ('GBR', 'GB'), ('USA', 'US'),
-            ('CAN', 'CA'), ('DEU', 'DE'), ('FRA', 'FR'), ('NLD', 'NL'), ('NOR', 'NO'),
-            ('SWE', 'SE'), ('DNK', 'DK'), ('FIN', 'FI'), ('CHE', 'CH'), ('IRL', 'IE'),
-            ('BEL', 'BE'), ('ITA', 'IT'), ('ESP', 'ES'), ('AUT', 'AT'), ('LUX', 'LU'),
-            ('AUS', 'AU'), ('NZL', 'NZ'), ('JPN', 'JP'), ('KOR', 'KR')
+        ('COL', 'CO'), ('ECU', 'EC'), ('EGY', 'EG'), ('GHA', 'GH'), ('IDN', 'ID'),
+        ('IND', 'IN'), ('MAR', 'MA'), ('PAK', 'PK'), ('ROU', 'RO'), ('SEN', 'SN'),
+        ('SLE', 'SL'), ('TZA', 'TZ'), ('VNM', 'VN'), ('GBR', 'GB'), ('USA', 'US'),
+        ('CAN', 'CA'), ('DEU', 'DE'), ('FRA', 'FR'), ('NLD', 'NL'), ('NOR', 'NO'),
+        ('SWE', 'SE'), ('DNK', 'DK'), ('FIN', 'FI'), ('CHE', 'CH'), ('IRL', 'IE'),
+        ('BEL', 'BE'), ('ITA', 'IT'), ('ESP', 'ES'), ('AUT', 'AT'), ('LUX', 'LU'),
+        ('AUS', 'AU'), ('NZL', 'NZ'), ('JPN', 'JP'), ('KOR', 'KR')
     ) as codes (country_code, country_iso2)
 
 ),

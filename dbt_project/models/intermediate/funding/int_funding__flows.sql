@@ -74,8 +74,10 @@ unioned as (
 
     select
         'ministry_budget' as source,
-        country_code || ':' || flow_year || ':' || area_of_need || ':' || amount_type
-            || ':' || currency as source_record_id,
+        (
+            country_code || ':' || flow_year || ':' || area_of_need || ':' || amount_type
+            || ':' || currency
+        ) as source_record_id,
         '' as split_id,
         flow_type,
         funder_id,

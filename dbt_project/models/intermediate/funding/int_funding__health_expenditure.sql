@@ -54,7 +54,7 @@ ghed_facts as (
         and not gho_values.is_suppressed
         and gho_values.value_numeric is not null
     order by
-        gho_values.indicator_code, gho_values.country_code, gho_values.period_year,
+        gho_values.indicator_code asc, gho_values.country_code asc, gho_values.period_year asc,
         gho_values.batch_id desc, gho_values.source_row_number desc
 
 ),

@@ -74,7 +74,8 @@ country_shares as (
                 then percentage / sum(percentage) over per_transaction
             else 1.0 / count(*) over per_transaction
         end as country_share,
-        not (
+        -- (sqlfluff's postgres grammar reads `not (` as a call of a function `not`)
+        not (  -- noqa: LT01, LT06
             count(*) over per_transaction = count(percentage) over per_transaction
             and sum(percentage) over per_transaction > 0
         ) as is_country_equal_split
@@ -95,7 +96,8 @@ sector_shares as (
                 then percentage / sum(percentage) over per_transaction
             else 1.0 / count(*) over per_transaction
         end as sector_share,
-        not (
+        -- (sqlfluff's postgres grammar reads `not (` as a call of a function `not`)
+        not (  -- noqa: LT01, LT06
             count(*) over per_transaction = count(percentage) over per_transaction
             and sum(percentage) over per_transaction > 0
         ) as is_sector_equal_split,
@@ -131,14 +133,14 @@ classified as (
     select
         slices.*,
         case
-            when sector_code = '12340' then 'general'
-            when sector_code = '12330' then 'comorbidities'
-            when sector_code = '12382' and has_mental_health_sector then 'general'
+            when slices.sector_code = '12340' then 'general'
+            when slices.sector_code = '12330' then 'comorbidities'
+            when slices.sector_code = '12382' and slices.has_mental_health_sector then 'general'
             else 'not_mental_health'
         end as area_of_need,
-        coalesce(sector_code = '12382' and has_mental_health_sector, false)
+        coalesce(slices.sector_code = '12382' and slices.has_mental_health_sector, false)
             as is_implementation_research,
-        transaction_value * country_share * sector_share as amount_original
+        slices.transaction_value * slices.country_share * slices.sector_share as amount_original
     from slices
 
 ),

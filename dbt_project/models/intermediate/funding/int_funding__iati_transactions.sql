@@ -36,7 +36,7 @@ current_activities as (
     -- updated version
     select distinct on (iati_identifier) *
     from loaded_activities
-    order by iati_identifier, last_updated_at desc nulls last, batch_id desc
+    order by iati_identifier asc, last_updated_at desc nulls last, batch_id desc
 
 ),
 
@@ -57,8 +57,9 @@ transactions as (
         current_activities.recipient_regions as activity_recipient_regions,
         transaction_list.transaction_item as item
     from current_activities
-    cross join lateral jsonb_array_elements(current_activities.transactions)
-        with ordinality as transaction_list (transaction_item, transaction_number)
+    inner join lateral jsonb_array_elements(
+        current_activities.transactions
+    ) with ordinality as transaction_list (transaction_item, transaction_number) on true
 
 ),
 
@@ -82,12 +83,13 @@ implementers as (
     -- the first implementing organisation (role 4): the recipient when a transaction names none
     select distinct on (current_activities.iati_identifier)
         current_activities.iati_identifier,
-        org ->> 'ref' as org_ref,
-        org ->> 'name' as org_name
+        orgs.org ->> 'ref' as org_ref,
+        orgs.org ->> 'name' as org_name
     from current_activities
-    cross join lateral jsonb_array_elements(current_activities.participating_orgs)
-        with ordinality as orgs (org, org_position)
-    where org ->> 'role' = '4' and nullif(org ->> 'ref', '') is not null
+    inner join lateral jsonb_array_elements(
+        current_activities.participating_orgs
+    ) with ordinality as orgs (org, org_position) on true
+    where orgs.org ->> 'role' = '4' and nullif(orgs.org ->> 'ref', '') is not null
     order by current_activities.iati_identifier, orgs.org_position
 
 ),

@@ -53,7 +53,7 @@ current_grants as (
     inner join load_batches
         on grants.batch_id = load_batches.batch_id
     where load_batches.batch_status = 'loaded'
-    order by grants.grant_id, grants.batch_id desc
+    order by grants.grant_id asc, grants.batch_id desc
 
 ),
 
@@ -63,12 +63,13 @@ classified_areas as (
         current_grants.grant_id,
         areas_of_need.area_of_need_code
     from current_grants
-    cross join lateral jsonb_array_elements(
+    inner join lateral jsonb_array_elements(
         case
-            when jsonb_typeof(current_grants.classifications) = 'array' then current_grants.classifications
+            when jsonb_typeof(current_grants.classifications) = 'array'
+                then current_grants.classifications
             else '[]'::jsonb
         end
-    ) with ordinality as classification_list (classification, position)
+    ) with ordinality as classification_list (classification, position) on true
     inner join areas_of_need
         on classification_list.classification ->> 'code' = areas_of_need.area_of_need_code
     where classification_list.classification ->> 'vocabulary' ilike '%area of need%'
@@ -81,13 +82,17 @@ described as (
     select
         current_grants.*,
         classified_areas.area_of_need_code as classified_area,
-        classified_areas.area_of_need_code is not null
-            or concat_ws(' ', current_grants.grant_title, current_grants.grant_description,
-                current_grants.grant_programme_title)
-            ~* '(mental|psycholog|psychiatr|depressi|anxiety|suicid|self-harm|talking therap)'
-            as is_mental_health,
-        concat_ws(' ', current_grants.grant_title, current_grants.grant_programme_title)
-            ~* 'implementation (research|science)' as mentions_implementation_research
+        (
+            classified_areas.area_of_need_code is not null
+            or concat_ws(
+                ' ', current_grants.grant_title, current_grants.grant_description,
+                current_grants.grant_programme_title
+            ) ~* '(mental|psycholog|psychiatr|depressi|anxiety|suicid|self-harm|talking therap)'
+        ) as is_mental_health,
+        (
+            concat_ws(' ', current_grants.grant_title, current_grants.grant_programme_title)
+            ~* 'implementation (research|science)'
+        ) as mentions_implementation_research
     from current_grants
     left join classified_areas
         on current_grants.grant_id = classified_areas.grant_id

@@ -41,7 +41,8 @@ current_measures as (
 
     -- a corrected resend wins for the reporting period it covers: the latest loaded batch per feed
     -- and period
-    select * from (
+    select *
+    from (
         {{ current_batch_rows('measures', ['reporting_period_start'], null_safe=['reporting_period_start']) }}
     ) as current_rows
     where org_level = 'ICB' and file_layout = 'annual'
@@ -61,15 +62,16 @@ mapped as (
         end as stratifier,
         case
             when current_measures.breakdown = 'Total' then 'all'
-            when current_measures.breakdown = 'Ethnicity' then
-                case
-                    when current_measures.breakdown_group ilike 'white%' then 'white'
-                    when current_measures.breakdown_group ilike 'asian%' then 'asian'
-                    when current_measures.breakdown_group ilike 'black%' then 'black'
-                    when current_measures.breakdown_group ilike 'mixed%' then 'mixed'
-                    when current_measures.breakdown_group ilike 'other%' then 'other'
-                    else 'not_stated'
-                end
+            when current_measures.breakdown = 'Ethnicity'
+                then
+                    case
+                        when current_measures.breakdown_group ilike 'white%' then 'white'
+                        when current_measures.breakdown_group ilike 'asian%' then 'asian'
+                        when current_measures.breakdown_group ilike 'black%' then 'black'
+                        when current_measures.breakdown_group ilike 'mixed%' then 'mixed'
+                        when current_measures.breakdown_group ilike 'other%' then 'other'
+                        else 'not_stated'
+                    end
             when current_measures.breakdown = 'IMD Decile'
                 then ltrim(current_measures.breakdown_group, '0')
         end as group_code
@@ -88,17 +90,21 @@ pivoted as (
         group_code,
         sum(measure_value) filter (where measure_code = 'Count_ReferralsReceived') as referrals,
         sum(measure_value) filter (where measure_code = 'Count_AccessingServices') as accessing_services,
-        sum(measure_value) filter (where measure_code = 'Count_FinishedCourseTreatment') as finished_treatment,
+        sum(measure_value) filter (where measure_code = 'Count_FinishedCourseTreatment')
+            as finished_treatment,
         sum(measure_value) filter (where measure_code = 'Count_AtCaseness') as at_caseness,
         sum(measure_value) filter (where measure_code = 'Count_Improvement') as reliably_improved,
         sum(measure_value) filter (where measure_code = 'Count_Recovery') as recovered,
         sum(measure_value) filter (where measure_code = 'Count_ReliableRecovery') as reliably_recovered,
-        bool_or(is_suppressed) filter (where measure_code = 'Count_AccessingServices') as accessing_suppressed,
-        bool_or(is_suppressed) filter (where measure_code = 'Count_FinishedCourseTreatment') as finished_suppressed,
+        bool_or(is_suppressed) filter (where measure_code = 'Count_AccessingServices')
+            as accessing_suppressed,
+        bool_or(is_suppressed) filter (where measure_code = 'Count_FinishedCourseTreatment')
+            as finished_suppressed,
         bool_or(is_suppressed) filter (where measure_code = 'Count_AtCaseness') as caseness_suppressed,
         bool_or(is_suppressed) filter (where measure_code = 'Count_Improvement') as improved_suppressed,
         bool_or(is_suppressed) filter (where measure_code = 'Count_Recovery') as recovered_suppressed,
-        bool_or(is_suppressed) filter (where measure_code = 'Count_ReliableRecovery') as reliably_recovered_suppressed
+        bool_or(is_suppressed) filter (where measure_code = 'Count_ReliableRecovery')
+            as reliably_recovered_suppressed
     from mapped
     where stratifier is not null
     group by 1, 2, 3, 4, 5
@@ -133,18 +139,17 @@ final as (
         coalesce(pivoted.recovered_suppressed, false) as recovered_suppressed,
         coalesce(pivoted.reliably_recovered_suppressed, false) as reliably_recovered_suppressed,
         -- the financial year's population is the mid-year estimate of the year it starts in
-        population.population as population
+        population.population
     from pivoted
     left join icb_arcs
         on pivoted.geography_code = icb_arcs.icb_code
     left join england_geographies
         on pivoted.geography_code = england_geographies.geography_code
     left join population
-        on
-            pivoted.geography_code = population.geography_code
-            and extract(year from pivoted.reporting_period_start)::integer = population.population_year
-            and pivoted.stratifier = population.stratifier
-            and pivoted.group_code = population.group_code
+        on pivoted.geography_code = population.geography_code
+        and extract(year from pivoted.reporting_period_start)::integer = population.population_year
+        and pivoted.stratifier = population.stratifier
+        and pivoted.group_code = population.group_code
 
 )
 

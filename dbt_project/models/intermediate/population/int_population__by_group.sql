@@ -44,29 +44,58 @@ whole_population_cells as (
 
 by_group as (
 
-    select geography_code, population_year, 'all' as stratifier, 'all' as group_code,
+    select
+        geography_code,
+        population_year,
+        'all' as stratifier,
+        'all' as group_code,
         sum(population) as population
     from whole_population_cells
     group by 1, 2
 
     union all
 
-    select geography_code, population_year, 'sex', sex_code, sum(population)
+    select
+        geography_code,
+        population_year,
+        'sex' as stratifier,
+        sex_code as group_code,
+        sum(population) as population
     from whole_population_cells
     group by 1, 2, 4
 
     union all
 
-    select geography_code, population_year, 'age_band', age_band_code, sum(population)
+    select
+        geography_code,
+        population_year,
+        'age_band' as stratifier,
+        age_band_code as group_code,
+        sum(population) as population
     from whole_population_cells
     group by 1, 2, 4
 
     union all
 
-    select geography_code, population_year, breakdown, breakdown_group_code, sum(population)
+    select
+        geography_code,
+        population_year,
+        breakdown as stratifier,
+        breakdown_group_code as group_code,
+        sum(population) as population
     from cells
     where breakdown in ('ethnicity', 'ethnicity_detailed', 'imd_decile')
     group by 1, 2, 3, 4
+
+),
+
+geographies as (
+
+    select distinct
+        geography_code,
+        geography_level,
+        country_code
+    from cells
 
 ),
 
@@ -81,9 +110,7 @@ final as (
         by_group.group_code,
         by_group.population::bigint as population
     from by_group
-    inner join (
-        select distinct geography_code, geography_level, country_code from cells
-    ) as geography
+    inner join geographies as geography
         on by_group.geography_code = geography.geography_code
 
 )

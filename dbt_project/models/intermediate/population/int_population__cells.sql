@@ -71,7 +71,7 @@ final as (
         ) as country_code,
         current_cells.population_year,
         case
-            when current_cells.ethnicity_code in (select group_code from detailed_ethnic_groups)
+            when current_cells.ethnicity_code in (select d.group_code from detailed_ethnic_groups as d)
                 then 'ethnicity_detailed'
             when current_cells.ethnicity_code is not null then 'ethnicity'
             when current_cells.imd_decile_code is not null then 'imd_decile'

@@ -73,7 +73,8 @@ combined as (
 
 final as (
 
-    select * from combined where prevalence_percent is not null
+    select * from combined
+    where prevalence_percent is not null
 
 )
 

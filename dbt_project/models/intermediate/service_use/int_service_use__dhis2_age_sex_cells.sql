@@ -1,6 +1,7 @@
 {#-
     DHIS2 service-use events by month x region (and country) x indicator x sex x age band, with the
-    cell's population: the inputs of the age-standardised rates (restricted.restricted_service_use__unrounded).
+    cell's population: the inputs of the age-standardised rates
+    (restricted.restricted_service_use__unrounded).
     Built on int_service_use__dhis2_region_cells (the latest loaded batch per feed and period,
     deleted values dropped), like int_service_use__dhis2_monthly: zero events for cells a
     reporting region-month sent nothing for (DHIS2 omits zeros), the country = the sum of its
@@ -58,8 +59,25 @@ region_cells as (
 
 reporting_region_months as (
 
-    select distinct period_start, indicator_code, geography_code
+    select distinct
+        period_start,
+        indicator_code,
+        geography_code
     from region_cells
+
+),
+
+sexes as (
+
+    select group_code from stratifier_groups
+    where stratifier = 'sex'
+
+),
+
+age_bands as (
+
+    select group_code from stratifier_groups
+    where stratifier = 'age_band'
 
 ),
 
@@ -70,8 +88,8 @@ scaffold as (
         sexes.group_code as sex_code,
         age_bands.group_code as age_band_code
     from reporting_region_months
-    cross join (select group_code from stratifier_groups where stratifier = 'sex') as sexes
-    cross join (select group_code from stratifier_groups where stratifier = 'age_band') as age_bands
+    cross join sexes
+    cross join age_bands
 
 ),
 
@@ -80,14 +98,29 @@ filled_cells as (
     -- zero rows for every scaffold cell plus the reported events, summed: a union, not a join,
     -- because the planner cannot size these CTEs and a nested-loop join took minutes
     select
-        period_start, indicator_code, geography_code, sex_code, age_band_code,
+        period_start,
+        indicator_code,
+        geography_code,
+        sex_code,
+        age_band_code,
         round(sum(event_count))::bigint as event_count
     from (
-        select period_start, indicator_code, geography_code, sex_code, age_band_code,
+        select
+            period_start,
+            indicator_code,
+            geography_code,
+            sex_code,
+            age_band_code,
             0 as event_count
         from scaffold
         union all
-        select period_start, indicator_code, geography_code, sex_code, age_band_code, event_count
+        select
+            period_start,
+            indicator_code,
+            geography_code,
+            sex_code,
+            age_band_code,
+            event_count
         from region_cells
     ) as cells
     group by 1, 2, 3, 4, 5
@@ -107,11 +140,10 @@ region_rows as (
         population_cells.population::bigint as population
     from filled_cells
     left join population_cells
-        on
-            filled_cells.geography_code = population_cells.geography_code
-            and extract(year from filled_cells.period_start)::integer = population_cells.population_year
-            and filled_cells.sex_code = population_cells.sex_code
-            and filled_cells.age_band_code = population_cells.age_band_code
+        on filled_cells.geography_code = population_cells.geography_code
+        and extract(year from filled_cells.period_start)::integer = population_cells.population_year
+        and filled_cells.sex_code = population_cells.sex_code
+        and filled_cells.age_band_code = population_cells.age_band_code
 
 ),
 

@@ -153,10 +153,10 @@ region_rows as (
 
 ),
 
+-- the country is the sum of its reporting regions; the denominator is their population, so a
+-- region that did not report lowers neither numerator nor rate
 national_rows as (
 
-    -- the country is the sum of its reporting regions; the denominator is their population, so a
-    -- region that did not report lowers neither numerator nor rate
     {{ dhis2_national_rows(
         'region_rows', ['stratifier', 'group_code'], 'numerator', 'denominator',
         reporting_geographies=true
@@ -178,14 +178,14 @@ final as (
         unioned.period_start,
         'month' as period_type,
         extract(year from unioned.period_start)::integer as period_year,
-        indicator_code,
-        geography_code,
-        geography_level,
-        stratifier,
-        group_code,
-        numerator,
-        denominator,
-        reporting_geographies,
+        unioned.indicator_code,
+        unioned.geography_code,
+        unioned.geography_level,
+        unioned.stratifier,
+        unioned.group_code,
+        unioned.numerator,
+        unioned.denominator,
+        unioned.reporting_geographies,
         load_state.source_batch_id,
         load_state.source_batch_count
     from unioned

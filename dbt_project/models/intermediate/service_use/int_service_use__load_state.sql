@@ -30,11 +30,11 @@ service_use_batch_months as (
         load_batches.batch_id,
         month::date as period_start
     from load_batches
-    cross join lateral generate_series(
+    inner join lateral generate_series(
         date_trunc('month', load_batches.first_period_start),
         load_batches.last_period_start,
         interval '1 month'
-    ) as month
+    ) as month on true
     where load_batches.raw_table in ('raw.dhis2_data_values', 'raw.mhsds_measures')
 
 ),
@@ -60,15 +60,20 @@ months as (
 
 month_batches as (
 
-    select period_start, batch_id from service_use_batch_months
+    select
+        period_start,
+        batch_id
+    from service_use_batch_months
 
     union all
 
-    select months.period_start, population_batch_years.batch_id
+    select
+        months.period_start,
+        population_batch_years.batch_id
     from months
     inner join population_batch_years
         on extract(year from months.period_start)::integer
-            between population_batch_years.first_year and population_batch_years.last_year
+        between population_batch_years.first_year and population_batch_years.last_year
 
 ),
 

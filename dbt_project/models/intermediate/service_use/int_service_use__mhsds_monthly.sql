@@ -107,9 +107,8 @@ icb_rows as (
         icb_arcs.arc_code
     from mapped
     inner join england_geographies
-        on
-            mapped.geography_code = england_geographies.geography_code
-            and england_geographies.geography_level = 'icb'
+        on mapped.geography_code = england_geographies.geography_code
+        and england_geographies.geography_level = 'icb'
     left join icb_arcs
         on mapped.geography_code = icb_arcs.icb_code
     where mapped.indicator_code is not null
@@ -124,11 +123,10 @@ icb_rows_with_population as (
         population.population as denominator
     from icb_rows
     left join population
-        on
-            icb_rows.geography_code = population.geography_code
-            and extract(year from icb_rows.period_start)::integer = population.population_year
-            and icb_rows.stratifier = population.stratifier
-            and icb_rows.group_code = population.group_code
+        on icb_rows.geography_code = population.geography_code
+        and extract(year from icb_rows.period_start)::integer = population.population_year
+        and icb_rows.stratifier = population.stratifier
+        and icb_rows.group_code = population.group_code
 
 ),
 
@@ -157,15 +155,33 @@ arc_rows as (
 unioned as (
 
     select
-        period_start, indicator_code, geography_code, geography_level, stratifier, group_code,
-        numerator, is_publisher_suppressed, arc_code, denominator, 1 as reporting_geographies
+        period_start,
+        indicator_code,
+        geography_code,
+        geography_level,
+        stratifier,
+        group_code,
+        numerator,
+        is_publisher_suppressed,
+        arc_code,
+        denominator,
+        1 as reporting_geographies
     from icb_rows_with_population
 
     union all
 
     select
-        period_start, indicator_code, geography_code, geography_level, stratifier, group_code,
-        numerator, is_publisher_suppressed, arc_code, denominator, reporting_geographies
+        period_start,
+        indicator_code,
+        geography_code,
+        geography_level,
+        stratifier,
+        group_code,
+        numerator,
+        is_publisher_suppressed,
+        arc_code,
+        denominator,
+        reporting_geographies
     from arc_rows
 
 ),

@@ -64,10 +64,10 @@ outcome_measures as (
 
     select * from (
         values
-            ('access_rate', 'access per 100,000 adults', true),
-            ('recovery', 'recovery (%)', true),
-            ('reliable_improvement', 'reliable improvement (%)', true),
-            ('reliable_recovery', 'reliable recovery (%)', true)
+        ('access_rate', 'access per 100,000 adults', true),
+        ('recovery', 'recovery (%)', true),
+        ('reliable_improvement', 'reliable improvement (%)', true),
+        ('reliable_recovery', 'reliable recovery (%)', true)
     ) as measures (measure, measure_label, is_favourable)
 
 ),
@@ -205,10 +205,14 @@ imd_quintile_counts as (
         talking_therapies.parent_group_code as group_code,
         max(talking_therapies.multiplier) as multiplier,
         -- sum() skips NULLs: a suppressed decile must make the quintile NULL, not smaller
-        case when bool_and(talking_therapies.numerator is not null and talking_therapies.value is not null)
-            then sum(talking_therapies.numerator) end as numerator,
-        case when bool_and(talking_therapies.denominator is not null)
-            then sum(talking_therapies.denominator) end as denominator
+        case
+            when bool_and(talking_therapies.numerator is not null and talking_therapies.value is not null)
+                then sum(talking_therapies.numerator)
+        end as numerator,
+        case
+            when bool_and(talking_therapies.denominator is not null)
+                then sum(talking_therapies.denominator)
+        end as denominator
     from talking_therapies
     where talking_therapies.stratifier = 'imd_decile'
     group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
@@ -234,8 +238,9 @@ imd_quintile_groups as (
         stratifier_groups.group_order,
         stratifier_groups.is_reference as is_reference_group,
         counts.multiplier::numeric * counts.numerator / nullif(counts.denominator, 0) as value,
-        {{ published_standard_error('counts.measure_kind', 'counts.numerator', 'counts.denominator', 'counts.multiplier') }}
-            as standard_error,
+        {{ published_standard_error(
+            'counts.measure_kind', 'counts.numerator', 'counts.denominator', 'counts.multiplier'
+        ) }} as standard_error,
         counts.denominator::numeric as population
     from imd_quintile_counts as counts
     inner join stratifier_groups
@@ -338,7 +343,8 @@ final as (
     select
 
         ----------  key and grain
-        md5(concat_ws('|',
+        md5(concat_ws(
+            '|',
             measured.indicator_code, measured.period_start, measured.geography_code,
             measured.stratifier, measured.measure
         )) as inequality_measure_key,

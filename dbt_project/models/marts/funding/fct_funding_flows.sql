@@ -44,7 +44,8 @@ aggregated as (
 final as (
 
     select
-        md5(concat_ws('|',
+        md5(concat_ws(
+            '|',
             aggregated.source, aggregated.flow_type, aggregated.funder_id,
             coalesce(aggregated.recipient_id, ''), coalesce(aggregated.country_code, ''),
             aggregated.area_of_need, aggregated.year::text, aggregated.currency,

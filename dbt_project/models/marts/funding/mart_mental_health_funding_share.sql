@@ -98,7 +98,9 @@ panel_years as (
 
 panel as (
 
-    select panel_countries.country_code, panel_years.year
+    select
+        panel_countries.country_code,
+        panel_years.year
     from panel_countries
     cross join panel_years
 
@@ -136,35 +138,38 @@ shares as (
 
     select
         joined.*,
-        100 * mh_spending_usd / nullif(government_health_expenditure_usd, 0) as share_percent,
+        100 * joined.mh_spending_usd / nullif(joined.government_health_expenditure_usd, 0) as share_percent,
         nullif(
-            concat_ws('; ',
-                case when not has_budget then 'no ministry mental-health budget for the year' end,
+            concat_ws(
+                '; ',
+                case when not joined.has_budget then 'no ministry mental-health budget for the year' end,
                 case
-                    when has_budget and mh_spending_usd is null
+                    when joined.has_budget and joined.mh_spending_usd is null
                         then 'no exchange rate for the budget currency in the year'
                 end,
                 case
-                    when che_per_capita_usd is null
-                        then 'no WHO GHED current health expenditure per capita (GHED_CHE_pc_US_SHA2011) for the year'
+                    when joined.che_per_capita_usd is null
+                        then 'no WHO GHED current health expenditure per capita (GHED_CHE_pc_US_SHA2011)'
+                            || ' for the year'
                 end,
                 case
-                    when gghe_d_percent_of_che is null
-                        then 'no WHO GHED government share of health expenditure (GHED_GGHE-DCHE_SHA2011) for the year'
+                    when joined.gghe_d_percent_of_che is null
+                        then 'no WHO GHED government share of health expenditure (GHED_GGHE-DCHE_SHA2011)'
+                            || ' for the year'
                 end,
                 case
-                    when che_per_capita_usd is not null and gghe_d_percent_of_che is not null
-                        and population is null
+                    when joined.che_per_capita_usd is not null and joined.gghe_d_percent_of_che is not null
+                        and joined.population is null
                         then 'no national population for the year'
                 end,
                 case
-                    when government_health_expenditure_usd = 0
+                    when joined.government_health_expenditure_usd = 0
                         then 'government health expenditure is zero'
                 end
             ),
             ''
         ) as share_missing_reason,
-        100 * implementation_research_usd / nullif(external_usd, 0)
+        100 * joined.implementation_research_usd / nullif(joined.external_usd, 0)
             as implementation_research_share_percent
     from joined
 

@@ -75,9 +75,8 @@ ngo_reached as (
         'people reached per month, summed over the year (service-use template)' as reached_basis
     from ngo_service_use
     left join england_geographies
-        on
-            ngo_service_use.geography_code = england_geographies.geography_code
-            and ngo_service_use.country_code = 'GBR'
+        on ngo_service_use.geography_code = england_geographies.geography_code
+        and ngo_service_use.country_code = 'GBR'
     group by 1, 2, 3, 4, 5, 6, 7
     -- only complete years: a part-year would understate reach
     having count(distinct ngo_service_use.period_start) = 12
@@ -118,11 +117,12 @@ with_need as (
         population.population,
         -- the feed's prevalence is of common mental disorders: it measures the need of
         -- interventions for them only
-        case when interventions.area_of_need_code = 'talking_therapies' then coalesce(
-            prevalence.prevalence_percent, place_prevalence.prevalence_percent
-        ) end as prevalence_percent,
         case
-            when interventions.area_of_need_code is distinct from 'talking_therapies' then null
+            when interventions.area_of_need_code = 'talking_therapies'
+                then coalesce(prevalence.prevalence_percent, place_prevalence.prevalence_percent)
+        end as prevalence_percent,
+        case
+            when (interventions.area_of_need_code is distinct from 'talking_therapies') then null
             when prevalence.prevalence_percent is not null then prevalence.condition_basis
             -- no estimate for the group (ethnicity, IMD): the place's overall prevalence applies
             when place_prevalence.prevalence_percent is not null
@@ -134,29 +134,26 @@ with_need as (
     left join geographies
         on reached.geography_code = geographies.geography_code
     left join population
-        on
-            reached.geography_code = population.geography_code
-            and reached.year = population.population_year
-            and reached.stratifier = population.stratifier
-            and reached.group_code = population.group_code
+        on reached.geography_code = population.geography_code
+        and reached.year = population.population_year
+        and reached.stratifier = population.stratifier
+        and reached.group_code = population.group_code
     -- prevalence of the place itself (ICB), else of its country, for the group's sex / age band
     left join prevalence
-        on
-            prevalence.geography_code = coalesce(
-                case when geographies.geography_level = 'region' then geographies.country_code end,
-                reached.geography_code
-            )
-            and reached.year = prevalence.prevalence_year
-            and reached.stratifier = prevalence.stratifier
-            and reached.group_code = prevalence.group_code
+        on prevalence.geography_code = coalesce(
+            case when geographies.geography_level = 'region' then geographies.country_code end,
+            reached.geography_code
+        )
+        and reached.year = prevalence.prevalence_year
+        and reached.stratifier = prevalence.stratifier
+        and reached.group_code = prevalence.group_code
     left join prevalence as place_prevalence
-        on
-            place_prevalence.geography_code = coalesce(
-                case when geographies.geography_level = 'region' then geographies.country_code end,
-                reached.geography_code
-            )
-            and reached.year = place_prevalence.prevalence_year
-            and place_prevalence.stratifier = 'all'
+        on place_prevalence.geography_code = coalesce(
+            case when geographies.geography_level = 'region' then geographies.country_code end,
+            reached.geography_code
+        )
+        and reached.year = place_prevalence.prevalence_year
+        and place_prevalence.stratifier = 'all'
 
 ),
 
@@ -166,7 +163,8 @@ disclosed as (
 
     select
         with_need.*,
-        md5(concat_ws('|',
+        md5(concat_ws(
+            '|',
             with_need.intervention_code, with_need.geography_code, with_need.year,
             with_need.stratifier, with_need.group_code
         )) as know_do_gap_key,
@@ -183,9 +181,8 @@ disclosed as (
         end as primary_suppression_reason
     from with_need
     left join stratifier_groups
-        on
-            with_need.stratifier = stratifier_groups.stratifier
-            and with_need.group_code = stratifier_groups.group_code
+        on with_need.stratifier = stratifier_groups.stratifier
+        and with_need.group_code = stratifier_groups.group_code
 
 ),
 
@@ -297,8 +294,9 @@ final as (
         trim_scale(round(measured.coverage, 4)) as coverage_percent,
         trim_scale(round(100 * measured.coverage_lower, 4)) as coverage_lower_95,
         trim_scale(round(100 * measured.coverage_upper, 4)) as coverage_upper_95,
-        case when measured.suppression_reason is null then measured.need - measured.published_reached end::bigint
-            as gap,
+        case
+            when measured.suppression_reason is null then measured.need - measured.published_reached
+        end::bigint as gap,
         trim_scale(round(measured.reach_rate, 4)) as reached_per_100k,
         trim_scale(round(measured.reach_rate_lower, 4)) as reached_per_100k_lower_95,
         trim_scale(round(measured.reach_rate_upper, 4)) as reached_per_100k_upper_95,

@@ -24,41 +24,6 @@ feeds as (
 
 ),
 
-----------  how long one period of the batch lasts
-
-labelled as (
-
-    select
-        batches.*,
-        -- the period labels of every format end in the period itself, after an optional
-        -- `<scope>:` prefix (DHIS2 202512, templates GHA:2025 or KD-NGO-0042:GHA:2025-12, NHS
-        -- 2024-04-01/2025-03-31); all of a batch's periods share one shape
-        regexp_replace(batch_periods[cardinality(batch_periods)], '^.*:', '') as last_period_label
-
-    from batches
-
-),
-
-with_period_length as (
-
-    select
-        labelled.*,
-        case
-            -- every DHIS2 period type (src/knowdo/periods.py)
-            when last_period_label ~ '^\d{8}$' then interval '1 day'
-            when last_period_label ~ '^\d{4}(Wed|Thu|Sat|Sun)?W\d{1,2}$' then interval '7 days'
-            when last_period_label ~ '^\d{4}BiW\d{1,2}$' then interval '14 days'
-            when last_period_label ~ '^(\d{6}|\d{4}-\d{2})$' then interval '1 month'
-            when last_period_label ~ '^\d{6}B$' then interval '2 months'
-            when last_period_label ~ '^\d{4}Q[1-4]$' then interval '3 months'
-            when last_period_label ~ '^\d{4}(April|Nov)?S[12]$' then interval '6 months'
-            when last_period_label ~ '^\d{4}(April|July|Oct|Nov)?$' then interval '1 year'
-        end as label_period_length
-
-    from labelled
-
-),
-
 joined as (
 
     select
@@ -94,20 +59,11 @@ joined as (
         ----------  what it covers
         b.first_period_start,
         b.last_period_start,
-        case
-            -- NHS-style labels carry their own last day
-            when b.last_period_label ~ '^\d{4}-\d{2}-\d{2}/\d{4}-\d{2}-\d{2}$'
-                then split_part(b.last_period_label, '/', 2)::date
-            else (b.last_period_start + coalesce(
-                b.label_period_length,
-                -- a label of unknown shape: assume one period per schedule interval
-                {{ schedule_interval('f.feed_schedule') }}
-            ))::date - 1
-        end as last_period_end
+        b.last_period_end
 
-    from with_period_length as b
-    left join landed_files as l on l.file_sha256 = b.file_sha256
-    left join feeds as f on f.feed_id = b.feed_id
+    from batches as b
+    left join landed_files as l on b.file_sha256 = l.file_sha256
+    left join feeds as f on b.feed_id = f.feed_id
 
 ),
 
@@ -117,8 +73,8 @@ timed as (
 
     select
         joined.*,
-        last_period_end + due_within_days as due_on,
-        (submission_at at time zone 'UTC')::date as submission_date
+        joined.last_period_end + joined.due_within_days as due_on,
+        (joined.submission_at at time zone 'UTC')::date as submission_date
 
     from joined
 

@@ -23,38 +23,11 @@ submissions as (
 
 ),
 
-raw_tables as (
-
-    -- the raw table a feed loads into, from its latest batch
-    select distinct on (feed_id)
-        feed_id,
-        split_part(raw_table, '.', 2) as raw_table_name
-
-    from {{ ref('stg_ops__load_batches') }}
-    where raw_table is not null
-    order by feed_id, batch_id desc
-
-),
-
-gate_runs as (
-
-    select * from {{ ref('stg_ops__quality_gate_runs') }}
-    where gate_layer = 'raw'
-
-),
-
 latest_gate as (
 
-    -- the gate records tables schema-qualified (raw.dhis2_data_values); match on the name
-    select distinct on (regexp_replace(checked_table, '^.*[.]', ''))
-        regexp_replace(checked_table, '^.*[.]', '') as checked_table,
-        run_id as last_gate_run_id,
-        checked_at as last_gate_checked_at,
-        is_success as last_gate_success,
-        is_published as last_gate_published
-
-    from gate_runs
-    order by regexp_replace(checked_table, '^.*[.]', ''), checked_at desc, run_id desc
+    -- the latest gate over the feed's raw table (one view, also read after the gate by
+    -- knowdo.feed_health.show_gate_in_feed_health)
+    select * from {{ ref('stg_ops__feed_latest_raw_gate') }}
 
 ),
 
@@ -113,8 +86,8 @@ joined as (
         p.last_period_start,
         p.last_period_end,
         p.last_loaded_received_on,
-        -- cron or no schedule: expect at least one file a year
-        {{ schedule_interval('f.feed_schedule', otherwise="interval '1 year'") }} as schedule_interval,
+        -- one interval of the schedule (knowdo.schedules, via ops.feeds); NULL: no schedule
+        f.schedule_interval,
         g.last_gate_run_id,
         g.last_gate_checked_at,
         g.last_gate_success,
@@ -122,9 +95,8 @@ joined as (
         {% if as_of_date %}'{{ as_of_date }}'::date{% else %}current_date{% endif %} as as_of_date
 
     from feeds as f
-    left join per_feed as p on p.feed_id = f.feed_id
-    left join raw_tables as r on r.feed_id = f.feed_id
-    left join latest_gate as g on g.checked_table = r.raw_table_name
+    left join per_feed as p on f.feed_id = p.feed_id
+    left join latest_gate as g on f.feed_id = g.feed_id
 
 ),
 
@@ -137,10 +109,10 @@ freshness as (
         -- data with periods is as fresh as the last day it covers; files without periods (IATI,
         -- 360Giving) are as fresh as the last one loaded
         case
-            when last_period_end is not null then 'period'
-            when last_loaded_received_on is not null then 'received'
+            when joined.last_period_end is not null then 'period'
+            when joined.last_loaded_received_on is not null then 'received'
         end as freshness_basis,
-        coalesce(last_period_end, last_loaded_received_on) as freshness_reference_date
+        coalesce(joined.last_period_end, joined.last_loaded_received_on) as freshness_reference_date
 
     from joined
 
@@ -191,6 +163,8 @@ final as (
         as_of_date - freshness_reference_date as freshness_days,
         (freshness_reference_date + schedule_interval)::date + due_within_days as next_due_on,
         case
+            -- no schedule: no file is ever due (knowdo.feed_health alerts nothing either)
+            when schedule_interval is null then 'unscheduled'
             when freshness_reference_date is null then 'never'
             when as_of_date > (freshness_reference_date + schedule_interval)::date + due_within_days
                 then 'stale'

@@ -37,7 +37,7 @@ grouped_reasons as (
         r.rejected_at
 
     from rejected_rows as r
-    inner join submissions as s on s.batch_id = r.batch_id
+    inner join submissions as s on r.batch_id = s.batch_id
 
 ),
 
@@ -47,8 +47,8 @@ aggregated as (
         feed_id,
         rejection_reason,
         count(*) as rejections,
-        count(distinct (batch_id, source_row_number)) as rows_rejected,
-        count(distinct (batch_id, source_row_number)) filter (where batch_status = 'loaded')
+        count(distinct row(batch_id, source_row_number)) as rows_rejected,
+        count(distinct row(batch_id, source_row_number)) filter (where batch_status = 'loaded')
             as rows_rejected_in_loaded_files,
         count(distinct batch_id) as files_affected,
         string_agg(distinct field_name, ', ' order by field_name) as fields,
@@ -80,7 +80,7 @@ final as (
         a.last_rejected_at
 
     from aggregated as a
-    left join feeds as f on f.feed_id = a.feed_id
+    left join feeds as f on a.feed_id = f.feed_id
 
 )
 

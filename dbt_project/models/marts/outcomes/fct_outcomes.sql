@@ -33,56 +33,103 @@ countries as (
 talking_therapies_measures as (
 
     select
-        period_start, period_end, period_type, country_code, arc_code, geography_code,
-        geography_name, geography_level, intervention_code, stratifier, group_code,
-        measure.measure, null::text as instrument, measure.measure_kind, measure.numerator,
-        measure.denominator, measure.numerator_withheld, measure.denominator_withheld,
-        null::numeric as mean_change, measure.denominator_count
+        talking_therapies.period_start,
+        talking_therapies.period_end,
+        talking_therapies.period_type,
+        talking_therapies.country_code,
+        talking_therapies.arc_code,
+        talking_therapies.geography_code,
+        talking_therapies.geography_name,
+        talking_therapies.geography_level,
+        talking_therapies.intervention_code,
+        talking_therapies.stratifier,
+        talking_therapies.group_code,
+        measure.measure,
+        null::text as instrument,
+        measure.measure_kind,
+        measure.numerator,
+        measure.denominator,
+        measure.numerator_withheld,
+        measure.denominator_withheld,
+        null::numeric as mean_change,
+        measure.denominator_count
     from talking_therapies
     cross join lateral (
         values
-            -- the last column names the denominator's count: measures sharing it share one cell
-            -- (a population is not a count of people using services: none)
-            ('access_rate', 'rate', accessing_services, population, accessing_suppressed, false,
-                null::text),
-            ('recovery', 'proportion', recovered, at_caseness, recovered_suppressed,
-                caseness_suppressed, 'at_caseness'),
-            ('reliable_improvement', 'proportion', reliably_improved, finished_treatment,
-                improved_suppressed, finished_suppressed, 'finished_treatment'),
-            ('reliable_recovery', 'proportion', reliably_recovered, at_caseness,
-                reliably_recovered_suppressed, caseness_suppressed, 'at_caseness')
-    ) as measure (measure, measure_kind, numerator, denominator, numerator_withheld,
-        denominator_withheld, denominator_count)
+        -- the last column names the denominator's count: measures sharing it share one cell
+        -- (a population is not a count of people using services: none)
+        (
+            'access_rate', 'rate', talking_therapies.accessing_services, talking_therapies.population,
+            talking_therapies.accessing_suppressed, false, null::text
+        ),
+        (
+            'recovery', 'proportion', talking_therapies.recovered, talking_therapies.at_caseness,
+            talking_therapies.recovered_suppressed, talking_therapies.caseness_suppressed, 'at_caseness'
+        ),
+        (
+            'reliable_improvement', 'proportion', talking_therapies.reliably_improved,
+            talking_therapies.finished_treatment, talking_therapies.improved_suppressed,
+            talking_therapies.finished_suppressed, 'finished_treatment'
+        ),
+        (
+            'reliable_recovery', 'proportion', talking_therapies.reliably_recovered,
+            talking_therapies.at_caseness, talking_therapies.reliably_recovered_suppressed,
+            talking_therapies.caseness_suppressed, 'at_caseness'
+        )
+    ) as measure (
+        measure, measure_kind, numerator, denominator, numerator_withheld,
+        denominator_withheld, denominator_count
+    )
 
 ),
 
 ngo_measures as (
 
     select
-        ngo_outcomes.period_start, ngo_outcomes.period_end, ngo_outcomes.period_type,
-        ngo_outcomes.country_code, null::text as arc_code,
-        ngo_outcomes.country_code as geography_code, countries.country_name as geography_name,
+        ngo_outcomes.period_start,
+        ngo_outcomes.period_end,
+        ngo_outcomes.period_type,
+        ngo_outcomes.country_code,
+        null::text as arc_code,
+        ngo_outcomes.country_code as geography_code,
+        countries.country_name as geography_name,
         -- programme figures of an NGO, not a census of the country: disclosure-controlled like
         -- sub-national figures
         'programme' as geography_level,
-        ngo_outcomes.intervention_code, ngo_outcomes.stratifier, ngo_outcomes.group_code,
+        ngo_outcomes.intervention_code,
+        ngo_outcomes.stratifier,
+        ngo_outcomes.group_code,
         lower(replace(ngo_outcomes.instrument, '-', '')) || '_' || measure.measure as measure,
-        ngo_outcomes.instrument, measure.measure_kind, measure.numerator, measure.denominator,
-        measure.numerator_withheld, measure.denominator_withheld, measure.mean_change,
+        ngo_outcomes.instrument,
+        measure.measure_kind,
+        measure.numerator,
+        measure.denominator,
+        measure.numerator_withheld,
+        measure.denominator_withheld,
+        measure.mean_change,
         lower(replace(ngo_outcomes.instrument, '-', '')) || '_assessed' as denominator_count
     from ngo_outcomes
     left join countries
         on ngo_outcomes.country_code = countries.country_code
     cross join lateral (
         values
-            ('recovery', 'proportion', people_recovered, people_assessed, recovered_suppressed,
-                assessed_suppressed, null::numeric),
-            ('reliable_improvement', 'proportion', people_reliably_improved, people_assessed,
-                improved_suppressed, assessed_suppressed, null::numeric),
-            ('mean_change', 'mean_change', null::bigint, people_assessed, false, assessed_suppressed,
-                mean_score_after - mean_score_before)
-    ) as measure (measure, measure_kind, numerator, denominator, numerator_withheld,
-        denominator_withheld, mean_change)
+        (
+            'recovery', 'proportion', ngo_outcomes.people_recovered, ngo_outcomes.people_assessed,
+            ngo_outcomes.recovered_suppressed, ngo_outcomes.assessed_suppressed, null::numeric
+        ),
+        (
+            'reliable_improvement', 'proportion', ngo_outcomes.people_reliably_improved,
+            ngo_outcomes.people_assessed, ngo_outcomes.improved_suppressed, ngo_outcomes.assessed_suppressed,
+            null::numeric
+        ),
+        (
+            'mean_change', 'mean_change', null::bigint, ngo_outcomes.people_assessed, false,
+            ngo_outcomes.assessed_suppressed, ngo_outcomes.mean_score_after - ngo_outcomes.mean_score_before
+        )
+    ) as measure (
+        measure, measure_kind, numerator, denominator, numerator_withheld,
+        denominator_withheld, mean_change
+    )
 
 ),
 
@@ -102,7 +149,8 @@ disclosed as (
 
     select
         unioned.*,
-        md5(concat_ws('|',
+        md5(concat_ws(
+            '|',
             unioned.period_start, unioned.geography_code, unioned.intervention_code,
             unioned.stratifier, unioned.group_code, unioned.measure
         )) as outcome_key,
@@ -111,26 +159,26 @@ disclosed as (
         coalesce(stratifier_groups.is_reference, false) as is_reference_group,
         {{ disclosure_published_count('numerator', 'geography_level') }} as published_numerator,
         case
-            when measure_kind = 'rate' then denominator
+            when unioned.measure_kind = 'rate' then unioned.denominator
             else {{ disclosure_published_count('denominator', 'geography_level') }}
         end as published_denominator,
         case
-            when numerator_withheld or denominator_withheld then 'suppressed by the publisher'
-            when measure_kind <> 'mean_change'
+            when unioned.numerator_withheld or unioned.denominator_withheld then 'suppressed by the publisher'
+            when unioned.measure_kind <> 'mean_change'
                 and {{ disclosure_is_suppressed('numerator', 'geography_level') }}
                 then '{{ disclosure_suppression_label() }}'
-            when measure_kind <> 'rate'
+            when unioned.measure_kind <> 'rate'
                 and {{ disclosure_is_suppressed('denominator', 'geography_level') }}
                 then '{{ disclosure_suppression_label() }}'
-            when measure_kind = 'mean_change' and mean_change is null then 'no mean scores reported'
-            when measure_kind = 'proportion' and numerator > denominator
+            when unioned.measure_kind = 'mean_change' and unioned.mean_change is null
+                then 'no mean scores reported'
+            when unioned.measure_kind = 'proportion' and unioned.numerator > unioned.denominator
                 then 'inconsistent counts (numerator above denominator)'
         end as primary_suppression_reason
     from unioned
     left join stratifier_groups
-        on
-            unioned.stratifier = stratifier_groups.stratifier
-            and unioned.group_code = stratifier_groups.group_code
+        on unioned.stratifier = stratifier_groups.stratifier
+        and unioned.group_code = stratifier_groups.group_code
 
 ),
 
@@ -159,10 +207,18 @@ count_cells as (
     select distinct on (cell_id) *
     from (
         select
-            concat_ws('|', period_start, geography_code, intervention_code, measure, stratifier,
-                group_code) as cell_id,
-            period_start, geography_code, geography_level, intervention_code,
-            measure as count_name, stratifier, group_code, group_order,
+            concat_ws(
+                '|', period_start, geography_code, intervention_code, measure, stratifier,
+                group_code
+            ) as cell_id,
+            period_start,
+            geography_code,
+            geography_level,
+            intervention_code,
+            measure as count_name,
+            stratifier,
+            group_code,
+            group_order,
             numerator as cell_size,
             numerator_withheld or {{ disclosure_is_suppressed('numerator', 'geography_level') }}
                 as is_suppressed
@@ -172,16 +228,24 @@ count_cells as (
         union all
 
         select
-            concat_ws('|', period_start, geography_code, intervention_code, denominator_count,
-                stratifier, group_code),
-            period_start, geography_code, geography_level, intervention_code,
-            denominator_count, stratifier, group_code, group_order,
+            concat_ws(
+                '|', period_start, geography_code, intervention_code, denominator_count,
+                stratifier, group_code
+            ) as cell_id,
+            period_start,
+            geography_code,
+            geography_level,
+            intervention_code,
+            denominator_count,
+            stratifier,
+            group_code,
+            group_order,
             denominator,
             denominator_withheld or {{ disclosure_is_suppressed('denominator', 'geography_level') }}
         from primary_suppressed
         where denominator_count is not null
     ) as cells
-    order by cell_id, is_suppressed desc
+    order by cell_id asc, is_suppressed desc
 
 ),
 
@@ -243,30 +307,50 @@ measured as (
                 then 100.0 * suppressed.published_numerator / suppressed.published_denominator
             else suppressed.mean_change
         end as value,
-        case suppressed.measure_kind when 'rate' then rate_95.lower when 'proportion' then 100 * wilson_95.lower end as lower_95,
-        case suppressed.measure_kind when 'rate' then rate_95.upper when 'proportion' then 100 * wilson_95.upper end as upper_95,
-        case suppressed.measure_kind when 'rate' then rate_998.lower when 'proportion' then 100 * wilson_998.lower end as lower_998,
-        case suppressed.measure_kind when 'rate' then rate_998.upper when 'proportion' then 100 * wilson_998.upper end as upper_998
+        case suppressed.measure_kind
+            when 'rate' then rate_95.lower
+            when 'proportion' then 100 * wilson_95.lower
+        end as lower_95,
+        case suppressed.measure_kind
+            when 'rate' then rate_95.upper
+            when 'proportion' then 100 * wilson_95.upper
+        end as upper_95,
+        case suppressed.measure_kind
+            when 'rate' then rate_998.lower
+            when 'proportion' then 100 * wilson_998.lower
+        end as lower_998,
+        case suppressed.measure_kind
+            when 'rate' then rate_998.upper
+            when 'proportion' then 100 * wilson_998.upper
+        end as upper_998
     from suppressed
     -- each CI function only for its kind of measure and unsuppressed cells (strict: NULL in, NULL out)
     left join lateral stats.rate_ci(
-        case when suppressed.measure_kind = 'rate' and suppressed.suppression_reason is null
-            then suppressed.published_numerator end,
+        case
+            when suppressed.measure_kind = 'rate' and suppressed.suppression_reason is null
+                then suppressed.published_numerator
+        end,
         nullif(suppressed.published_denominator, 0), {{ var('rate_multiplier') }}, 0.95
     ) as rate_95 on true
     left join lateral stats.rate_ci(
-        case when suppressed.measure_kind = 'rate' and suppressed.suppression_reason is null
-            then suppressed.published_numerator end,
+        case
+            when suppressed.measure_kind = 'rate' and suppressed.suppression_reason is null
+                then suppressed.published_numerator
+        end,
         nullif(suppressed.published_denominator, 0), {{ var('rate_multiplier') }}, 0.998
     ) as rate_998 on true
     left join lateral stats.wilson_ci(
-        case when suppressed.measure_kind = 'proportion' and suppressed.suppression_reason is null
-            then suppressed.published_numerator end,
+        case
+            when suppressed.measure_kind = 'proportion' and suppressed.suppression_reason is null
+                then suppressed.published_numerator
+        end,
         suppressed.published_denominator, 0.95
     ) as wilson_95 on true
     left join lateral stats.wilson_ci(
-        case when suppressed.measure_kind = 'proportion' and suppressed.suppression_reason is null
-            then suppressed.published_numerator end,
+        case
+            when suppressed.measure_kind = 'proportion' and suppressed.suppression_reason is null
+                then suppressed.published_numerator
+        end,
         suppressed.published_denominator, 0.998
     ) as wilson_998 on true
 
@@ -339,11 +423,15 @@ final as (
             as difference_from_reference,
         trim_scale(round(case
             when stratifier <> 'all' and group_code <> reference_group_code
-                then {{ mover_difference_lower('value', 'lower_95', 'reference_value', 'reference_upper_95') }}
+                then {{ mover_difference_lower(
+                    'value', 'lower_95', 'reference_value', 'reference_upper_95'
+                ) }}
         end, 4)) as difference_lower_95,
         trim_scale(round(case
             when stratifier <> 'all' and group_code <> reference_group_code
-                then {{ mover_difference_upper('value', 'upper_95', 'reference_value', 'reference_lower_95') }}
+                then {{ mover_difference_upper(
+                    'value', 'upper_95', 'reference_value', 'reference_lower_95'
+                ) }}
         end, 4)) as difference_upper_95
 
     from compared

@@ -26,9 +26,11 @@ published_counts as (
     select
         service_use.*,
         {{ disclosure_published_count('numerator', 'geography_level') }} as published_numerator,
-        {{ disclosure_is_suppressed('numerator', 'geography_level') }}
-            -- a count the publisher withheld (MHSDS '*': under 5) arrives as NULL: suppressed, never zero
-            or (numerator is null and geography_level <> 'national') as is_primary_suppressed
+        -- a count the publisher withheld (MHSDS '*': under 5) arrives as NULL: suppressed, never zero
+        (
+            {{ disclosure_is_suppressed('numerator', 'geography_level') }}
+            or (service_use.numerator is null and service_use.geography_level <> 'national')
+        ) as is_primary_suppressed
     from service_use
 
 ),
@@ -37,12 +39,18 @@ geographies as (
 
     -- the parent of every place whose counts add up to it: a country's regions (ref_geography),
     -- an ARC's ICBs (ref_icb_arcs)
-    select geography_code, parent_code from {{ ref('ref_geography') }}
+    select
+        geography_code,
+        parent_code
+    from {{ ref('ref_geography') }}
     where parent_code is not null
 
     union all
 
-    select icb_code, arc_code from {{ ref('ref_icb_arcs') }}
+    select
+        icb_code,
+        arc_code
+    from {{ ref('ref_icb_arcs') }}
 
 ),
 
@@ -71,12 +79,14 @@ memberships as (
     union all
 
     select
-        concat_ws('|', 'geography', cell.period_start, cell.indicator_code, cell.stratifier,
-            cell.group_code, coalesce(geographies.parent_code, cell.geography_code)) as set_id,
+        concat_ws(
+            '|', 'geography', cell.period_start, cell.indicator_code, cell.stratifier,
+            cell.group_code, coalesce(geographies.parent_code, cell.geography_code)
+        ) as set_id,
         cell.service_use_key,
         cell.is_primary_suppressed,
         cell.numerator,
-        case when cell.geography_level = 'national' then 1 else 0 end,
+        case when cell.geography_level = 'national' then 1 else 0 end as priority,
         cell.geography_code
     from published_counts as cell
     left join geographies
@@ -84,7 +94,7 @@ memberships as (
     -- a parent (national, ARC) or a child: every row of a place that has a parent or children
     where
         geographies.parent_code is not null
-        or cell.geography_code in (select parent_code from geographies)
+        or cell.geography_code in (select parents.parent_code from geographies as parents)
 
 ),
 
@@ -152,7 +162,8 @@ all_standardised as (
         dsr_95.lower,
         dsr_95.upper
     from (
-        select * from age_band_sets where is_complete and not has_suppressed_band
+        select * from age_band_sets
+        where is_complete and not has_suppressed_band
     ) as age_band_sets
     cross join lateral stats.dsr_ci(
         age_band_sets.events, age_band_sets.populations, age_band_sets.weights,
@@ -185,15 +196,13 @@ standardised as (
         end as published_age_standardised_upper_95
     from suppressed
     left join age_band_sets
-        on
-            suppressed.period_start = age_band_sets.period_start
-            and suppressed.geography_code = age_band_sets.geography_code
-            and suppressed.indicator_code = age_band_sets.indicator_code
+        on suppressed.period_start = age_band_sets.period_start
+        and suppressed.geography_code = age_band_sets.geography_code
+        and suppressed.indicator_code = age_band_sets.indicator_code
     left join all_standardised
-        on
-            suppressed.period_start = all_standardised.period_start
-            and suppressed.geography_code = all_standardised.geography_code
-            and suppressed.indicator_code = all_standardised.indicator_code
+        on suppressed.period_start = all_standardised.period_start
+        and suppressed.geography_code = all_standardised.geography_code
+        and suppressed.indicator_code = all_standardised.indicator_code
 
 ),
 
@@ -322,12 +331,14 @@ final as (
         ----------  comparison with the reference group (NULL for `all` and when either is suppressed)
         reference_group_code,
         trim_scale(round(rate_ratio, 6)) as rate_ratio,
-        case when log_rate_ratio_se is not null then trim_scale(round(
-            exp(ln(rate_ratio) - stats.z_value(0.95) * log_rate_ratio_se), 6
-        )) end as rate_ratio_lower_95,
-        case when log_rate_ratio_se is not null then trim_scale(round(
-            exp(ln(rate_ratio) + stats.z_value(0.95) * log_rate_ratio_se), 6
-        )) end as rate_ratio_upper_95,
+        case
+            when log_rate_ratio_se is not null
+                then trim_scale(round(exp(ln(rate_ratio) - stats.z_value(0.95) * log_rate_ratio_se), 6))
+        end as rate_ratio_lower_95,
+        case
+            when log_rate_ratio_se is not null
+                then trim_scale(round(exp(ln(rate_ratio) + stats.z_value(0.95) * log_rate_ratio_se), 6))
+        end as rate_ratio_upper_95,
         trim_scale(round(rate_difference, 4)) as rate_difference,
         trim_scale(round(rate_difference_lower, 4)) as rate_difference_lower_95,
         trim_scale(round(rate_difference_upper, 4)) as rate_difference_upper_95,

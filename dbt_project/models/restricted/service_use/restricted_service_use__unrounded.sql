@@ -12,8 +12,17 @@ with
 service_use as (
 
     select
-        period_start, period_type, period_year, indicator_code, geography_code, geography_level,
-        stratifier, group_code, numerator, denominator, reporting_geographies
+        period_start,
+        period_type,
+        period_year,
+        indicator_code,
+        geography_code,
+        geography_level,
+        stratifier,
+        group_code,
+        numerator,
+        denominator,
+        reporting_geographies
     from {{ ref('int_service_use__dhis2_monthly') }}
 
     union all
@@ -21,24 +30,45 @@ service_use as (
     -- England: MHSDS measures relevant to PCREF by ethnic group, ICBs and ARCs (its first eleven
     -- columns are the DHIS2 model's; a suppressed MHSDS value arrives as a NULL numerator)
     select
-        period_start, period_type, period_year, indicator_code, geography_code, geography_level,
-        stratifier, group_code, numerator, denominator, reporting_geographies
+        period_start,
+        period_type,
+        period_year,
+        indicator_code,
+        geography_code,
+        geography_level,
+        stratifier,
+        group_code,
+        numerator,
+        denominator,
+        reporting_geographies
     from {{ ref('int_service_use__mhsds_monthly') }}
 
 ),
 
 geographies as (
 
-    select geography_code, geography_name, country_code from {{ ref('ref_geography') }}
+    select
+        geography_code,
+        geography_name,
+        country_code
+    from {{ ref('ref_geography') }}
 
     union all
 
     -- England's places belong to the United Kingdom (no ISO 3166-1 code of their own)
-    select geography_code, geography_name, 'GBR' from {{ ref('ref_england_geography') }}
+    select
+        geography_code,
+        geography_name,
+        'GBR' as country_code
+    from {{ ref('ref_england_geography') }}
 
     union all
 
-    select arc_code, arc_name, 'GBR' from {{ ref('ref_arcs') }}
+    select
+        arc_code,
+        arc_name,
+        'GBR' as country_code
+    from {{ ref('ref_arcs') }}
 
 ),
 
@@ -85,12 +115,24 @@ standard_weights as (
 
 ),
 
+standard_band_count as (
+
+    select count(*) as band_count from standard_weights
+
+),
+
 -- one standardisation set per row to standardise: `all` (both sexes) and each sex
 standardisation_cells as (
 
     select
-        period_start, indicator_code, geography_code, 'all' as stratifier, 'all' as group_code,
-        age_band_code, sum(event_count) as event_count, sum(population) as population,
+        period_start,
+        indicator_code,
+        geography_code,
+        'all' as stratifier,
+        'all' as group_code,
+        age_band_code,
+        sum(event_count) as event_count,
+        sum(population) as population,
         count(population) = count(*) as has_population,
         null::bigint as disclosed_event_count,
         false as is_disclosure_suppressed
@@ -100,11 +142,18 @@ standardisation_cells as (
     union all
 
     select
-        period_start, indicator_code, geography_code, 'sex', sex_code,
-        age_band_code, sum(event_count), sum(population), count(population) = count(*),
+        period_start,
+        indicator_code,
+        geography_code,
+        'sex' as stratifier,
+        sex_code as group_code,
+        age_band_code,
+        sum(event_count) as event_count,
+        sum(population) as population,
+        count(population) = count(*) as has_population,
         -- one age x sex cell per group: the count as disclosure control would publish it
-        {{ disclosure_published_count('sum(event_count)', 'min(geography_level)') }},
-        {{ disclosure_is_suppressed('sum(event_count)', 'min(geography_level)') }}
+        {{ disclosure_published_count('sum(event_count)', 'min(geography_level)') }} as disclosed_event_count,
+        {{ disclosure_is_suppressed('sum(event_count)', 'min(geography_level)') }} as is_disclosure_suppressed
     from age_sex_cells
     group by 1, 2, 3, 5, 6
 
@@ -118,10 +167,14 @@ standardisation_sets as (
         standardisation_cells.geography_code,
         standardisation_cells.stratifier,
         standardisation_cells.group_code,
-        array_agg(standardisation_cells.event_count::numeric order by standardisation_cells.age_band_code) as events,
-        array_agg(standardisation_cells.population::numeric order by standardisation_cells.age_band_code) as populations,
+        array_agg(standardisation_cells.event_count::numeric order by standardisation_cells.age_band_code)
+            as events,
+        array_agg(standardisation_cells.population::numeric order by standardisation_cells.age_band_code)
+            as populations,
         array_agg(standard_weights.weight::numeric order by standardisation_cells.age_band_code) as weights,
-        array_agg(standardisation_cells.disclosed_event_count::numeric order by standardisation_cells.age_band_code)
+        array_agg(
+            standardisation_cells.disclosed_event_count::numeric order by standardisation_cells.age_band_code
+        )
             as disclosed_events,
         bool_or(standardisation_cells.is_disclosure_suppressed) as has_disclosure_suppressed_cell
     from standardisation_cells
@@ -131,7 +184,7 @@ standardisation_sets as (
     -- stats.dsr_ci needs every band's population (> 0) and all four bands of the standard
     having
         bool_and(standardisation_cells.has_population and standardisation_cells.population > 0)
-        and count(*) = (select count(*) from standard_weights)
+        and count(*) = (select standard_band_count.band_count from standard_band_count)
 
 ),
 
@@ -153,14 +206,14 @@ age_standardised as (
         disclosed_95.lower as disclosed_cells_lower_95,
         disclosed_95.upper as disclosed_cells_upper_95
     from standardisation_sets
-    cross join lateral stats.dsr_ci(
+    inner join lateral stats.dsr_ci(
         standardisation_sets.events, standardisation_sets.populations, standardisation_sets.weights,
         {{ var('rate_multiplier') }}, 0.95
-    ) as dsr_95
-    cross join lateral stats.dsr_ci(
+    ) as dsr_95 on true
+    inner join lateral stats.dsr_ci(
         standardisation_sets.events, standardisation_sets.populations, standardisation_sets.weights,
         {{ var('rate_multiplier') }}, 0.998
-    ) as dsr_998
+    ) as dsr_998 on true
     -- The sex rows' rate as fct_service_use may publish it: from the age x sex cells after
     -- disclosure control (exact nationally; below national level rounded to 5, none under 5).
     -- Those cells are never published; a rate of their unrounded counts could be solved back for
@@ -237,12 +290,12 @@ with_rates as (
         trim_scale(ci_998.lower) as lower_998,
         trim_scale(ci_998.upper) as upper_998
     from described
-    cross join lateral stats.rate_ci(
+    inner join lateral stats.rate_ci(
         described.numerator, nullif(described.denominator, 0), {{ var('rate_multiplier') }}, 0.95
-    ) as ci_95
-    cross join lateral stats.rate_ci(
+    ) as ci_95 on true
+    inner join lateral stats.rate_ci(
         described.numerator, nullif(described.denominator, 0), {{ var('rate_multiplier') }}, 0.998
-    ) as ci_998
+    ) as ci_998 on true
 
 ),
 
@@ -251,7 +304,8 @@ final as (
     select
 
         ----------  key and grain
-        md5(concat_ws('|',
+        md5(concat_ws(
+            '|',
             period_start, geography_code, indicator_code, stratifier, group_code
         )) as service_use_key,
         period_start,

@@ -22,6 +22,8 @@ renamed as (
         domain as feed_domain,
         format as feed_format,
         schedule as feed_schedule,
+        -- one interval of the schedule (knowdo.schedules); NULL: no schedule, nothing is ever due
+        schedule_interval,
         due_within_days::integer as due_within_days,
         -- `source` (inbox folder, glob or URL) is left out: where files come from is not for marts
 

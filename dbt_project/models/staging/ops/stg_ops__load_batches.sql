@@ -35,6 +35,9 @@ renamed as (
         -- latest period start), not the last day covered
         period_start as first_period_start,
         period_end as last_period_start,
+        -- the last day of data the batch covers, by knowdo.schedules (the loader and the registry
+        -- sync write it): the one deadline rule, read here rather than written again in SQL
+        last_day_covered as last_period_end,
         submitted_at,
 
         ----------  timestamps
