@@ -131,24 +131,23 @@ def knowdo_transform():
             invocation_mode=InvocationMode.SUBPROCESS,
             test_indirect_selection=TestIndirectSelection.CAUTIOUS,
         ),
-        # issue 12: no cosmos Asset per dbt model (emit_datasets, on by default). Nothing is
-        # scheduled on them (the transform announces `marts` from publish), and on a fresh Airflow
-        # database concurrent dbt tasks emitting through their AssetAliases each inserted the
-        # not-yet-known Asset (Airflow checks, then inserts): the loser failed with UniqueViolation
-        # idx_asset_name_uri_unique.
         # watcher: the sensors poll the producer's results every WATCHER_POKE_SECONDS
-        operator_args={
-            "emit_datasets": False,
-            **(
-                {
-                    "poke_interval": WATCHER_POKE_SECONDS,
-                    "dbt_cmd_flags": ["--threads", str(WATCHER_DBT_THREADS)],
-                }
-                if WATCHER
-                else {}
-            ),
-        },
+        operator_args=(
+            {
+                "poke_interval": WATCHER_POKE_SECONDS,
+                "dbt_cmd_flags": ["--threads", str(WATCHER_DBT_THREADS)],
+            }
+            if WATCHER
+            else {}
+        ),
         render_config=RenderConfig(
+            # issue 12: no cosmos Asset per dbt model (emit_datasets, on by default). Nothing is
+            # scheduled on them (the transform announces `marts` from publish), and on a fresh
+            # Airflow database concurrent dbt tasks emitting through their AssetAliases each
+            # inserted the not-yet-known Asset (Airflow checks, then inserts): the loser was set
+            # failed, without a retry (UniqueViolation idx_asset_name_uri_unique). Set here, not in
+            # operator_args: cosmos overwrites operator_args' emit_datasets with RenderConfig's.
+            emit_datasets=False,
             # from the manifest `stack.sh` built before Airflow started: no `dbt ls` in every parse
             # of this file (each task's process parses it); `dbt ls` (cached by cosmos) when the
             # manifest is missing or older than the project

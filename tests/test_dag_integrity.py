@@ -126,6 +126,41 @@ def test_transform_runs_dbt_once_with_one_task_per_model(dagbag):
     assert "test" not in producers[0].dbt_cmd_flags
 
 
+@pytest.mark.parametrize("mode", ["watcher", "local"])
+def test_no_dbt_task_emits_assets_in_either_mode(mode):
+    """issue 12: no cosmos task registers an Asset per dbt model (concurrent first emissions on a
+    fresh Airflow database raced to insert the same Asset; the loser's task was set failed without
+    a retry). cosmos takes the switch from RenderConfig, overwriting operator_args' own: checked on
+    the tasks as parsed in each mode (a fresh process, as the setting is read at import)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import json\n"
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        "from cosmos.operators.base import AbstractDbtBase\n"
+        f"bag = DagBag(dag_folder={str(REPO / 'dags')!r})\n"
+        "assert not bag.import_errors, bag.import_errors\n"
+        "dag = bag.dags['knowdo_transform']\n"
+        "print(json.dumps({t.task_id: t.emit_datasets for t in dag.tasks\n"
+        "    if isinstance(t, AbstractDbtBase)}))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "KNOWDO_DBT_EXECUTION_MODE": mode},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    emits = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert len(emits) > 40, f"expected the sample's dbt tasks in {mode} mode, got {len(emits)}"
+    assert [t for t, on in emits.items() if on] == [], f"{mode}: dbt tasks emitting Assets"
+
+
 def test_model_tasks_start_in_the_triggerer_as_the_scheduler_reads_them(dagbag):
     """Every model's sensor is started by the scheduler in the triggerer (start_from_trigger) with
     KnowDo's trigger, which resumes a failed/retried model in cosmos' `execute` on a worker; read
