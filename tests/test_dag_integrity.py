@@ -168,7 +168,12 @@ def test_model_tasks_start_in_the_triggerer_as_the_scheduler_reads_them(dagbag):
     from airflow.serialization.serialized_objects import BaseSerialization, DagSerialization
     from cosmos.operators.watcher import DbtRunWatcherOperator
 
-    from knowdo.dbt_watcher import RESUME_METHOD, TRIGGER_CLASSPATH, ModelResultTrigger
+    from knowdo.dbt_watcher import (
+        RESUME_METHOD,
+        TRIGGER_CLASSPATH,
+        ModelResultSensor,
+        ModelResultTrigger,
+    )
 
     dag = dagbag.dags["knowdo_transform"]
     models = [t for t in _dbt_tasks(dag) if isinstance(t, DbtRunWatcherOperator)]
@@ -183,6 +188,8 @@ def test_model_tasks_start_in_the_triggerer_as_the_scheduler_reads_them(dagbag):
         assert kwargs["model_unique_id"] == model.model_unique_id
         assert kwargs["producer_task_id"] == "dbt.dbt_producer_watcher"
         ModelResultTrigger(**kwargs)  # the triggerer can build it from its kwargs
+        # the worker resumes the task in this method of the operator it parsed
+        assert isinstance(model, ModelResultSensor) and callable(getattr(model, RESUME_METHOD))
     others = [t for t in dag.tasks if t not in models]
     assert not [t.task_id for t in others if t.start_from_trigger], "only the model sensors"
 
@@ -229,6 +236,74 @@ def test_a_retried_model_task_resumes_on_a_worker_to_rerun_dbt():
     orphan.task_instance = None
     with pytest.raises(RuntimeError, match="model.knowdo.fct_service_use"):
         first_event(orphan)
+
+
+@pytest.mark.parametrize(
+    ("status", "clear_number", "expected"),
+    [
+        ("success", 0, "TaskSuccessEvent"),
+        ("success", 1, "TaskSuccessEvent"),
+        # a model downstream of a failed one, first run after its upstream was fixed and cleared
+        # with its downstream: dbt's skip in the build is stale, rerun it
+        ("failed", 1, "rerun"),
+        ("skipped", 1, "rerun"),
+        # the build's own failure, in a run never cleared: cosmos' sensor reports it on a worker
+        ("failed", 0, "failed"),
+    ],
+)
+def test_a_first_try_ends_or_resumes_by_the_build_result_and_the_runs_clears(
+    status, clear_number, expected
+):
+    """try 1: the model's result in the producer's build decides; a model that did not succeed
+    in the build of a run that was cleared since is rerun with dbt on a worker, not failed with the
+    stale result. (The producer's XCom read is replaced by the status: the trigger's decision only.)
+    """
+    import asyncio
+    from types import SimpleNamespace
+
+    from airflow.triggers.base import TaskSuccessEvent
+
+    from knowdo.dbt_watcher import RERUN, ModelResultTrigger
+
+    class Trigger(ModelResultTrigger):
+        async def _get_node_status(self):
+            return status
+
+        async def get_xcom_val(self, key):  # cosmos' own loop after a failed status
+            return {"status": status} if key.endswith("_status") else None
+
+        async def _get_producer_task_status(self):
+            return "failed"
+
+    trigger = Trigger(
+        model_unique_id="model.knowdo.mart_mental_health_funding_share",
+        producer_task_id="dbt.dbt_producer_watcher",
+        dag_id="knowdo_transform",
+        run_id="",
+        map_index=-1,
+        poke_interval=0.01,
+    )
+    dag_run = SimpleNamespace(clear_number=clear_number)
+    trigger.task_instance = SimpleNamespace(
+        dag_id="knowdo_transform",
+        task_id="dbt.mart_mental_health_funding_share_run",
+        run_id="manual__1",
+        map_index=-1,
+        try_number=1,
+        get_template_context=lambda: {"dag_run": dag_run},
+    )
+
+    async def first():
+        async for event in trigger.run():
+            return event
+
+    event = asyncio.run(first())
+    if expected == "TaskSuccessEvent":
+        assert isinstance(event, TaskSuccessEvent)
+    elif expected == RERUN:
+        assert event.payload == {"status": RERUN, "try_number": 1}
+    else:
+        assert event.payload["status"] == expected, event.payload
 
 
 def test_transform_renders_from_the_parsed_manifest():

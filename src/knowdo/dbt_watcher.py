@@ -9,14 +9,18 @@ reports back: ~5 s each, 4 at a time on this machine; bench/transform/README.md)
 the triggerer) then
 
 - ends the task with success there when its model succeeded (no worker at all), and
-- otherwise resumes it on a worker in cosmos' own `execute`: the sensor reads the result again and
-  fails naming the model and logging dbt's error, or skips; and on a retry or a cleared task
-  (try_number > 1) the worker reruns that one model with dbt, as cosmos does (the trigger never
-  re-reads the producer's stale result then).
+- otherwise resumes it on a worker (`ModelResultSensor.resume_from_trigger`):
+  - a model that failed or was skipped in the build: cosmos' own `execute`, where the sensor reads
+    the result again and fails naming the model and logging dbt's error, or skips;
+  - a retry or a cleared task (try_number > 1), or a task of a cleared run whose model did not
+    succeed in the build (a model downstream of a failed one, never run before its upstream was
+    fixed and cleared with its downstream): the producer's result is stale, so the worker reruns
+    that one model with dbt (cosmos' fallback run).
 
-`start_from_trigger` is set per task by `start_in_triggerer` (the DAG file calls it on the dbt
-task group's model sensors). Only a model that succeeded skips the worker, so every failure still
-surfaces in the task's own log with cosmos' message.
+`start_in_triggerer` (the DAG file calls it on the dbt task group's model sensors) sets
+`start_from_trigger` and makes the sensor a `ModelResultSensor` (cosmos' model sensor with the
+resume method). Only a model that succeeded skips the worker, so every failure still surfaces in
+the task's own log with cosmos' message and dbt's error.
 """
 
 from __future__ import annotations
@@ -27,11 +31,23 @@ from typing import Any
 from cosmos.listeners.dag_run_listener import EventStatus
 from cosmos.operators._watcher.state import is_dbt_node_status_success
 from cosmos.operators._watcher.triggerer import WatcherTrigger
+from cosmos.operators.watcher import DbtRunWatcherOperator
 
-# the worker resumes a task the trigger did not end in cosmos' `execute` (which accepts and ignores
-# the event): exactly the path a sensor task started on a worker takes
-RESUME_METHOD = "execute"
+# the worker resumes a task the trigger did not end here (ModelResultSensor)
+RESUME_METHOD = "resume_from_trigger"
 TRIGGER_CLASSPATH = "knowdo.dbt_watcher.ModelResultTrigger"
+# the trigger's event when the producer's result is not this try's: rerun the model with dbt
+RERUN = "rerun"
+
+
+def run_was_cleared(ti: Any) -> bool:
+    """Whether tasks of the task instance's DAG run were cleared (Airflow counts each clear on the
+    run: `clear_number`); False when the triggerer gave no run context."""
+    try:
+        dag_run = ti.get_template_context()["dag_run"]
+    except (AttributeError, KeyError, TypeError):
+        return False
+    return (getattr(dag_run, "clear_number", 0) or 0) > 0
 
 
 class ModelResultTrigger(WatcherTrigger):
@@ -68,19 +84,32 @@ class ModelResultTrigger(WatcherTrigger):
             )
         self.dag_id, self.run_id, self.map_index = ti.dag_id, ti.run_id, ti.map_index
         if ti.try_number > 1:
-            # a retry or a cleared task: the producer's result is the failed (or stale) one; cosmos'
-            # sensor reruns this model with dbt on the worker
+            # a retry or a cleared task: the producer's result is the failed (or stale) one; the
+            # worker reruns this model with dbt
             self.log.info(
                 "try %s of dbt node %s: resuming on a worker to rerun it with dbt",
                 ti.try_number,
                 self.model_unique_id,
             )
-            yield TriggerEvent({"status": "rerun", "try_number": ti.try_number})
+            yield TriggerEvent({"status": RERUN, "try_number": ti.try_number})
             return
         # the usual case, the sensors starting after the build: one read, the model's status
-        if is_dbt_node_status_success(await self._get_node_status()):
+        status = await self._get_node_status()
+        if is_dbt_node_status_success(status):
             self.log.info("dbt node %s succeeded in the producer's build", self.model_unique_id)
             yield TaskSuccessEvent()
+            return
+        if status is not None and run_was_cleared(ti):
+            # first try in a cleared run of a model that did not succeed in the build: it was not
+            # run then (downstream of a failed model, upstream_failed) and its upstream has since
+            # been rerun; the build's result (dbt skipped it) says nothing about it now
+            self.log.info(
+                "dbt node %s was %s in the producer's build of this cleared run: resuming on a"
+                " worker to run it with dbt",
+                self.model_unique_id,
+                status,
+            )
+            yield TriggerEvent({"status": RERUN, "try_number": ti.try_number})
             return
         async for event in super().run():
             if event.payload.get("status") == EventStatus.SUCCESS:
@@ -93,10 +122,27 @@ class ModelResultTrigger(WatcherTrigger):
             return
 
 
-def start_in_triggerer(sensor: Any) -> None:
-    """Have the scheduler start the cosmos watcher sensor `sensor` in the triggerer (module doc)."""
+class ModelResultSensor(DbtRunWatcherOperator):
+    """cosmos' model sensor, resumed on a worker when `ModelResultTrigger` did not end its task."""
+
+    def resume_from_trigger(self, context: Any, event: dict[str, Any] | None = None) -> None:
+        if (event or {}).get("status") == RERUN:
+            # the producer has finished (the sensors start after it): cosmos' own fallback,
+            # `dbt run --select <model>` with the producer's flags
+            self._fallback_to_non_watcher_run(context["ti"].try_number, context)
+            return
+        # cosmos' sensor path: reads the result, logs dbt's event, fails or skips
+        self.execute(context)
+
+
+def start_in_triggerer(sensor: DbtRunWatcherOperator) -> None:
+    """Have the scheduler start the cosmos watcher sensor `sensor` in the triggerer (module doc).
+
+    The sensor becomes a `ModelResultSensor` (the same operator with the resume method: cosmos
+    builds the task group's operators itself, so there is no class to pass it)."""
     from airflow.triggers.base import StartTriggerArgs
 
+    sensor.__class__ = ModelResultSensor
     sensor.start_from_trigger = True
     sensor.start_trigger_args = StartTriggerArgs(
         trigger_cls=TRIGGER_CLASSPATH,
