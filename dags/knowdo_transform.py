@@ -7,7 +7,9 @@ and every model keeps its own task, a sensor that succeeds or fails with that mo
 build; the data tests then run once in one `dbt test` task (seeds are placeholders). Retrying a
 failed model's task (or clearing it) reruns that model alone with dbt. `local`
 starts one dbt process per model instead (the mode before issue 14; bench/transform --dag compares
-them). The statistics functions are created once, before dbt (`create_stats_functions`).
+them). The statistics functions are created once, before dbt (`create_stats_functions`). After
+dbt, `impact_marts` evaluates the implementation registry on the candidate counts and writes the
+rows of the two impact marts dbt built empty (knowdo.impact.marts); then the gate.
 
 Scheduled on the raw-table Assets. Feed health (stale sources, late submitters) runs daily in its
 own DAG, knowdo_feed_health. The gate's outcome reaches the published feed-health mart in the same
@@ -171,6 +173,14 @@ def knowdo_transform():
     )
 
     @task
+    def impact_marts(**context) -> dict[str, int]:
+        """Evaluate the implementation registry on this run's candidate counts and write the rows
+        of the impact marts dbt built empty (knowdo.impact.marts), then run their dbt tests."""
+        from knowdo.pipeline import impact_marts as run_impact_marts
+
+        return run_impact_marts(context["run_id"])
+
+    @task
     def quality_gate(**context) -> list[str]:
         """Run the GX checkpoints (raw suites + candidate marts); fail naming what failed."""
         from airflow.sdk.exceptions import AirflowFailException
@@ -201,7 +211,7 @@ def knowdo_transform():
     if WATCHER:
         _watch_after_the_build(dbt_build)
     gate = quality_gate()
-    create_stats_functions() >> dbt_build >> gate >> publish()
+    create_stats_functions() >> dbt_build >> impact_marts() >> gate >> publish()
 
 
 knowdo_transform()

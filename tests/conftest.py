@@ -78,12 +78,27 @@ def pipeline_run(cluster):
 # (-m "not integration ...") never needs a running stack; tests/test_layout.py keeps such tests out
 # of tests/unit.
 SERVICE_FIXTURES = {"cluster", "loader_conn", "pipeline_run", "superset"}
+# Folders whose tests all run against the stack: a fixture can ask for the cluster through
+# request.getfixturevalue (tests/dbt's autouse sample_feeds_loaded does), which fixturenames misses.
+SERVICE_DIRS = {"dbt", "integration", "e2e", "faults", "security", "superset"}
+TESTS_DIR = Path(__file__).resolve().parent
+
+
+def _in_service_dir(item) -> bool:
+    try:
+        parts = Path(item.path).resolve().relative_to(TESTS_DIR).parts
+    except ValueError:
+        return False
+    return len(parts) > 1 and parts[0] in SERVICE_DIRS
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by mark
 def pytest_collection_modifyitems(items):
     for item in items:
-        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())) and not any(
+        needs_stack = _in_service_dir(item) or bool(
+            SERVICE_FIXTURES & set(getattr(item, "fixturenames", ()))
+        )
+        if needs_stack and not any(
             item.get_closest_marker(name) for name in ("integration", "e2e", "browser")
         ):
             item.add_marker(pytest.mark.integration)

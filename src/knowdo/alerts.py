@@ -1,6 +1,7 @@
 """Alerts: a failed quality gate, a stale feed or a late submitter, sent to pluggable notifiers.
 
-Notifiers are chosen by `KNOWDO_ALERT_NOTIFIERS` (comma-separated; default `log`):
+Notifiers are chosen by `KNOWDO_ALERT_NOTIFIERS` (comma-separated; default `log`), read with the
+other settings into `knowdo.config.Settings.alerts`:
 
 - `log`    the task log / process log, always on (an alert is never only somewhere else)
 - `email`  SMTP with the standard library (`KNOWDO_ALERT_SMTP_HOST`, `_PORT` (25), `_USER`,
@@ -22,14 +23,13 @@ shares in knowdo.dag_defaults; both import from here, never the other way.
 from __future__ import annotations
 
 import logging
-import os
 import smtplib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Protocol
 
-from knowdo.config import Settings
+from knowdo.config import AlertSettings, Settings
 
 log = logging.getLogger("knowdo.alerts")
 
@@ -110,41 +110,42 @@ class SlackNotifier:
             )
 
 
-def notifiers_from_env(env: Mapping[str, str] | None = None) -> list[Notifier]:
-    """The notifiers `KNOWDO_ALERT_NOTIFIERS` asks for, the log always first."""
-    env = os.environ if env is None else env
-    names = [
-        n.strip().lower() for n in env.get("KNOWDO_ALERT_NOTIFIERS", "log").split(",") if n.strip()
-    ]
+def notifiers_from_settings(alerts: AlertSettings | None = None) -> list[Notifier]:
+    """The notifiers `KNOWDO_ALERT_NOTIFIERS` asks for (read into `Settings.alerts`), the log always
+    first; a notifier without what it needs, or an unknown one, raises NotifierConfigError."""
+    alerts = alerts or Settings.from_env().alerts
     notifiers: list[Notifier] = [LogNotifier()]
-    for name in dict.fromkeys(names):
+    for name in alerts.notifiers:
         if name == "log":
             continue
         if name == "email":
             missing = [
-                v for v in ("KNOWDO_ALERT_SMTP_HOST", "KNOWDO_ALERT_EMAIL_TO") if not env.get(v)
+                var
+                for var, value in (
+                    ("KNOWDO_ALERT_SMTP_HOST", alerts.smtp_host),
+                    ("KNOWDO_ALERT_EMAIL_TO", alerts.email_to),
+                )
+                if not value
             ]
             if missing:
                 raise NotifierConfigError(f"the email notifier needs {' and '.join(missing)} set")
             notifiers.append(
                 EmailNotifier(
-                    host=env["KNOWDO_ALERT_SMTP_HOST"],
-                    port=int(env.get("KNOWDO_ALERT_SMTP_PORT") or 25),
-                    sender=env.get("KNOWDO_ALERT_EMAIL_FROM") or "knowdo-alerts@localhost",
-                    recipients=[
-                        r.strip() for r in env["KNOWDO_ALERT_EMAIL_TO"].split(",") if r.strip()
-                    ],
-                    user=env.get("KNOWDO_ALERT_SMTP_USER") or None,
-                    password=env.get("KNOWDO_ALERT_SMTP_PASSWORD") or None,
-                    starttls=env.get("KNOWDO_ALERT_SMTP_STARTTLS", "0") in ("1", "true", "yes"),
+                    host=alerts.smtp_host,
+                    port=alerts.smtp_port,
+                    sender=alerts.email_from,
+                    recipients=list(alerts.email_to),
+                    user=alerts.smtp_user or None,
+                    password=alerts.smtp_password or None,
+                    starttls=alerts.smtp_starttls,
                 )
             )
         elif name == "slack":
-            if not env.get("KNOWDO_ALERT_SLACK_WEBHOOK_URL"):
+            if not alerts.slack_webhook_url:
                 raise NotifierConfigError(
                     "the slack notifier needs KNOWDO_ALERT_SLACK_WEBHOOK_URL set"
                 )
-            notifiers.append(SlackNotifier(env["KNOWDO_ALERT_SLACK_WEBHOOK_URL"]))
+            notifiers.append(SlackNotifier(alerts.slack_webhook_url))
         else:
             raise NotifierConfigError(
                 f"unknown notifier '{name}' in KNOWDO_ALERT_NOTIFIERS (known: log, email, slack)"
@@ -172,9 +173,9 @@ def dispatch(alert: Alert, notifiers: list[Notifier]) -> Delivery:
     return delivery
 
 
-def _notifiers_or_log(env: Mapping[str, str] | None = None) -> list[Notifier]:
+def _notifiers_or_log(alerts: AlertSettings) -> list[Notifier]:
     try:
-        return notifiers_from_env(env)
+        return notifiers_from_settings(alerts)
     except NotifierConfigError as exc:
         log.error("alert notifiers misconfigured (%s): sending to the log only", exc)
         return [LogNotifier()]
@@ -210,7 +211,9 @@ def raise_alert(
                 return None
         except Exception as exc:  # noqa: BLE001
             log.error("could not read ops.alerts (%s): sending the alert anyway", _first_line(exc))
-    delivery = dispatch(alert, notifiers if notifiers is not None else _notifiers_or_log())
+    delivery = dispatch(
+        alert, notifiers if notifiers is not None else _notifiers_or_log(settings.alerts)
+    )
     try:
         with connect(settings.transformer_url) as conn:
             conn.execute(

@@ -81,6 +81,55 @@ def _positive_number(name: str, default: float) -> float:
     return value
 
 
+# --- issue 14 item 7: the alert notifiers (knowdo.alerts), read here like every other setting ---
+@dataclass(frozen=True)
+class AlertSettings:
+    """Where alerts go besides the log. Which notifiers are asked for and whether each has what it
+    needs is checked by knowdo.alerts when it builds them (a misconfigured notifier falls back to
+    the log there, so an alert is never lost to a typo); here only the values are read."""
+
+    notifiers: tuple[str, ...] = ("log",)  # KNOWDO_ALERT_NOTIFIERS: comma-separated, lower-cased
+    smtp_host: str = ""  # KNOWDO_ALERT_SMTP_HOST
+    smtp_port: int = 25  # KNOWDO_ALERT_SMTP_PORT
+    smtp_user: str = ""  # KNOWDO_ALERT_SMTP_USER
+    smtp_password: str = field(default="", repr=False)  # KNOWDO_ALERT_SMTP_PASSWORD
+    smtp_starttls: bool = False  # KNOWDO_ALERT_SMTP_STARTTLS: 1/true/yes
+    email_from: str = "knowdo-alerts@localhost"  # KNOWDO_ALERT_EMAIL_FROM
+    email_to: tuple[str, ...] = ()  # KNOWDO_ALERT_EMAIL_TO: comma-separated
+    slack_webhook_url: str = field(default="", repr=False)  # KNOWDO_ALERT_SLACK_WEBHOOK_URL
+
+    @classmethod
+    def from_env(cls) -> AlertSettings:
+        def listed(name: str, default: str, lower: bool = False) -> tuple[str, ...]:
+            items = (i.strip() for i in _env(name, default).split(","))
+            return tuple(dict.fromkeys(i.lower() if lower else i for i in items if i))
+
+        port_text = _env("KNOWDO_ALERT_SMTP_PORT", "25")
+        try:
+            port = int(port_text)
+        except ValueError:
+            raise ValueError(
+                f"KNOWDO_ALERT_SMTP_PORT must be a whole number, not {port_text!r}"
+            ) from None
+        if not 0 < port < 65536:
+            raise ValueError(f"KNOWDO_ALERT_SMTP_PORT must be a port (1-65535), not {port}")
+        return cls(
+            notifiers=listed("KNOWDO_ALERT_NOTIFIERS", "log", lower=True),
+            smtp_host=_env("KNOWDO_ALERT_SMTP_HOST", ""),
+            smtp_port=port,
+            smtp_user=_env("KNOWDO_ALERT_SMTP_USER", ""),
+            smtp_password=_env("KNOWDO_ALERT_SMTP_PASSWORD", ""),
+            smtp_starttls=_env("KNOWDO_ALERT_SMTP_STARTTLS", "0").strip().lower()
+            in ("1", "true", "yes"),
+            email_from=_env("KNOWDO_ALERT_EMAIL_FROM", cls.email_from),
+            email_to=listed("KNOWDO_ALERT_EMAIL_TO", ""),
+            slack_webhook_url=_env("KNOWDO_ALERT_SLACK_WEBHOOK_URL", ""),
+        )
+
+
+# --- end issue 14 item 7 ----------------------------------------------------------------------
+
+
 DBT_EXECUTION_MODES = ("watcher", "local")
 
 
@@ -131,6 +180,15 @@ class Settings:
     superset_db_password: str = field(default="", repr=False)  # KNOWDO_SUPERSET_DB_PASSWORD
     # KNOWDO_ALERT_REPEAT_HOURS: feed health does not repeat the same alert within this many hours
     alert_repeat_hours: float = 24.0
+    # row-level security (knowdo.row_security): KNOWDO_VIEWER_ROLE_SECRET derives the viewer
+    # roles' passwords (the local default is refused outside local mode); the viewer roles' limits
+    viewer_role_secret: str = field(default="", repr=False)
+    viewer_statement_timeout: str = "30s"  # KNOWDO_VIEWER_STATEMENT_TIMEOUT
+    viewer_idle_in_transaction_timeout: str = "30s"  # KNOWDO_VIEWER_IDLE_IN_TRANSACTION_TIMEOUT
+    viewer_connection_limit: str = "20"  # KNOWDO_VIEWER_CONNECTION_LIMIT
+    # KNOWDO_DEMO_USER_PASSWORD: the local demo users' password (knowdo.superset_access)
+    demo_user_password: str = field(default="", repr=False)
+    alerts: AlertSettings = field(default_factory=AlertSettings)  # KNOWDO_ALERT_* (knowdo.alerts)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -183,4 +241,12 @@ class Settings:
             superset_admin_password=_env("KNOWDO_SUPERSET_ADMIN_PASSWORD", ""),
             superset_db_password=_env("KNOWDO_SUPERSET_DB_PASSWORD", ""),
             alert_repeat_hours=_positive_number("KNOWDO_ALERT_REPEAT_HOURS", 24.0),
+            viewer_role_secret=_env("KNOWDO_VIEWER_ROLE_SECRET", ""),
+            viewer_statement_timeout=_env("KNOWDO_VIEWER_STATEMENT_TIMEOUT", "30s"),
+            viewer_idle_in_transaction_timeout=_env(
+                "KNOWDO_VIEWER_IDLE_IN_TRANSACTION_TIMEOUT", "30s"
+            ),
+            viewer_connection_limit=_env("KNOWDO_VIEWER_CONNECTION_LIMIT", "20"),
+            demo_user_password=_env("KNOWDO_DEMO_USER_PASSWORD", ""),
+            alerts=AlertSettings.from_env(),
         )

@@ -99,6 +99,21 @@ def ingest_feed(feed_id: str, settings: Settings | None = None) -> dict:
     }
 
 
+def impact_marts(
+    run_id: str, settings: Settings | None = None, env: dict[str, str] | None = None
+) -> dict[str, int]:
+    """The transform's impact step (issue 15): evaluate the implementation registry on this run's
+    candidate counts, write the rows of the two impact marts dbt built empty, then run their dbt
+    tests (a failed test fails the step, so the gate never audits them)."""
+    from knowdo.dbt_operations import DAG_PROFILE_FLAGS, run_dbt
+    from knowdo.impact.marts import DBT_SELECTOR, refresh
+
+    settings = settings or Settings.from_env()
+    counts = refresh(settings, run_id)
+    run_dbt(["test", "--select", DBT_SELECTOR, *DAG_PROFILE_FLAGS], settings, env=env)
+    return counts
+
+
 class GateFailed(RuntimeError):
     """The quality gate found failed expectations; the message names them (marts stay as they
     were)."""

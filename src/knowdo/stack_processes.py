@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from knowdo.config import Settings
+
 
 @dataclass(frozen=True)
 class StackProcess:
@@ -169,10 +171,12 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="a pid (and its descendants) that is not a stray",
     )
-    parser.add_argument("--local-dir", default=os.environ.get("KNOWDO_LOCAL_DIR", ""))
+    parser.add_argument(
+        "--local-dir", help="the stack's state directory (default: KNOWDO_LOCAL_DIR)"
+    )
     args = parser.parse_args(argv)
     if not args.local_dir:
-        parser.error("KNOWDO_LOCAL_DIR is not set: source infra/local/env.sh")
+        args.local_dir = str(Settings.from_env().local_dir)
     found = strays(
         stack_processes(args.local_dir, args.program),
         supervised_pids(args.local_dir) | set(args.keep) | {os.getppid()},

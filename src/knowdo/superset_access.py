@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 import yaml
 
+from knowdo.config import Settings
 from knowdo.superset_api import SupersetClient, SupersetError, default_assets_dir, rison
 
 REGULAR = "Regular"
@@ -349,17 +350,16 @@ def find_database_id(client: SupersetClient, name: str) -> int | None:
     return int(rows[0]["id"]) if rows else None
 
 
-def analyst_database_uri(spec: AnalystSpec, env: dict[str, str] | None = None) -> str:
-    env = dict(os.environ if env is None else env)
-    password = env.get(spec.password_env)
+def analyst_database_uri(spec: AnalystSpec, settings: Settings | None = None) -> str:
+    """Superset's connection for the analyst: the warehouse of `settings`, the password from the
+    environment variable access.yml names (`password_env`)."""
+    settings = settings or Settings.from_env()
+    password = os.environ.get(spec.password_env)
     if not password:
         raise SupersetError(f"{spec.password_env} is not set: the analyst connection needs it")
-    host = env.get("KNOWDO_PG_HOST", "127.0.0.1")
-    port = env.get("KNOWDO_PG_PORT", "55432")
-    database = env.get("KNOWDO_WAREHOUSE_DB", "warehouse")
     return (
         f"postgresql+psycopg2://{quote(spec.db_user, safe='')}:{quote(password, safe='')}"
-        f"@{host}:{port}/{quote(database, safe='')}"
+        f"@{settings.pg_host}:{settings.pg_port}/{quote(settings.warehouse_db, safe='')}"
     )
 
 
@@ -551,15 +551,15 @@ def demo_users(spec: AccessSpec) -> list[DemoUser]:
     return users
 
 
-def demo_password(env: dict[str, str] | None = None) -> str:
+def demo_password(settings: Settings | None = None) -> str:
     """The demo users' password; refuses outside KNOWDO_MODE=local (no known passwords there)."""
-    env = dict(os.environ if env is None else env)
-    mode = env.get("KNOWDO_MODE", "local")
-    if mode != "local":
+    settings = settings or Settings.from_env()
+    if settings.mode != "local":
         raise SupersetError(
-            f"KNOWDO_MODE={mode}: demo users with a shared password exist in local mode only"
+            f"KNOWDO_MODE={settings.mode}: demo users with a shared password exist in local"
+            " mode only"
         )
-    return env.get("KNOWDO_DEMO_USER_PASSWORD") or DEMO_PASSWORD_DEFAULT
+    return settings.demo_user_password or DEMO_PASSWORD_DEFAULT
 
 
 def ensure_users(

@@ -13,6 +13,8 @@ import pytest
 from psycopg.rows import dict_row
 from scipy.stats import norm
 
+from knowdo.synth.mhsds import MONTHS  # the sample's months: April 2022 - March 2025 (36)
+
 pytestmark = pytest.mark.integration
 
 Z95 = norm.ppf(0.975)
@@ -123,7 +125,8 @@ def mhsds_cells(db) -> list[dict]:
                 "stratifier": "all" if group == "all" else "ethnicity",
             }
         )
-    assert len({c["icb"] for c in cells}) == 15 and len({c["period_start"] for c in cells}) == 12
+    assert len({c["icb"] for c in cells}) == 15
+    assert len({c["period_start"] for c in cells}) == len(MONTHS) == 36
     return cells
 
 
@@ -249,7 +252,7 @@ def test_black_people_are_detained_at_a_higher_rate_than_white_people_with_a_ci(
             and b.geography_level = 'arc'
         """
     ).fetchall()
-    assert len(rows) == 15 * 12
+    assert len(rows) == 15 * len(MONTHS)
     for r in rows:
         assert r["reference_group_code"] == "white"
         ratio = float(r["black_rate"]) / float(r["white_rate"])

@@ -363,6 +363,21 @@ def services_came_back(stack, before: dict) -> dict:
     return after
 
 
+def healed_after_outage(
+    stack, client, settings, dag_id: str, run_id: str, before: dict, since, timeout: float
+) -> dict:
+    """After `outage`: the services restarted by themselves, the run finished (rerun if the fault
+    failed it) and exactly one db_outage alert was raised. Returns the finished run."""
+    services_came_back(stack, before)
+    run = run_to_the_end(stack, client, dag_id, run_id, timeout)
+    found = stack.wait_for(
+        "a db_outage alert in ops.alerts", lambda: alerts(settings, "db_outage", since), 120
+    )
+    assert len(found) == 1, found  # one outage, one alert
+    assert found[0][0].startswith("PostgreSQL was unreachable for"), found
+    return run
+
+
 # --- processes and ports --------------------------------------------------------------------------
 def listening(port: int) -> list[int]:
     return [

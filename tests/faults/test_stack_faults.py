@@ -25,9 +25,9 @@ from tests.faults.conftest import (
     all_running,
     db_now,
     fingerprint_now,
+    healed_after_outage,
     outage,
     run_to_the_end,
-    services_came_back,
     task_running,
 )
 from tests.faults.fingerprint import assert_same
@@ -60,13 +60,7 @@ def test_postgres_outage_mid_ingest_dag(main_stack, client, settings, clean_inge
 
     outage(stack)
 
-    services_came_back(stack, before)
-    run_to_the_end(stack, client, INGEST, run["dag_run_id"], 600)
-    found = stack.wait_for(
-        "a db_outage alert in ops.alerts", lambda: alerts(settings, "db_outage", since), 120
-    )
-    assert len(found) == 1, found  # one outage, one alert
-    assert found[0][0].startswith("PostgreSQL was unreachable for"), found
+    healed_after_outage(stack, client, settings, INGEST, run["dag_run_id"], before, since, 600)
     with connect(settings.warehouse_url) as conn:
         assert [b[1] for b in batches_of(conn, f)] == ["loaded"]
     # ingest only: the raw rows are back, exactly once; the marts were not touched

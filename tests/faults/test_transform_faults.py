@@ -25,13 +25,11 @@ from tests.faults.conftest import (
     CAN_UNSHARE_TIME,
     INGEST,
     TRANSFORM,
-    alerts,
     all_running,
     db_now,
     fingerprint_now,
+    healed_after_outage,
     outage,
-    run_to_the_end,
-    services_came_back,
     task_running,
     young_clock,
 )
@@ -72,13 +70,7 @@ def test_postgres_outage_mid_transform_dag(main_stack, clean_fingerprint, client
 
     outage(stack)
 
-    services_came_back(stack, before)
-    run_to_the_end(stack, client, TRANSFORM, run["dag_run_id"], 1200)
-    found = stack.wait_for(
-        "a db_outage alert in ops.alerts", lambda: alerts(settings, "db_outage", since), 120
-    )
-    assert len(found) == 1, found  # one outage, one alert
-    assert found[0][0].startswith("PostgreSQL was unreachable for"), found
+    healed_after_outage(stack, client, settings, TRANSFORM, run["dag_run_id"], before, since, 1200)
     assert_same(
         clean_fingerprint,
         fingerprint_now(settings),

@@ -29,6 +29,7 @@ from knowdo.isolation import run_isolated
 
 REPO = Path(__file__).resolve().parents[2]
 FIX = REPO / "tests" / "fixtures"
+SAMPLE = REPO / "sample_feeds"
 SEEDS = {
     "dhis2-json": FIX / "dhis2_dataValueSetJ.json",
     "dhis2-csv": FIX / "dhis2_csv" / "dataValueSet.csv",
@@ -44,6 +45,8 @@ SEEDS = {
     "knowdo-ngo-service-use-csv": FIX / "templates" / "ngo-service-use_good.csv",
     "knowdo-population-csv": FIX / "templates" / "population_good.csv",
     "knowdo-prevalence-csv": FIX / "templates" / "prevalence_good.csv",
+    # issue 15: the sample registry is the template's good example
+    "knowdo-implementation-registry-csv": SAMPLE / "implementation" / "implementation_registry.csv",
 }
 SEED_BYTES = 16 * 1024  # the first 16 KB of each seed: enough structure, quick to parse
 LIMITS = Limits(max_memory_mb=256, parse_stall_s=20)

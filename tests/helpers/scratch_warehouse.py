@@ -31,6 +31,7 @@ RAW_TABLES = (
     "template_ngo_outcomes",
     "template_population",
     "template_prevalence",
+    "template_implementation_registry",  # issue 15
 )
 INGEST_SAMPLES = (
     "from knowdo.pipeline import list_feeds, ingest_feed; [ingest_feed(f) for f in list_feeds()]"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import replace
 from functools import cache, lru_cache
 
 import psycopg
@@ -22,6 +23,7 @@ import pytest
 from psycopg import errors
 
 from knowdo import row_security as rs
+from knowdo.config import Settings
 from knowdo.superset_access import asset_datasets, role_ids
 from knowdo.superset_api import SupersetClient, rison
 from tests.helpers.cluster_admin import role_statement_timeout
@@ -67,22 +69,21 @@ def test_each_user_maps_to_exactly_its_scope_role_and_everyone_else_fails_closed
 
 
 def test_viewer_passwords_are_derived_and_the_local_secret_is_refused_outside_local_mode():
-    secret = rs.viewer_secret({"KNOWDO_MODE": "local"})
+    local = replace(Settings.from_env(), mode="local", viewer_role_secret="")
+    secret = rs.viewer_secret(local)
+    assert secret == rs.LOCAL_SECRET
     a = rs.viewer_password("knowdo_v_ministry_gha", secret)
     assert a == rs.viewer_password("knowdo_v_ministry_gha", secret)
     assert a != rs.viewer_password("knowdo_v_ministry_ind", secret)
     assert a != rs.viewer_password("knowdo_v_ministry_gha", "another secret")
-    for env in (
-        {"KNOWDO_MODE": "production"},
-        {"KNOWDO_MODE": "production", "KNOWDO_VIEWER_ROLE_SECRET": rs.LOCAL_SECRET},
-    ):
+    for refused in ("", rs.LOCAL_SECRET):
         with pytest.raises(rs.RowSecurityError, match="KNOWDO_VIEWER_ROLE_SECRET"):
-            rs.viewer_secret(env)
-    assert rs.viewer_secret({"KNOWDO_MODE": "production", "KNOWDO_VIEWER_ROLE_SECRET": "s"}) == "s"
+            rs.viewer_secret(replace(local, mode="production", viewer_role_secret=refused))
+    assert rs.viewer_secret(replace(local, mode="production", viewer_role_secret="s")) == "s"
 
 
 def test_setup_sql_protects_existing_marts_before_viewers_get_any_grant():
-    text = rs.setup_sql(list(SCOPES.values()), {"KNOWDO_MODE": "local"})
+    text = rs.setup_sql(list(SCOPES.values()), replace(Settings.from_env(), mode="local"))
     policies = text.index("apply_row_policies(c.oid)")
     grant = text.index(f"grant {rs.READER_GROUP} to")
     assert policies < grant < text.index("commit;")

@@ -7,11 +7,13 @@ everything marked e2e logs in as the demo users against the running Superset and
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
 
+from knowdo.config import Settings
 from knowdo.superset_access import (
     BASE,
     DENY_CLAUSE,
@@ -112,11 +114,14 @@ def test_a_code_that_could_inject_sql_is_refused(tmp_path):
         load_access(bad)
 
 
+LOCAL = replace(Settings.from_env(), mode="local")
+
+
 def test_demo_users_are_refused_outside_local_mode():
     with pytest.raises(SupersetError, match="local mode only"):
-        demo_password({"KNOWDO_MODE": "production", "KNOWDO_DEMO_USER_PASSWORD": "x"})
-    assert demo_password({"KNOWDO_MODE": "local"}) == "knowdo-demo"
-    assert demo_password({"KNOWDO_MODE": "local", "KNOWDO_DEMO_USER_PASSWORD": "pw"}) == "pw"
+        demo_password(replace(LOCAL, mode="production", demo_user_password="x"))
+    assert demo_password(replace(LOCAL, demo_user_password="")) == "knowdo-demo"
+    assert demo_password(replace(LOCAL, demo_user_password="pw")) == "pw"
 
 
 # --- against the running Superset ----------------------------------------------------------------

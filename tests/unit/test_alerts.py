@@ -22,8 +22,9 @@ from knowdo.alerts import (
     SlackNotifier,
     alert_from_task_context,
     dispatch,
-    notifiers_from_env,
+    notifiers_from_settings,
 )
+from knowdo.config import AlertSettings, Settings
 from knowdo.dag_defaults import AlertNotifier
 from knowdo.feed_health import (
     FeedSubmissions,
@@ -79,24 +80,98 @@ def test_dispatch_goes_on_after_a_notifier_fails(caplog):
     assert "not sent by email" in caplog.text
 
 
-def test_notifiers_from_env_default_is_the_log():
-    assert [n.name for n in notifiers_from_env({})] == ["log"]
+ALERT_VARIABLES = (
+    "KNOWDO_ALERT_NOTIFIERS",
+    "KNOWDO_ALERT_SMTP_HOST",
+    "KNOWDO_ALERT_SMTP_PORT",
+    "KNOWDO_ALERT_SMTP_USER",
+    "KNOWDO_ALERT_SMTP_PASSWORD",
+    "KNOWDO_ALERT_SMTP_STARTTLS",
+    "KNOWDO_ALERT_EMAIL_FROM",
+    "KNOWDO_ALERT_EMAIL_TO",
+    "KNOWDO_ALERT_SLACK_WEBHOOK_URL",
+)
 
 
-def test_notifiers_from_env_builds_each_configured_notifier():
-    env = {
-        "KNOWDO_ALERT_NOTIFIERS": "log, email,slack,email",
-        "KNOWDO_ALERT_SMTP_HOST": "smtp.example.org",
-        "KNOWDO_ALERT_SMTP_PORT": "2525",
-        "KNOWDO_ALERT_EMAIL_TO": "a@example.org, b@example.org",
-        "KNOWDO_ALERT_SLACK_WEBHOOK_URL": "https://hooks.example.org/x",
-    }
-    notifiers = notifiers_from_env(env)
+def _alert_env(monkeypatch, **values: str) -> AlertSettings:
+    """The alert settings Settings reads from exactly these KNOWDO_ALERT_* variables."""
+    for name in ALERT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return Settings.from_env().alerts
+
+
+def test_alert_settings_default_to_the_log_only(monkeypatch):
+    alerts = _alert_env(monkeypatch)
+    assert alerts == AlertSettings()
+    assert alerts.notifiers == ("log",) and alerts.smtp_port == 25 and not alerts.smtp_starttls
+    assert [n.name for n in notifiers_from_settings(alerts)] == ["log"]
+
+
+def test_alert_settings_read_every_variable(monkeypatch):
+    alerts = _alert_env(
+        monkeypatch,
+        KNOWDO_ALERT_NOTIFIERS=" Log, EMAIL,slack,email ",
+        KNOWDO_ALERT_SMTP_HOST="smtp.example.org",
+        KNOWDO_ALERT_SMTP_PORT="2525",
+        KNOWDO_ALERT_SMTP_USER="alerts",
+        KNOWDO_ALERT_SMTP_PASSWORD="s3cret-smtp",
+        KNOWDO_ALERT_SMTP_STARTTLS="yes",
+        KNOWDO_ALERT_EMAIL_FROM="knowdo@example.org",
+        KNOWDO_ALERT_EMAIL_TO="a@example.org, b@example.org,",
+        KNOWDO_ALERT_SLACK_WEBHOOK_URL="https://hooks.example.org/s3cret-hook",
+    )
+    assert alerts == AlertSettings(
+        notifiers=("log", "email", "slack"),
+        smtp_host="smtp.example.org",
+        smtp_port=2525,
+        smtp_user="alerts",
+        smtp_password="s3cret-smtp",
+        smtp_starttls=True,
+        email_from="knowdo@example.org",
+        email_to=("a@example.org", "b@example.org"),
+        slack_webhook_url="https://hooks.example.org/s3cret-hook",
+    )
+    # secrets stay out of reprs (a logged Settings must not leak them)
+    assert "s3cret" not in repr(alerts) and "s3cret" not in repr(Settings.from_env())
+
+
+@pytest.mark.parametrize(
+    ("port", "message"),
+    [
+        ("smtp", "KNOWDO_ALERT_SMTP_PORT must be a whole number, not 'smtp'"),
+        ("0", r"KNOWDO_ALERT_SMTP_PORT must be a port \(1-65535\), not 0"),
+        ("70000", r"KNOWDO_ALERT_SMTP_PORT must be a port \(1-65535\), not 70000"),
+    ],
+)
+def test_a_bad_smtp_port_is_named(monkeypatch, port, message):
+    with pytest.raises(ValueError, match=message):
+        _alert_env(monkeypatch, KNOWDO_ALERT_SMTP_PORT=port)
+
+
+def test_notifiers_from_settings_builds_each_configured_notifier(monkeypatch):
+    alerts = _alert_env(
+        monkeypatch,
+        KNOWDO_ALERT_NOTIFIERS="log, email,slack,email",
+        KNOWDO_ALERT_SMTP_HOST="smtp.example.org",
+        KNOWDO_ALERT_SMTP_PORT="2525",
+        KNOWDO_ALERT_SMTP_STARTTLS="1",
+        KNOWDO_ALERT_EMAIL_TO="a@example.org, b@example.org",
+        KNOWDO_ALERT_SLACK_WEBHOOK_URL="https://hooks.example.org/x",
+    )
+    notifiers = notifiers_from_settings(alerts)
     assert [n.name for n in notifiers] == ["log", "email", "slack"]
-    assert notifiers[1].port == 2525 and notifiers[1].recipients == [
-        "a@example.org",
-        "b@example.org",
-    ]
+    email, slack = notifiers[1], notifiers[2]
+    assert (email.host, email.port, email.sender, email.starttls) == (
+        "smtp.example.org",
+        2525,
+        "knowdo-alerts@localhost",
+        True,
+    )
+    assert email.recipients == ["a@example.org", "b@example.org"]
+    assert email.user is None and email.password is None
+    assert slack.webhook_url == "https://hooks.example.org/x"
 
 
 @pytest.mark.parametrize(
@@ -107,12 +182,16 @@ def test_notifiers_from_env_builds_each_configured_notifier():
             {"KNOWDO_ALERT_NOTIFIERS": "email"},
             "needs KNOWDO_ALERT_SMTP_HOST and KNOWDO_ALERT_EMAIL_TO",
         ),
+        (
+            {"KNOWDO_ALERT_NOTIFIERS": "email", "KNOWDO_ALERT_SMTP_HOST": "smtp.example.org"},
+            "needs KNOWDO_ALERT_EMAIL_TO set",
+        ),
         ({"KNOWDO_ALERT_NOTIFIERS": "slack"}, "needs KNOWDO_ALERT_SLACK_WEBHOOK_URL"),
     ],
 )
-def test_misconfigured_notifiers_are_named(env, message):
+def test_misconfigured_notifiers_are_named(monkeypatch, env, message):
     with pytest.raises(NotifierConfigError, match=message):
-        notifiers_from_env(env)
+        notifiers_from_settings(_alert_env(monkeypatch, **env))
 
 
 class _SMTPHandler(socketserver.StreamRequestHandler):

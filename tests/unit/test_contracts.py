@@ -21,7 +21,9 @@ from knowdo.contracts import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-MIGRATION = REPO / "src" / "knowdo" / "sql" / "030_template_raw.sql"
+# a template added later gets its own migration (issue 15: 056_implementation_registry.sql); the
+# raw tables of every template are read from all of them
+MIGRATIONS = sorted((REPO / "src" / "knowdo" / "sql").glob("*.sql"))
 TODAY = date(2024, 6, 30)
 CONTRACTS = load_contracts()
 CODELISTS = load_codelists()
@@ -41,6 +43,11 @@ def test_every_template_has_a_contract_with_its_format_and_raw_table():
         "ngo-outcomes": ("knowdo-ngo-outcomes-csv", "raw.template_ngo_outcomes", 1),
         "population": ("knowdo-population-csv", "raw.template_population", 1),
         "prevalence": ("knowdo-prevalence-csv", "raw.template_prevalence", 1),
+        "implementation-registry": (
+            "knowdo-implementation-registry-csv",
+            "raw.template_implementation_registry",
+            1,
+        ),
     }
 
 
@@ -483,10 +490,10 @@ def test_every_problem_of_a_record_is_reported_not_only_the_first():
 
 
 def _migration_tables() -> dict[str, list[tuple[str, str, bool]]]:
-    sql = MIGRATION.read_text(encoding="utf-8")
+    sql = "\n".join(path.read_text(encoding="utf-8") for path in MIGRATIONS)
     tables = {}
     for name, body in re.findall(
-        r"create table if not exists (raw\.\w+) \((.*?)\n\);", sql, re.DOTALL
+        r"create table if not exists (raw\.template_\w+) \((.*?)\n\);", sql, re.DOTALL
     ):
         columns = []
         for line in body.strip().splitlines():

@@ -113,3 +113,48 @@ def test_non_numeric_column_names_the_row(tmp_path):
         f"knowdo: {path}: unit column 'countyreal' is not numeric: row 11 is 'Adams' "
         "(1 such row(s))"
     )
+
+
+def _two_series_csv(tmp_path: Path) -> Path:
+    """Two monthly series, the group's rate 3.5 times the reference's, a 15% fall in the group
+    from month 12 (deterministic: expected counts rounded, so the fit is nearly exact)."""
+    import math
+
+    rows = []
+    for group, rate, pop in ((1, 0.0035, 300_000), (0, 0.001, 2_400_000)):
+        for t in range(36):
+            season = 1 + 0.1 * math.sin(2 * math.pi * (t % 12) / 12)
+            mu = pop * rate * season * (0.85 if group and t >= 12 else 1.0)
+            rows.append({"month": t, "cal": t % 12 + 1, "live": int(t >= 12),
+                         "grp": group, "pop": pop, "n": round(mu)})  # fmt: skip
+    path = tmp_path / "groups.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("command, column", [("cits", "--treated"), ("gap", "--group")])
+def test_two_series_commands_print_what_the_library_computes(tmp_path, command, column):
+    from knowdo.impact.comparative import controlled_its, gap_change
+
+    path = _two_series_csv(tmp_path)
+    args = ["--outcome", "n", "--time", "month", "--intervention", "live", column, "grp",
+            "--offset", "pop", "--season", "cal", "--harmonics", "1"]  # fmt: skip
+    proc = knowdo(command, str(path), *args, "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    function, kw = (controlled_its, "treated") if command == "cits" else (gap_change, "group")
+    expected = function(
+        pd.read_csv(path), outcome="n", time="month", intervention="live", offset="pop",
+        season="cal", harmonics=1, **{kw: "grp"},
+    ).as_json()  # fmt: skip
+    assert doc["method"] == ("controlled_its" if command == "cits" else "gap_change")
+    assert set(doc["level_change"]) == ESTIMATE_KEYS
+    assert doc["level_change"]["estimate"] == pytest.approx(0.85, abs=0.01)
+    assert doc["level_change"] == pytest.approx(expected["level_change"])
+    assert doc["contrast_before"]["estimate"] == pytest.approx(3.5, abs=0.05)
+    assert doc["verdict"] == expected["verdict"]
+    if command == "gap":
+        assert doc["verdict"] == "narrowed"
+    bad = knowdo(command, str(path), *args[:6], column, "nope", "--json")
+    assert bad.returncode == 2
+    assert bad.stderr.count("\n") == 1 and "'nope' is missing" in bad.stderr

@@ -12,11 +12,18 @@ it. One module per responsibility:
 This package sits below `knowdo.formats` (the template formats use it) and imports nothing from it.
 """
 
-from knowdo.contracts.loading import CONTRACTS_DIR, load_codelists, load_contract, load_contracts
+from knowdo.contracts.loading import (
+    CONTRACTS_DIR,
+    load_codelists,
+    load_contract,
+    load_contracts,
+    load_seed_codes,
+)
 from knowdo.contracts.model import (
     CODELISTS_FILE,
     NUMERIC_TYPES,
     RESERVED_COLUMNS,
+    SEEDS_LABEL,
     SQL_TYPES,
     TIME_TYPES,
     TYPES,
@@ -35,6 +42,7 @@ __all__ = [
     "CONTRACTS_DIR",
     "NUMERIC_TYPES",
     "RESERVED_COLUMNS",
+    "SEEDS_LABEL",
     "SQL_TYPES",
     "TIME_TYPES",
     "TYPES",
@@ -49,5 +57,6 @@ __all__ = [
     "load_codelists",
     "load_contract",
     "load_contracts",
+    "load_seed_codes",
     "parse_record",
 ]

@@ -7,6 +7,7 @@ here) so that every error is one line naming the file and the field, e.g.
 
 from __future__ import annotations
 
+import csv
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +20,7 @@ from knowdo.contracts.model import (
     CODELISTS_FILE,
     NUMERIC_TYPES,
     RESERVED_COLUMNS,
+    SEEDS_LABEL,
     TIME_TYPES,
     TYPES,
     UNITS,
@@ -35,7 +37,17 @@ CONTRACTS_DIR = REPO_ROOT / "feeds" / "contracts"
 _NAME = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
 _COLUMN = re.compile(r"^[a-z][a-z0-9_]*$")
 _SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
-_CONTRACT_KEYS = {"name", "version", "description", "grain", "period_column", "columns", "rules"}
+_CONTRACT_KEYS = {
+    "name",
+    "version",
+    "description",
+    "status",
+    "grain",
+    "period_column",
+    "columns",
+    "rules",
+}
+STATUSES = ("active", "draft")
 _COLUMN_KEYS = {
     "name",
     "type",
@@ -49,6 +61,7 @@ _COLUMN_KEYS = {
     "max_length",
     "suppressible",
     "not_future",
+    "personal_data",
 }
 
 
@@ -161,6 +174,7 @@ def _column(
         ("max_length", ("code", "text")),
         ("suppressible", NUMERIC_TYPES),
         ("not_future", TIME_TYPES),
+        ("personal_data", ("text",)),
     ):
         only_for(key, types)
 
@@ -187,7 +201,7 @@ def _column(
     max_length = entry.get("max_length")
     if max_length is not None and (not isinstance(max_length, int) or max_length < 1):
         raise ContractError(f"{where}.max_length: expected a positive whole number")
-    for flag in ("suppressible", "not_future"):
+    for flag in ("suppressible", "not_future", "personal_data"):
         if not isinstance(entry.get(flag, False), bool):
             raise ContractError(f"{where}: '{flag}' must be true or false")
     return Column(
@@ -203,14 +217,57 @@ def _column(
         max_length=max_length,
         suppressible=entry.get("suppressible", False),
         not_future=entry.get("not_future", False),
+        personal_data=entry.get("personal_data", False),
     )
+
+
+def load_seed_codes(seed: Any, column: Any, where: str, seeds_dir: Path | None = None) -> Allowed:
+    """The codes of one column of a dbt seed (Settings.dbt_project_dir/seeds/<seed>.csv).
+
+    Issue 16: a code list that dbt also needs (the lived-experience codebook) is kept once, as a
+    seed, and the contract reads it from there, so the two never disagree.
+    """
+    if not isinstance(seed, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", seed):
+        raise ContractError(
+            f"{where}: 'seed' must name a dbt seed (lower_snake_case), got {seed!r}"
+        )
+    if not isinstance(column, str) or not column:
+        raise ContractError(f"{where}: 'column' must name the seed's column of codes")
+    seeds_dir = seeds_dir or Settings.from_env().dbt_project_dir / "seeds"
+    path = seeds_dir / f"{seed}.csv"
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            reader = csv.DictReader(f)
+            if column not in (reader.fieldnames or []):
+                raise ContractError(
+                    f"{where}: seed {seed} ({SEEDS_LABEL}/{seed}.csv) has no column {column!r} "
+                    f"(it has {', '.join(reader.fieldnames or [])})"
+                )
+            codes = [(row.get(column) or "").strip() for row in reader]
+    except FileNotFoundError:
+        raise ContractError(f"{where}: seed {seed}: no such file {path}") from None
+    if not codes or "" in codes:
+        raise ContractError(
+            f"{where}: seed {seed} ({SEEDS_LABEL}/{seed}.csv): column {column} "
+            "must hold a code on every row"
+        )
+    return Allowed(codes=frozenset(codes), source=f"seed {seed} ({SEEDS_LABEL}/{seed}.csv)")
 
 
 def _allowed(spec: Any, codelists: dict[str, Allowed], where: str) -> Allowed:
     if isinstance(spec, list):
         return Allowed(codes=_code_set(spec, where))
+    if isinstance(spec, dict) and "seed" in spec:
+        if unknown := sorted(set(spec) - {"seed", "column"}):
+            raise ContractError(
+                f"{where}: unknown field(s) {', '.join(unknown)} (known with seed: seed, column)"
+            )
+        return load_seed_codes(spec["seed"], spec.get("column"), where)
     if not isinstance(spec, dict) or "codelist" not in spec:
-        raise ContractError(f"{where}: expected a list of codes or {{codelist: <name>}}")
+        raise ContractError(
+            f"{where}: expected a list of codes, {{codelist: <name>}} or "
+            "{seed: <dbt seed>, column: <its column of codes>}"
+        )
     if unknown := sorted(set(spec) - {"codelist", "within", "key"}):
         raise ContractError(
             f"{where}: unknown field(s) {', '.join(unknown)} (known: codelist, within, key)"
@@ -312,6 +369,11 @@ def load_contract(path: Path, codelists: dict[str, Allowed] | None = None) -> Co
                 f"{fname}: period_column {period_column!r} must be a required "
                 "date, month or year column"
             )
+    status = doc.get("status", "active")
+    if status not in STATUSES:
+        raise ContractError(
+            f"{fname}: 'status' must be one of {', '.join(STATUSES)}, got {status!r}"
+        )
     rules = doc.get("rules") or []
     if not isinstance(rules, list):
         raise ContractError(f"{fname}: 'rules' must be a list")
@@ -324,16 +386,24 @@ def load_contract(path: Path, codelists: dict[str, Allowed] | None = None) -> Co
         rules=tuple(_rule(r, i, columns, fname) for i, r in enumerate(rules)),
         period_column=period_column,
         path=path,
+        draft=status == "draft",
     )
 
 
-def load_contracts(directory: Path | None = None) -> dict[str, Contract]:
-    """Every contract in `directory` (default feeds/contracts), by format name."""
+def load_contracts(
+    directory: Path | None = None, include_drafts: bool = False
+) -> dict[str, Contract]:
+    """Every contract in `directory` (default feeds/contracts), by format name.
+
+    Drafts (`status: draft`) are read and validated too, but returned only with include_drafts:
+    they are no format yet (no raw table, no sample file, no feed)."""
     directory = directory or Settings.from_env().contracts_dir
     codelists = load_codelists(directory / CODELISTS_FILE)
     contracts: dict[str, Contract] = {}
     for path in sorted(directory.glob("*.v*.yml")):
         contract = load_contract(path, codelists)
+        if contract.draft and not include_drafts:
+            continue
         if contract.format_name in contracts:
             raise ContractError(f"{path.name}: template {contract.slug} is defined twice")
         contracts[contract.format_name] = contract

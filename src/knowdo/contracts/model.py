@@ -36,6 +36,7 @@ RESERVED_COLUMNS = (
     "suppressed_columns",
 )
 CODELISTS_FILE = "codelists.yml"  # beside the contracts: named in rejection reasons
+SEEDS_LABEL = "dbt_project/seeds"  # where a code list kept as a dbt seed lives, for messages
 
 
 class ContractError(ValueError):
@@ -80,6 +81,8 @@ class Column:
     max_length: int | None = None
     suppressible: bool = False
     not_future: bool = False
+    # issue 16: the cell may hold personal data (a quote): a rejection never repeats its value
+    personal_data: bool = False
 
     @property
     def sql_type(self) -> str:
@@ -113,6 +116,9 @@ class Contract:
     rules: tuple[Rule, ...] = ()
     period_column: str | None = None
     path: Path | None = None
+    # issue 16: a draft is validated like any contract but not yet served as a format (no raw
+    # table, no registered feed): `status: draft` in the file
+    draft: bool = False
 
     @property
     def major(self) -> int:

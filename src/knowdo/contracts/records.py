@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -112,6 +113,10 @@ def _check_code(column: Column, value: str, values: dict[str, Any]) -> str | Non
         where = f"a group of {column.allowed.within} '{values.get(column.allowed.within)}'"
     elif column.allowed.source.startswith("code list"):
         where = f"in {column.allowed.source} (feeds/contracts/{CODELISTS_FILE})"
+    elif column.allowed.source.startswith("seed "):
+        close = difflib.get_close_matches(value, codes, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        where = f"a {column.name} in {column.allowed.source}{hint}"
     else:
         where = "an allowed code"
     listing = f" (allowed: {', '.join(sorted(codes, key=_natural))})" if len(codes) <= 12 else ""
@@ -179,7 +184,20 @@ def parse_record(
             if _evaluate(rule._check, values) is False:
                 shown = ", ".join(f"{c}={_show(values.get(c))}" for c in rule.columns)
                 problems.append(Problem(",".join(rule.columns), shown, rule.message))
+    personal = {c.name for c in contract.columns if c.personal_data}
+    if personal:
+        problems = [_withheld(p) if p.field in personal else p for p in problems]
     return ParsedRecord(values, suppressed, problems)
+
+
+def _withheld(problem: Problem) -> Problem:
+    """Issue 16: a rejection of a personal-data cell (a quote) keeps its reason, not its text:
+    rejections are stored (ops.rejected_rows) and shown."""
+    if not problem.value:
+        return problem
+    return Problem(
+        problem.field, f"(withheld: personal data, {len(problem.value)} characters)", problem.reason
+    )
 
 
 def _show(value: Any) -> str:

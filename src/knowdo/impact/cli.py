@@ -1,8 +1,9 @@
-"""`knowdo evaluate its|did FILE ...`: the analyst's command over any CSV (issue 15).
+"""`knowdo evaluate its|did|cits|gap FILE ...`: the analyst's command over any CSV (issue 15).
 
-The statistics live in knowdo.impact.its and knowdo.impact.did; this module reads the file, calls
-them and prints the result (one JSON object with --json). A missing or non-numeric column, or an
-option that does not fit the data, ends with one line on stderr and exit status 2.
+The statistics live in knowdo.impact.its, knowdo.impact.did and knowdo.impact.comparative; this
+module reads the file, calls them and prints the result (one JSON object with --json). A missing
+or non-numeric column, or an option that does not fit the data, ends with one line on stderr and
+exit status 2.
 """
 
 from __future__ import annotations
@@ -184,3 +185,91 @@ def evaluate_did(
         print(f"  pre-trend test p = {doc['pretrend_p']:.4g}")
     for caution in doc["cautions"]:
         print(f"  caution: {caution}")
+
+
+def _two_series_options(series_option: str, series_help: str):
+    """The options of `evaluate cits` and `evaluate gap` (those of `evaluate its` plus the column
+    that tells the two series apart)."""
+
+    def decorate(fn):
+        options = [
+            click.argument("file", type=click.Path(path_type=Path)),
+            click.option("--outcome", required=True, help="Column with the outcome."),
+            click.option("--time", "time_col", required=True, help="Numeric time column."),
+            click.option(
+                "--intervention", required=True, help="0/1 column: 0 before go-live, 1 from it."
+            ),
+            click.option(series_option, "series_col", required=True, help=series_help),
+            click.option("--offset", help="Population column (log offset)."),
+            click.option("--season", help="Season column for harmonic terms."),
+            click.option("--harmonics", default=2, show_default=True),
+            click.option("--period", default=12.0, show_default=True),
+            click.option("--slope-change", is_flag=True, help="Also estimate a change in slope."),
+            click.option(
+                "--family",
+                type=click.Choice(["poisson", "quasipoisson", "gaussian"]),
+                default="quasipoisson",
+                show_default=True,
+            ),
+            click.option("--confidence", default=0.95, show_default=True),
+            click.option("--json", "as_json", is_flag=True, help="Print one JSON object."),
+        ]
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return decorate
+
+
+def _run_two_series(name: str, function, file: Path, series_kw: str, series_col: str, **kw):
+    from knowdo.impact.table import ColumnError, read_table
+
+    as_json = kw.pop("as_json")
+    time_col = kw.pop("time_col")
+    try:
+        result = function(read_table(file), time=time_col, **{series_kw: series_col}, **kw)
+    except ColumnError as exc:
+        _fail(f"{file}: {str(exc).removeprefix('data: ')}")
+    except ValueError as exc:
+        _fail(f"evaluate {name}: {exc}")
+    doc = _clean(result.as_json())
+    if as_json:
+        print(json.dumps(doc))
+        return
+    contrast = "rate ratio" if kw["family"] != "gaussian" else "difference"
+    other = "comparison" if name == "cits" else "reference group"
+    print(
+        f"{doc['method'].replace('_', ' ')}, {kw['family']}, n = {doc['n']} "
+        f"({doc['n_pre']} before, {doc['n_post']} from go-live, in each series)"
+    )
+    print(f"  level change beyond the {other}'s: {_fmt(doc['level_change'])}")
+    if kw["slope_change"]:
+        print(f"  slope change beyond the {other}'s: {_fmt(doc['slope_change'])}")
+    print(f"  the {other}'s own level change: {_fmt(doc['other_level_change'])}")
+    print(f"  {contrast} before go-live: {_fmt(doc['contrast_before'])}")
+    print(f"  {contrast} 12 periods on: {_fmt(doc['contrast_after'])}")
+    print(f"  ... without the change: {_fmt(doc['contrast_after_counterfactual'])}")
+    if doc["verdict"]:
+        print(f"  the gap: {doc['verdict']}")
+    for caution in doc["cautions"]:
+        print(f"  caution: {caution}")
+
+
+@evaluate.command("cits")
+@_two_series_options("--treated", "0/1 column: 1 for the treated site, 0 for its comparison.")
+def evaluate_cits(file: Path, series_col: str, **kw) -> None:
+    """Controlled interrupted time series of FILE: the treated series against its comparison,
+    one row per series and time."""
+    from knowdo.impact.comparative import controlled_its
+
+    _run_two_series("cits", controlled_its, file, "treated", series_col, **kw)
+
+
+@evaluate.command("gap")
+@_two_series_options("--group", "0/1 column: 1 for the group, 0 for the reference group.")
+def evaluate_gap(file: Path, series_col: str, **kw) -> None:
+    """Did the gap between a group and the reference group change at go-live? One row per group
+    and time; with --offset the contrasts are rate ratios."""
+    from knowdo.impact.comparative import gap_change
+
+    _run_two_series("gap", gap_change, file, "group", series_col, **kw)

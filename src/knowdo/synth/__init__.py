@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from knowdo.synth import arc, dhis2, funding, mhsds, nhs, templates
+from knowdo.synth import arc, dhis2, funding, implementation, mhsds, nhs, templates
 
 FAMILIES = (
     ("dhis2", dhis2.write),
@@ -25,6 +25,7 @@ FAMILIES = (
     ("mhsds", mhsds.write),
     ("arc", arc.write),
     ("who_gho_json", funding.write_gho_json),
+    ("implementation", implementation.write),  # issue 15: the implementation registry
 )
 
 

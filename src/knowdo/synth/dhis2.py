@@ -3,6 +3,9 @@ Vietnam's ministry, which exports the Web API's CSV (`/api/dataValueSets.csv`).
 
 Monthly mental-health outpatient contacts by region, sex and age band, five years, with plausible
 inequalities (urban regions, women and working ages use services more; the rural young rarely).
+The effects planted for the impact methods (knowdo.synth.implementation.PLANTED: outpatient
+contacts rise by 20% in each region of Colombia's sample programme from the region's go-live) scale
+the expected counts.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import random
 from pathlib import Path
 
 from knowdo.synth.geography import AGE_BANDS, AGE_SHARES, BEING_COUNTRIES, SEXES, Country
+from knowdo.synth.implementation import effect
 
 YEARS = (2021, 2022, 2023, 2024, 2025)
 DATA_ELEMENT = "KdMhOpdVis1"  # mental health outpatient contacts
@@ -60,6 +64,7 @@ def country_values(rng: random.Random, country: Country, year: int, scale: float
         season = 1.0 + 0.08 * math.sin((month - 3) / 12 * 2 * math.pi)
         trend = 1.0 + 0.04 * (year - YEARS[0]) + 0.003 * month
         for region in country.regions:
+            planted = effect("mh_outpatient_contacts", region.code, None, year, month)
             for coc, (sex, band) in COCS.items():
                 population = region.population_k * 1000 * scale * AGE_SHARES[band] / 2
                 lam = (
@@ -71,6 +76,7 @@ def country_values(rng: random.Random, country: Country, year: int, scale: float
                     * AGE_RATE[band]
                     * season
                     * trend
+                    * planted
                 )
                 if band == "0-14" and region.access < 0.6:
                     lam *= 0.02  # rural under-15s are seen rarely: small counts to suppress

@@ -9,6 +9,12 @@ are shaped like NHS England's Mental Health Act statistics (detention rates of B
 3.5 times those of White people, CTO rates about 7-8 times). As NHS England publishes them, ICB
 counts under 5 are suppressed as `*` and the rest rounded to the nearest 5; England totals are
 exact.
+
+Thirty-six months, April 2022 - March 2025, one file per month as NHS England publishes them:
+enough months either side of the sample implementation registry's go-lives (April 2023 for PCREF)
+for an interrupted time series. The effects planted for the impact methods
+(knowdo.synth.implementation.PLANTED: detentions of Black adults fall by 15% from PCREF's go-live
+in its ICBs) are applied to the expected counts before rounding and suppression.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import random
 from pathlib import Path
 
 from knowdo.synth.geography import ARC_AREAS, ETHNIC_GROUPS
+from knowdo.synth.implementation import effect
 
 HEADER = (
     "REPORTING_PERIOD_START",
@@ -82,7 +89,14 @@ SUBJECT_TO_ACT = (
 )
 SHORT_TERM_ORDERS_PER_100K = 1.5  # part of MHS08 that has no measure of its own here
 NOT_STATED_SHARE = 0.05  # records with no ethnicity, as a share of the known-ethnicity count
-MONTHS = tuple((2024 + (m > 12), (m - 1) % 12 + 1) for m in range(4, 16))  # April 2024 - March 2025
+MONTHS = tuple((2022 + (m - 1) // 12, (m - 1) % 12 + 1) for m in range(4, 40))  # Apr 2022-Mar 2025
+# the KnowDo indicator of each measure, for the planted effects (dbt seed ref_indicators)
+INDICATORS = {
+    "MHS01": "mhsds_people_in_contact",
+    "MHS08": "mha_people_subject_to_act",
+    "MHS09": "mha_people_detained",
+    "MHS10": "mha_people_on_cto",
+}
 
 
 def _published(count: float) -> str:
@@ -92,7 +106,7 @@ def _published(count: float) -> str:
 
 
 def _group_counts(
-    rng: random.Random, adults: float, place_level: float
+    rng: random.Random, adults: float, place_level: float, icb: str, year: int, month: int
 ) -> dict[str, dict[str, float]]:
     """{measure id: {NHS ethnic label: expected count}} for one ICB and month."""
     counts: dict[str, dict[str, float]] = {}
@@ -105,7 +119,8 @@ def _group_counts(
             * place_level
             / 1e5
             * rng.uniform(0.95, 1.05)
-            for label, _code, share, _access in ETHNIC_GROUPS
+            * effect(INDICATORS[measure_id], icb, code, year, month)
+            for label, code, share, _access in ETHNIC_GROUPS
         }
         per_group[NOT_STATED] = sum(per_group.values()) * NOT_STATED_SHARE * rng.uniform(0.8, 1.2)
         counts[measure_id] = per_group
@@ -137,7 +152,7 @@ def write(out_dir: Path, rng: random.Random, scale: float) -> list[Path]:
         england = dict.fromkeys(order, 0.0)
         for _arc, _arc_name, icb, icb_name, pop_k in ARC_AREAS:
             adults = pop_k * 1000 * 0.8 * scale  # the population feed's adults of the ICB
-            counts = _group_counts(rng, adults, place_levels[icb])
+            counts = _group_counts(rng, adults, place_levels[icb], icb, year, month)
             for measure_id in order:
                 total = sum(counts[measure_id].values())
                 england[measure_id] += total
