@@ -194,16 +194,34 @@ def test_model_tasks_start_in_the_triggerer_as_the_scheduler_reads_them(dagbag):
     assert not [t.task_id for t in others if t.start_from_trigger], "only the model sensors"
 
 
-def test_a_retried_model_task_resumes_on_a_worker_to_rerun_dbt():
-    """try_number > 1 (a retry or a cleared task): the trigger does not read the producer's old
-    result but hands the task to the worker (cosmos reruns the model there); a task with no task
-    instance is refused with a message naming the node."""
+@pytest.mark.parametrize(
+    ("status", "clear_number", "expected"),
+    [
+        # an automatic retry (the sensor's task failed, e.g. the database went away while it read
+        # the result) of a model the build made: not rebuilt (a view's rebuild drops its downstream
+        # views with CASCADE, and their tasks have ended)
+        ("success", 0, "TaskSuccessEvent"),
+        # a retry of a model that failed in the build: rerun with dbt on a worker
+        ("failed", 0, "rerun"),
+        ("skipped", 0, "rerun"),
+        # a cleared task (the run's clear_number counts it): rerun whatever the stale result says
+        ("success", 1, "rerun"),
+        ("failed", 1, "rerun"),
+    ],
+)
+def test_a_retried_model_task_ends_or_reruns_by_the_build_result_and_the_runs_clears(
+    status, clear_number, expected
+):
+    """try_number > 1: a retry in a run never cleared ends with success when the model succeeded
+    in the producer's build, else the worker reruns the model with dbt; in a cleared run the
+    producer's result is stale and the worker reruns it. A task with no task instance is refused
+    with a message naming the node."""
     import asyncio
     from types import SimpleNamespace
 
     from airflow.triggers.base import TaskSuccessEvent
 
-    from knowdo.dbt_watcher import ModelResultTrigger
+    from knowdo.dbt_watcher import RERUN, ModelResultTrigger
 
     def first_event(trigger):
         async def first():
@@ -212,6 +230,10 @@ def test_a_retried_model_task_resumes_on_a_worker_to_rerun_dbt():
 
         return asyncio.run(first())
 
+    class Trigger(ModelResultTrigger):
+        async def _get_node_status(self):
+            return status
+
     kwargs = {
         "model_unique_id": "model.knowdo.fct_service_use",
         "producer_task_id": "dbt.dbt_producer_watcher",
@@ -219,17 +241,22 @@ def test_a_retried_model_task_resumes_on_a_worker_to_rerun_dbt():
         "run_id": "",
         "map_index": -1,
     }
-    trigger = ModelResultTrigger(**kwargs)
+    trigger = Trigger(**kwargs)
+    dag_run = SimpleNamespace(clear_number=clear_number)
     trigger.task_instance = SimpleNamespace(
         dag_id="knowdo_transform",
         task_id="dbt.fct_service_use_run",
         run_id="manual__1",
         map_index=-1,
         try_number=2,
+        get_template_context=lambda: {"dag_run": dag_run},
     )
     event = first_event(trigger)
-    assert not isinstance(event, TaskSuccessEvent)
-    assert event.payload == {"status": "rerun", "try_number": 2}
+    if expected == "TaskSuccessEvent":
+        assert isinstance(event, TaskSuccessEvent)
+    else:
+        assert not isinstance(event, TaskSuccessEvent)
+        assert event.payload == {"status": RERUN, "try_number": 2}
     assert trigger.run_id == "manual__1"
 
     orphan = ModelResultTrigger(**kwargs)

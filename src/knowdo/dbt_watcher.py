@@ -8,14 +8,16 @@ reports back: ~5 s each, 4 at a time on this machine; bench/transform/README.md)
 `ModelResultTrigger` (cosmos' own `WatcherTrigger`, which already reads the producer's XCom from
 the triggerer) then
 
-- ends the task with success there when its model succeeded (no worker at all), and
+- ends the task with success there when its model succeeded (no worker at all; also on an
+  automatic retry in a run never cleared: rebuilding a view drops its downstream views with
+  CASCADE, and their tasks have already ended), and
 - otherwise resumes it on a worker (`ModelResultSensor.resume_from_trigger`):
   - a model that failed or was skipped in the build: cosmos' own `execute`, where the sensor reads
     the result again and fails naming the model and logging dbt's error, or skips;
-  - a retry or a cleared task (try_number > 1), or a task of a cleared run whose model did not
-    succeed in the build (a model downstream of a failed one, never run before its upstream was
-    fixed and cleared with its downstream): the producer's result is stale, so the worker reruns
-    that one model with dbt (cosmos' fallback run).
+  - a retry of a model that did not succeed in the build, a cleared task (try_number > 1), or
+    the first try in a cleared run of a model that did not succeed in the build (downstream of a
+    failed one, never run before its upstream was fixed and cleared with its downstream): the
+    producer's result is stale, so the worker reruns that one model with dbt (cosmos' fallback).
 
 `start_in_triggerer` (the DAG file calls it on the dbt task group's model sensors) sets
 `start_from_trigger` and makes the sensor a `ModelResultSensor` (cosmos' model sensor with the
@@ -83,9 +85,26 @@ class ModelResultTrigger(WatcherTrigger):
                 "it only runs as a task's start_from_trigger"
             )
         self.dag_id, self.run_id, self.map_index = ti.dag_id, ti.run_id, ti.map_index
+        # an automatic retry in a run never cleared: the model's task failed, not necessarily its
+        # model (the triggerer or the database went away while it read the result). A model the
+        # build did make is not built again: dbt-postgres replaces a view with DROP ... CASCADE,
+        # which would drop the downstream views whose tasks already ended
+        if (
+            ti.try_number > 1
+            and not run_was_cleared(ti)
+            and is_dbt_node_status_success(await self._get_node_status())
+        ):
+            self.log.info(
+                "try %s of dbt node %s: it succeeded in the producer's build of this run,"
+                " not rebuilt",
+                ti.try_number,
+                self.model_unique_id,
+            )
+            yield TaskSuccessEvent()
+            return
         if ti.try_number > 1:
-            # a retry or a cleared task: the producer's result is the failed (or stale) one; the
-            # worker reruns this model with dbt
+            # a retry of a model that failed, or a cleared task: the producer's result is the
+            # failed (or stale) one; the worker reruns this model with dbt
             self.log.info(
                 "try %s of dbt node %s: resuming on a worker to rerun it with dbt",
                 ti.try_number,
