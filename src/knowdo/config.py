@@ -172,6 +172,7 @@ class Settings:
     copy_format: str = ""  # KNOWDO_COPY_FORMAT: the loader's COPY format ("" = binary; loading.py)
     watchdog_interval_s: float = 30.0  # KNOWDO_WATCHDOG_INTERVAL: seconds between checks
     stall_minutes: float = 10.0  # KNOWDO_STALL_MINUTES: a run with no progress this long alerts
+    task_retry_delay_s: float = 30.0  # KNOWDO_TASK_RETRY_DELAY: seconds between a task's retries
     pg_host: str = "127.0.0.1"  # KNOWDO_PG_HOST, KNOWDO_PG_PORT, KNOWDO_WAREHOUSE_DB: the warehouse
     pg_port: str = "55432"  # as Superset's database connection names it (superset_api)
     warehouse_db: str = "warehouse"
@@ -234,6 +235,7 @@ class Settings:
             copy_format=_env("KNOWDO_COPY_FORMAT", ""),
             watchdog_interval_s=_positive_number("KNOWDO_WATCHDOG_INTERVAL", 30.0),
             stall_minutes=_positive_number("KNOWDO_STALL_MINUTES", 10.0),
+            task_retry_delay_s=_positive_number("KNOWDO_TASK_RETRY_DELAY", 30.0),
             pg_host=host,
             pg_port=port,
             warehouse_db=db,

@@ -14,6 +14,7 @@ from datetime import timedelta
 from airflow.sdk import BaseNotifier
 
 from knowdo.alerts import alert_from_task_context, raise_alert
+from knowdo.config import Settings
 
 
 class AlertNotifier(BaseNotifier):
@@ -27,6 +28,6 @@ class AlertNotifier(BaseNotifier):
 DEFAULT_ARGS = {
     "owner": "knowdo-data-engineering",
     "retries": 2,
-    "retry_delay": timedelta(seconds=30),
+    "retry_delay": timedelta(seconds=Settings.from_env().task_retry_delay_s),
     "on_failure_callback": AlertNotifier(),
 }

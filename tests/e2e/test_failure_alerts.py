@@ -26,7 +26,8 @@ def failed_ingest(cluster, settings, tmp_path_factory):
         capture_output=True,
         text=True,
         timeout=900,
-        env={**os.environ, "KNOWDO_FEEDS_FILE": str(broken)},
+        # its two retries 1 s apart, not the default 30 s (the alert comes after the last)
+        env={**os.environ, "KNOWDO_FEEDS_FILE": str(broken), "KNOWDO_TASK_RETRY_DELAY": "1"},
         check=False,
     )
     from knowdo.db import connect

@@ -153,11 +153,13 @@ FAULT_SETTINGS = {
 }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def main_stack(cluster):
     """The main stack of this checkout (the session's cluster, its Airflow, Superset and watchdog
     under supervisord), started as `make up` starts it, with the watchdog's FAULT_SETTINGS. Left
-    running, restarted with the session's own settings: later tests use it."""
+    running, restarted with the session's own settings: later tests use it. Once for every fault
+    module (each restart of the stack costs a minute or two on 2 cores); each test leaves it
+    healthy for the next."""
     stack = Stack(REPO / ".local", {**os.environ, **FAULT_SETTINGS})
     started = stack.stack("start", timeout=900)
     assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]

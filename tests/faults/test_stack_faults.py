@@ -1,8 +1,8 @@
 """Faults injected into the running main stack (issue 12): PostgreSQL stopped and started in the
 middle of the ingest DAG, a stalled run, and `make down` (last: it stops and restarts the stack).
 
-One stack for the whole module (`main_stack`, tests/faults/conftest.py: this checkout's stack under
-supervisord, the watchdog checking every 5 s), one clean-run fingerprint for the session
+One stack for every fault module (`main_stack`, tests/faults/conftest.py: this checkout's stack
+under supervisord, the watchdog checking every 5 s), one clean-run fingerprint for the session
 (`clean_ingest_fingerprint`: nothing here transforms). The tests run in file order and each leaves
 the stack healthy for the next; each ends with the warehouse equal to the clean run, and each is
 bounded in time.

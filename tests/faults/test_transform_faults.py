@@ -1,8 +1,8 @@
 """Faults that involve the transform and the main job, on the running main stack (issue 12):
 PostgreSQL stopped and started in the middle of the transform DAG, the main job with Superset down,
 the main job's first Airflow calls under a young monotonic clock (a freshly booted machine), a
-caller's own variable not restarting the stack. One module: each fault module's stack is started
-with the fault settings and restarted with the session's at its end.
+caller's own variable not restarting the stack. The stack is started once with the fault settings
+for every fault module (`main_stack`) and restarted with the session's after the last.
 
 They compare with a full clean run (`clean_fingerprint`, tests/faults/conftest.py: every sample file
 loaded once and the marts published from exactly those raw rows by a transform run of this stack's
