@@ -333,6 +333,52 @@ def test_a_first_try_ends_or_resumes_by_the_build_result_and_the_runs_clears(
         assert event.payload["status"] == expected, event.payload
 
 
+def test_a_model_task_fails_at_once_when_the_build_never_ran():
+    """A task before the producer failed (create_stats_functions): the producer is upstream_failed
+    and no result will come. The model's trigger says so at once (cosmos' loop would wait until the
+    task's timeout) and the task fails on the worker naming the cause."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from knowdo.dbt_watcher import PRODUCER_DID_NOT_RUN, ModelResultSensor, ModelResultTrigger
+
+    class Trigger(ModelResultTrigger):
+        async def _get_node_status(self):
+            return None
+
+        async def _get_producer_task_status(self):
+            return "upstream_failed"
+
+    trigger = Trigger(
+        model_unique_id="model.knowdo.fct_service_use",
+        producer_task_id="dbt.dbt_producer_watcher",
+        dag_id="knowdo_transform",
+        run_id="",
+        map_index=-1,
+        poke_interval=0.01,
+    )
+    trigger.task_instance = SimpleNamespace(
+        dag_id="knowdo_transform",
+        task_id="dbt.fct_service_use_run",
+        run_id="manual__1",
+        map_index=-1,
+        try_number=1,
+        get_template_context=lambda: {"dag_run": SimpleNamespace(clear_number=0)},
+    )
+
+    async def _aiter_first(t):
+        async for event in t.run():
+            return event
+
+    event = asyncio.run(asyncio.wait_for(_aiter_first(trigger), 5))
+    assert event.payload == {"status": PRODUCER_DID_NOT_RUN}
+    sensor = SimpleNamespace(producer_task_id="dbt.dbt_producer_watcher")  # the method's needs
+    with pytest.raises(AirflowFailException, match="did not start because a task before it"):
+        ModelResultSensor.resume_from_trigger(sensor, {}, event.payload)
+
+
 def test_transform_renders_from_the_parsed_manifest():
     """stack.sh builds the manifest before Airflow starts: the DAG file does not run `dbt ls` each
     time it is parsed (every task's process parses it); a manifest older than the project is not

@@ -40,6 +40,9 @@ RESUME_METHOD = "resume_from_trigger"
 TRIGGER_CLASSPATH = "knowdo.dbt_watcher.ModelResultTrigger"
 # the trigger's event when the producer's result is not this try's: rerun the model with dbt
 RERUN = "rerun"
+# the trigger's event when the producer never ran (its own upstream failed): the task fails
+PRODUCER_DID_NOT_RUN = "producer_did_not_run"
+PRODUCER_NEVER_RAN = ("upstream_failed", "removed")
 
 
 def run_was_cleared(ti: Any) -> bool:
@@ -114,6 +117,11 @@ class ModelResultTrigger(WatcherTrigger):
             return
         # the usual case, the sensors starting after the build: one read, the model's status
         status = await self._get_node_status()
+        if status is None and await self._get_producer_task_status() in PRODUCER_NEVER_RAN:
+            # the producer did not run (a task before it failed: its state is upstream_failed):
+            # no result will ever come, and cosmos' loop would wait for one until the timeout
+            yield TriggerEvent({"status": PRODUCER_DID_NOT_RUN})
+            return
         if is_dbt_node_status_success(status):
             self.log.info("dbt node %s succeeded in the producer's build", self.model_unique_id)
             yield TaskSuccessEvent()
@@ -145,6 +153,14 @@ class ModelResultSensor(DbtRunWatcherOperator):
     """cosmos' model sensor, resumed on a worker when `ModelResultTrigger` did not end its task."""
 
     def resume_from_trigger(self, context: Any, event: dict[str, Any] | None = None) -> None:
+        if (event or {}).get("status") == PRODUCER_DID_NOT_RUN:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(
+                f"dbt did not run: its build task {self.producer_task_id} did not start because a"
+                " task before it failed (see the run's first failed task, e.g."
+                " create_stats_functions); fix that and clear the run"
+            )
         if (event or {}).get("status") == RERUN:
             # the producer has finished (the sensors start after it): cosmos' own fallback,
             # `dbt run --select <model>` with the producer's flags
