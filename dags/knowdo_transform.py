@@ -60,14 +60,23 @@ def _watch_after_the_build(group) -> None:
     look, so no sensor waits in the triggerer, no task slot is held while dbt works on two cores,
     and `airflow dags test` (which runs one task at a time) never starts a sensor before the
     producer. A failed build still lets every sensor report its own node (ALL_DONE), and the
-    models after a failed one fail in their own tasks, so a retry reruns exactly those."""
+    models after a failed one fail in their own tasks, so a retry reruns exactly those.
+
+    Each model's sensor starts in the triggerer (`start_from_trigger`, knowdo.dbt_watcher) and a
+    model that succeeded in the build ends there, without a worker process; a failed, skipped or
+    retried model resumes on a worker in cosmos' sensor (its error, its dbt rerun)."""
     from airflow.task.trigger_rule import TriggerRule
     from cosmos.constants import PRODUCER_WATCHER_DONE_TASK_ID, PRODUCER_WATCHER_TASK_ID
+    from cosmos.operators.watcher import DbtRunWatcherOperator
+
+    from knowdo.dbt_watcher import start_in_triggerer
 
     tasks = {t.task_id: t for t in _group_tasks(group)}
     producer = tasks[f"{group.group_id}.{PRODUCER_WATCHER_TASK_ID}"]
     internal = {producer.task_id, f"{group.group_id}.{PRODUCER_WATCHER_DONE_TASK_ID}"}
     for sensor in tasks.values():
+        if isinstance(sensor, DbtRunWatcherOperator):  # the models (not seeds, not tests)
+            start_in_triggerer(sensor)
         if sensor.task_id in internal or sensor.upstream_task_ids & set(tasks):
             continue
         producer >> sensor

@@ -161,6 +161,224 @@ def test_no_dbt_task_emits_assets_in_either_mode(mode):
     assert [t for t, on in emits.items() if on] == [], f"{mode}: dbt tasks emitting Assets"
 
 
+def test_model_tasks_start_in_the_triggerer_as_the_scheduler_reads_them(dagbag):
+    """Every model's sensor is started by the scheduler in the triggerer (start_from_trigger) with
+    KnowDo's trigger, which resumes a failed/retried model in cosmos' `execute` on a worker; read
+    back from the serialized DAG (what the scheduler and triggerer use), not the Python objects."""
+    from airflow.serialization.serialized_objects import BaseSerialization, DagSerialization
+    from cosmos.operators.watcher import DbtRunWatcherOperator
+
+    from knowdo.dbt_watcher import (
+        RESUME_METHOD,
+        TRIGGER_CLASSPATH,
+        ModelResultSensor,
+        ModelResultTrigger,
+    )
+
+    dag = dagbag.dags["knowdo_transform"]
+    models = [t for t in _dbt_tasks(dag) if isinstance(t, DbtRunWatcherOperator)]
+    assert len(models) > 40, f"expected the sample's models, got {len(models)}"
+    scheduled = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+    for model in models:
+        task = scheduled.get_task(model.task_id)
+        assert task.start_from_trigger is True, f"{model.task_id} would go to a worker"
+        args = task.start_trigger_args
+        assert (args.trigger_cls, args.next_method) == (TRIGGER_CLASSPATH, RESUME_METHOD)
+        kwargs = BaseSerialization.deserialize(args.trigger_kwargs)  # stored encoded
+        assert kwargs["model_unique_id"] == model.model_unique_id
+        assert kwargs["producer_task_id"] == "dbt.dbt_producer_watcher"
+        ModelResultTrigger(**kwargs)  # the triggerer can build it from its kwargs
+        # the worker resumes the task in this method of the operator it parsed
+        assert isinstance(model, ModelResultSensor) and callable(getattr(model, RESUME_METHOD))
+    others = [t for t in dag.tasks if t not in models]
+    assert not [t.task_id for t in others if t.start_from_trigger], "only the model sensors"
+
+
+@pytest.mark.parametrize(
+    ("status", "clear_number", "expected"),
+    [
+        # an automatic retry (the sensor's task failed, e.g. the database went away while it read
+        # the result) of a model the build made: not rebuilt (a view's rebuild drops its downstream
+        # views with CASCADE, and their tasks have ended)
+        ("success", 0, "TaskSuccessEvent"),
+        # a retry of a model that failed in the build: rerun with dbt on a worker
+        ("failed", 0, "rerun"),
+        ("skipped", 0, "rerun"),
+        # a cleared task (the run's clear_number counts it): rerun whatever the stale result says
+        ("success", 1, "rerun"),
+        ("failed", 1, "rerun"),
+    ],
+)
+def test_a_retried_model_task_ends_or_reruns_by_the_build_result_and_the_runs_clears(
+    status, clear_number, expected
+):
+    """try_number > 1: a retry in a run never cleared ends with success when the model succeeded
+    in the producer's build, else the worker reruns the model with dbt; in a cleared run the
+    producer's result is stale and the worker reruns it. A task with no task instance is refused
+    with a message naming the node."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from airflow.triggers.base import TaskSuccessEvent
+
+    from knowdo.dbt_watcher import RERUN, ModelResultTrigger
+
+    def first_event(trigger):
+        async def first():
+            async for event in trigger.run():
+                return event
+
+        return asyncio.run(first())
+
+    class Trigger(ModelResultTrigger):
+        async def _get_node_status(self):
+            return status
+
+    kwargs = {
+        "model_unique_id": "model.knowdo.fct_service_use",
+        "producer_task_id": "dbt.dbt_producer_watcher",
+        "dag_id": "knowdo_transform",
+        "run_id": "",
+        "map_index": -1,
+    }
+    trigger = Trigger(**kwargs)
+    dag_run = SimpleNamespace(clear_number=clear_number)
+    trigger.task_instance = SimpleNamespace(
+        dag_id="knowdo_transform",
+        task_id="dbt.fct_service_use_run",
+        run_id="manual__1",
+        map_index=-1,
+        try_number=2,
+        get_template_context=lambda: {"dag_run": dag_run},
+    )
+    event = first_event(trigger)
+    if expected == "TaskSuccessEvent":
+        assert isinstance(event, TaskSuccessEvent)
+    else:
+        assert not isinstance(event, TaskSuccessEvent)
+        assert event.payload == {"status": RERUN, "try_number": 2}
+    assert trigger.run_id == "manual__1"
+
+    orphan = ModelResultTrigger(**kwargs)
+    orphan.task_instance = None
+    with pytest.raises(RuntimeError, match="model.knowdo.fct_service_use"):
+        first_event(orphan)
+
+
+@pytest.mark.parametrize(
+    ("status", "clear_number", "expected"),
+    [
+        ("success", 0, "TaskSuccessEvent"),
+        ("success", 1, "TaskSuccessEvent"),
+        # a model downstream of a failed one, first run after its upstream was fixed and cleared
+        # with its downstream: dbt's skip in the build is stale, rerun it
+        ("failed", 1, "rerun"),
+        ("skipped", 1, "rerun"),
+        # the build's own failure, in a run never cleared: cosmos' sensor reports it on a worker
+        ("failed", 0, "failed"),
+    ],
+)
+def test_a_first_try_ends_or_resumes_by_the_build_result_and_the_runs_clears(
+    status, clear_number, expected
+):
+    """try 1: the model's result in the producer's build decides; a model that did not succeed
+    in the build of a run that was cleared since is rerun with dbt on a worker, not failed with the
+    stale result. (The producer's XCom read is replaced by the status: the trigger's decision only.)
+    """
+    import asyncio
+    from types import SimpleNamespace
+
+    from airflow.triggers.base import TaskSuccessEvent
+
+    from knowdo.dbt_watcher import RERUN, ModelResultTrigger
+
+    class Trigger(ModelResultTrigger):
+        async def _get_node_status(self):
+            return status
+
+        async def get_xcom_val(self, key):  # cosmos' own loop after a failed status
+            return {"status": status} if key.endswith("_status") else None
+
+        async def _get_producer_task_status(self):
+            return "failed"
+
+    trigger = Trigger(
+        model_unique_id="model.knowdo.mart_mental_health_funding_share",
+        producer_task_id="dbt.dbt_producer_watcher",
+        dag_id="knowdo_transform",
+        run_id="",
+        map_index=-1,
+        poke_interval=0.01,
+    )
+    dag_run = SimpleNamespace(clear_number=clear_number)
+    trigger.task_instance = SimpleNamespace(
+        dag_id="knowdo_transform",
+        task_id="dbt.mart_mental_health_funding_share_run",
+        run_id="manual__1",
+        map_index=-1,
+        try_number=1,
+        get_template_context=lambda: {"dag_run": dag_run},
+    )
+
+    async def first():
+        async for event in trigger.run():
+            return event
+
+    event = asyncio.run(first())
+    if expected == "TaskSuccessEvent":
+        assert isinstance(event, TaskSuccessEvent)
+    elif expected == RERUN:
+        assert event.payload == {"status": RERUN, "try_number": 1}
+    else:
+        assert event.payload["status"] == expected, event.payload
+
+
+def test_a_model_task_fails_at_once_when_the_build_never_ran():
+    """A task before the producer failed (create_stats_functions): the producer is upstream_failed
+    and no result will come. The model's trigger says so at once (cosmos' loop would wait until the
+    task's timeout) and the task fails on the worker naming the cause."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from knowdo.dbt_watcher import PRODUCER_DID_NOT_RUN, ModelResultSensor, ModelResultTrigger
+
+    class Trigger(ModelResultTrigger):
+        async def _get_node_status(self):
+            return None
+
+        async def _get_producer_task_status(self):
+            return "upstream_failed"
+
+    trigger = Trigger(
+        model_unique_id="model.knowdo.fct_service_use",
+        producer_task_id="dbt.dbt_producer_watcher",
+        dag_id="knowdo_transform",
+        run_id="",
+        map_index=-1,
+        poke_interval=0.01,
+    )
+    trigger.task_instance = SimpleNamespace(
+        dag_id="knowdo_transform",
+        task_id="dbt.fct_service_use_run",
+        run_id="manual__1",
+        map_index=-1,
+        try_number=1,
+        get_template_context=lambda: {"dag_run": SimpleNamespace(clear_number=0)},
+    )
+
+    async def _aiter_first(t):
+        async for event in t.run():
+            return event
+
+    event = asyncio.run(asyncio.wait_for(_aiter_first(trigger), 5))
+    assert event.payload == {"status": PRODUCER_DID_NOT_RUN}
+    sensor = SimpleNamespace(producer_task_id="dbt.dbt_producer_watcher")  # the method's needs
+    with pytest.raises(AirflowFailException, match="did not start because a task before it"):
+        ModelResultSensor.resume_from_trigger(sensor, {}, event.payload)
+
+
 def test_transform_renders_from_the_parsed_manifest():
     """stack.sh builds the manifest before Airflow starts: the DAG file does not run `dbt ls` each
     time it is parsed (every task's process parses it); a manifest older than the project is not
