@@ -12,7 +12,6 @@ in time.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -20,10 +19,7 @@ import sys
 import time
 
 import pytest
-from psycopg import sql
 
-from knowdo.airflow_api import AirflowAPIError
-from knowdo.db import connect
 from tests.conftest import REPO
 from tests.faults.conftest import (
     CAN_UNSHARE_TIME,
@@ -32,7 +28,6 @@ from tests.faults.conftest import (
     all_running,
     db_now,
     fingerprint_now,
-    finished,
     healed_after_outage,
     outage,
     task_running,
@@ -195,151 +190,3 @@ def test_a_callers_own_variable_does_not_restart_the_stack(main_stack):
     assert RESTART not in proc.stdout, proc.stdout
     after = stack.programs()
     assert {p: pid for p, (_, pid) in after.items()} == {p: pid for p, (_, pid) in before.items()}
-
-
-# --- a model that fails in the producer's dbt build, fixed, cleared (issue 14 item 9) ------------
-# The fault: the transformer may no longer read one raw table (the loader, its owner, revokes it),
-# so the first model that reads it fails in the watcher producer's `dbt build` with PostgreSQL's
-# error; its task must fail with that error in its own log after its retries (each rerunning the
-# model with dbt on a worker), its downstream must not run and nothing may be published. Then the
-# grant is given back and the failed task is cleared with its downstream, as an operator would in
-# the UI: the run must end in success with the model rerun by dbt on a worker.
-# (raw.template_ngo_outcomes is read through views by one table, fct_outcomes, which has a model
-# downstream of it: mart_inequality_measures.)
-FAULT_TABLE = "raw.template_ngo_outcomes"
-FAILING_TASK = "dbt.fct_outcomes_run"
-DOWNSTREAM_TASK = "dbt.mart_inequality_measures_run"
-DBT_ERROR = "permission denied for table template_ngo_outcomes"
-
-
-def task_log(client, run_id: str, task_id: str, try_number: int) -> str:
-    """A task's log of one try, through the REST API (what the UI shows), as text."""
-    out = client.request(
-        "GET",
-        f"/dags/{TRANSFORM}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
-        params={"full_content": "true"},
-    )
-    # each line whole: an exception's message is in its line's error_detail, not its event
-    return "\n".join(
-        json.dumps(line) if isinstance(line, dict) else str(line) for line in out.get("content", [])
-    )
-
-
-def no_transform_in_flight(client) -> bool:
-    try:
-        runs = client.latest_runs(TRANSFORM, limit=10)
-    except (AirflowAPIError, OSError):  # Airflow restarting
-        return False
-    return not [r for r in runs if r["state"] in ("queued", "running")]
-
-
-def set_read_grant(settings, grant: bool) -> str:
-    """Revoke (or give back) the transformer's SELECT on FAULT_TABLE, as the table's owner."""
-    with connect(settings.transformer_url) as conn:
-        transformer = conn.info.user
-    with connect(settings.warehouse_url) as conn:
-        verb = "grant select on {} to {}" if grant else "revoke select on {} from {}"
-        conn.execute(
-            sql.SQL(verb).format(
-                sql.Identifier(*FAULT_TABLE.split(".")), sql.Identifier(transformer)
-            )
-        )
-    return transformer
-
-
-def gate_runs(settings, run_id: str) -> list[tuple]:
-    with connect(settings.transformer_url) as conn:
-        return conn.execute(
-            "select suite_name, success, published from ops.quality_gate_runs where run_id = %s",
-            (run_id,),
-        ).fetchall()
-
-
-@pytest.mark.timeout(2400, func_only=True)
-def test_a_model_failing_in_the_build_fails_its_task_and_a_cleared_rerun_succeeds(
-    main_stack, clean_fingerprint, client, settings
-):
-    stack = main_stack
-    stack.wait_for("no transform run in flight", lambda: no_transform_in_flight(client), 1500, 5)
-    set_read_grant(settings, grant=False)
-    try:
-        run_id = client.trigger(TRANSFORM)["dag_run_id"]
-        failed_run = stack.wait_for(
-            f"the transform run {run_id} with the fault to finish",
-            lambda: finished(client, TRANSFORM, run_id),
-            1500,
-            every=5,
-        )
-        tis = {t["task_id"]: t for t in client.task_instances(TRANSFORM, run_id)}
-        logs = [task_log(client, run_id, FAILING_TASK, n) for n in (1, 2, 3)]
-    finally:
-        set_read_grant(settings, grant=True)
-    # (after the grant is back: the fingerprint reads every raw table as the transformer)
-    fingerprint_after_failure = fingerprint_now(settings)
-
-    assert failed_run["state"] == "failed", failed_run
-    failing = tis[FAILING_TASK]
-    # its two retries ran too (DEFAULT_ARGS: retries 2), then it failed
-    assert (failing["state"], failing["try_number"]) == ("failed", 3), failing
-    # try 1: the producer's result, read by cosmos' sensor on a worker, with dbt's error; tries 2
-    # and 3: the model rerun by dbt on a worker, failing with the same error
-    assert DBT_ERROR in logs[0] and "finished with status" in logs[0], logs[0][-3000:]
-    for log in logs[1:]:
-        assert DBT_ERROR in log and "Retry attempt" in log, log[-3000:]
-    assert failing["hostname"], "the failed model's task must have run on a worker"
-    # downstream of it nothing ran; the gate and publish did not run
-    for task in (DOWNSTREAM_TASK, "quality_gate", "publish"):
-        assert tis[task]["state"] == "upstream_failed", tis[task]
-    assert gate_runs(settings, run_id) == []
-    # every other model succeeded in the build and its task ended in the triggerer: no worker
-    others = [
-        t
-        for task_id, t in tis.items()
-        if task_id.endswith("_run") and task_id not in (FAILING_TASK, DOWNSTREAM_TASK)
-    ]
-    assert len(others) > 40 and all(t["state"] == "success" for t in others), [
-        (t["task_id"], t["state"]) for t in others if t["state"] != "success"
-    ]
-    assert [t["task_id"] for t in others if t["hostname"]] == []
-    assert_same(clean_fingerprint, fingerprint_after_failure, "a model failing in the build")
-
-    # fixed (the grant is back): the operator clears the failed task and its downstream
-    cleared = client.request(
-        "POST",
-        f"/dags/{TRANSFORM}/clearTaskInstances",
-        json={
-            "dry_run": False,
-            "dag_run_id": run_id,
-            "task_ids": [FAILING_TASK],
-            "include_downstream": True,
-            "only_failed": False,
-            "reset_dag_runs": True,
-        },
-    )
-    assert FAILING_TASK in {t["task_id"] for t in cleared["task_instances"]}, cleared
-    rerun = stack.wait_for(
-        f"the cleared run {run_id} to finish",
-        lambda: (
-            (r := finished(client, TRANSFORM, run_id))
-            and r["end_date"] != failed_run["end_date"]
-            and r
-        ),
-        1500,
-        every=5,
-    )
-    tis = {t["task_id"]: t for t in client.task_instances(TRANSFORM, run_id)}
-    assert rerun["state"] == "success", [
-        (t, i["state"]) for t, i in tis.items() if i["state"] != "success"
-    ]
-    fixed = tis[FAILING_TASK]
-    assert (fixed["state"], fixed["try_number"]) == ("success", 4), fixed
-    assert fixed["hostname"], "the cleared model must be rerun by dbt on a worker"
-    log = task_log(client, run_id, FAILING_TASK, 4)
-    assert "Retry attempt" in log and DBT_ERROR not in log, log[-3000:]
-    # its downstream model (skipped by dbt in the build) ran with dbt on its first try
-    downstream = tis[DOWNSTREAM_TASK]
-    assert (downstream["state"], downstream["try_number"]) == ("success", 1), downstream
-    assert downstream["hostname"], downstream
-    # the gate passed and published this run; the warehouse is the clean run's
-    assert gate_runs(settings, run_id) and all(p for _, _, p in gate_runs(settings, run_id))
-    assert_same(clean_fingerprint, fingerprint_now(settings), "the failed model fixed and cleared")
