@@ -194,6 +194,59 @@ def test_model_tasks_start_in_the_triggerer_as_the_scheduler_reads_them(dagbag):
     assert not [t.task_id for t in others if t.start_from_trigger], "only the model sensors"
 
 
+def _model_trigger(
+    node_status, try_number: int, clear_number: int, producer_status: str = "failed", model=""
+):
+    """KnowDo's trigger for one model's task, with the producer's XCom and task state replaced by
+    `node_status` and `producer_status` (the trigger's decision only), in a run cleared
+    `clear_number` times."""
+    from types import SimpleNamespace
+
+    from knowdo.dbt_watcher import ModelResultTrigger
+
+    class Trigger(ModelResultTrigger):
+        async def _get_node_status(self):
+            return node_status
+
+        async def get_xcom_val(self, key):  # cosmos' own loop after a failed status
+            return {"status": node_status} if key.endswith("_status") else None
+
+        async def _get_producer_task_status(self):
+            return producer_status
+
+    model = model or "fct_service_use"
+    unique_id = f"model.knowdo.{model}"
+    trigger = Trigger(**_TRIGGER_KWARGS, model_unique_id=unique_id, poke_interval=0.01)
+    dag_run = SimpleNamespace(clear_number=clear_number)
+    trigger.task_instance = SimpleNamespace(
+        dag_id="knowdo_transform",
+        task_id=f"dbt.{model}_run",
+        run_id="manual__1",
+        map_index=-1,
+        try_number=try_number,
+        get_template_context=lambda: {"dag_run": dag_run},
+    )
+    return trigger
+
+
+_TRIGGER_KWARGS = {
+    "producer_task_id": "dbt.dbt_producer_watcher",
+    "dag_id": "knowdo_transform",
+    "run_id": "",
+    "map_index": -1,
+}
+
+
+def _first_event(trigger):
+    import asyncio
+
+    async def first():
+        async for event in trigger.run():
+            return event
+
+    return asyncio.run(asyncio.wait_for(first(), 30))
+
+
 @pytest.mark.parametrize(
     ("status", "clear_number", "expected"),
     [
@@ -216,42 +269,12 @@ def test_a_retried_model_task_ends_or_reruns_by_the_build_result_and_the_runs_cl
     in the producer's build, else the worker reruns the model with dbt; in a cleared run the
     producer's result is stale and the worker reruns it. A task with no task instance is refused
     with a message naming the node."""
-    import asyncio
-    from types import SimpleNamespace
-
     from airflow.triggers.base import TaskSuccessEvent
 
     from knowdo.dbt_watcher import RERUN, ModelResultTrigger
 
-    def first_event(trigger):
-        async def first():
-            async for event in trigger.run():
-                return event
-
-        return asyncio.run(first())
-
-    class Trigger(ModelResultTrigger):
-        async def _get_node_status(self):
-            return status
-
-    kwargs = {
-        "model_unique_id": "model.knowdo.fct_service_use",
-        "producer_task_id": "dbt.dbt_producer_watcher",
-        "dag_id": "knowdo_transform",
-        "run_id": "",
-        "map_index": -1,
-    }
-    trigger = Trigger(**kwargs)
-    dag_run = SimpleNamespace(clear_number=clear_number)
-    trigger.task_instance = SimpleNamespace(
-        dag_id="knowdo_transform",
-        task_id="dbt.fct_service_use_run",
-        run_id="manual__1",
-        map_index=-1,
-        try_number=2,
-        get_template_context=lambda: {"dag_run": dag_run},
-    )
-    event = first_event(trigger)
+    trigger = _model_trigger(status, try_number=2, clear_number=clear_number)
+    event = _first_event(trigger)
     if expected == "TaskSuccessEvent":
         assert isinstance(event, TaskSuccessEvent)
     else:
@@ -259,10 +282,10 @@ def test_a_retried_model_task_ends_or_reruns_by_the_build_result_and_the_runs_cl
         assert event.payload == {"status": RERUN, "try_number": 2}
     assert trigger.run_id == "manual__1"
 
-    orphan = ModelResultTrigger(**kwargs)
+    orphan = ModelResultTrigger(**_TRIGGER_KWARGS, model_unique_id="model.knowdo.fct_service_use")
     orphan.task_instance = None
     with pytest.raises(RuntimeError, match="model.knowdo.fct_service_use"):
-        first_event(orphan)
+        _first_event(orphan)
 
 
 @pytest.mark.parametrize(
@@ -285,46 +308,17 @@ def test_a_first_try_ends_or_resumes_by_the_build_result_and_the_runs_clears(
     in the build of a run that was cleared since is rerun with dbt on a worker, not failed with the
     stale result. (The producer's XCom read is replaced by the status: the trigger's decision only.)
     """
-    import asyncio
-    from types import SimpleNamespace
-
     from airflow.triggers.base import TaskSuccessEvent
 
-    from knowdo.dbt_watcher import RERUN, ModelResultTrigger
+    from knowdo.dbt_watcher import RERUN
 
-    class Trigger(ModelResultTrigger):
-        async def _get_node_status(self):
-            return status
-
-        async def get_xcom_val(self, key):  # cosmos' own loop after a failed status
-            return {"status": status} if key.endswith("_status") else None
-
-        async def _get_producer_task_status(self):
-            return "failed"
-
-    trigger = Trigger(
-        model_unique_id="model.knowdo.mart_mental_health_funding_share",
-        producer_task_id="dbt.dbt_producer_watcher",
-        dag_id="knowdo_transform",
-        run_id="",
-        map_index=-1,
-        poke_interval=0.01,
-    )
-    dag_run = SimpleNamespace(clear_number=clear_number)
-    trigger.task_instance = SimpleNamespace(
-        dag_id="knowdo_transform",
-        task_id="dbt.mart_mental_health_funding_share_run",
-        run_id="manual__1",
-        map_index=-1,
+    trigger = _model_trigger(
+        status,
         try_number=1,
-        get_template_context=lambda: {"dag_run": dag_run},
+        clear_number=clear_number,
+        model="mart_mental_health_funding_share",
     )
-
-    async def first():
-        async for event in trigger.run():
-            return event
-
-    event = asyncio.run(first())
+    event = _first_event(trigger)
     if expected == "TaskSuccessEvent":
         assert isinstance(event, TaskSuccessEvent)
     elif expected == RERUN:
@@ -337,42 +331,14 @@ def test_a_model_task_fails_at_once_when_the_build_never_ran():
     """A task before the producer failed (create_stats_functions): the producer is upstream_failed
     and no result will come. The model's trigger says so at once (cosmos' loop would wait until the
     task's timeout) and the task fails on the worker naming the cause."""
-    import asyncio
     from types import SimpleNamespace
 
     from airflow.sdk.exceptions import AirflowFailException
 
-    from knowdo.dbt_watcher import PRODUCER_DID_NOT_RUN, ModelResultSensor, ModelResultTrigger
+    from knowdo.dbt_watcher import PRODUCER_DID_NOT_RUN, ModelResultSensor
 
-    class Trigger(ModelResultTrigger):
-        async def _get_node_status(self):
-            return None
-
-        async def _get_producer_task_status(self):
-            return "upstream_failed"
-
-    trigger = Trigger(
-        model_unique_id="model.knowdo.fct_service_use",
-        producer_task_id="dbt.dbt_producer_watcher",
-        dag_id="knowdo_transform",
-        run_id="",
-        map_index=-1,
-        poke_interval=0.01,
-    )
-    trigger.task_instance = SimpleNamespace(
-        dag_id="knowdo_transform",
-        task_id="dbt.fct_service_use_run",
-        run_id="manual__1",
-        map_index=-1,
-        try_number=1,
-        get_template_context=lambda: {"dag_run": SimpleNamespace(clear_number=0)},
-    )
-
-    async def _aiter_first(t):
-        async for event in t.run():
-            return event
-
-    event = asyncio.run(asyncio.wait_for(_aiter_first(trigger), 5))
+    trigger = _model_trigger(None, try_number=1, clear_number=0, producer_status="upstream_failed")
+    event = _first_event(trigger)
     assert event.payload == {"status": PRODUCER_DID_NOT_RUN}
     sensor = SimpleNamespace(producer_task_id="dbt.dbt_producer_watcher")  # the method's needs
     with pytest.raises(AirflowFailException, match="did not start because a task before it"):
